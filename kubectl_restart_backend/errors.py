@@ -1,0 +1,61 @@
+"""Exit codes and the plugin's error hierarchy.
+
+Only the CLI layer turns these into exit codes and printed lines; everything below it raises
+(or returns verdict values). Every error carries a one-line ``message`` (what is wrong) and a
+one-line ``hint`` (what to do), so no caller ever needs to print a traceback.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The documented exit codes (README, ``--help``)."""
+
+    OK = 0
+    ROLLOUT_FAILED = 1
+    USAGE = 2
+    TIMEOUT = 3
+    NOT_FOUND = 4
+    REFUSED = 5
+    INTERRUPTED = 130
+
+
+class PluginError(Exception):
+    """A failure the user can act on: said in two lines, never with a traceback."""
+
+    exit_code: ExitCode = ExitCode.REFUSED
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(PluginError):
+    """Bad flags, bad local input (git checkout, kubeconfig file, config file)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class NotFoundError(PluginError):
+    """No Deployment, or more than one, matches the repo and branch."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class RefusedError(PluginError):
+    """We will not act (paused Deployment) or the API server would not let us."""
+
+    exit_code = ExitCode.REFUSED
+
+
+class ApiError(RefusedError):
+    """The API server answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, hint: str = "", status: int | None = None,
+                 reason: str = "") -> None:
+        super().__init__(message, hint)
+        self.status = status
+        self.reason = reason
