@@ -54,8 +54,16 @@ class RefusedError(PluginError):
 class ApiError(RefusedError):
     """The API server answered with an error, or could not be reached."""
 
-    def __init__(self, message: str, hint: str = "", status: int | None = None,
-                 reason: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        hint: str = "",
+        status: int | None = None,
+        reason: str = "",
+        retryable: bool = False,
+    ) -> None:
         super().__init__(message, hint)
         self.status = status
         self.reason = reason
+        # True when trying again later may succeed (429, 5xx, connection refused).
+        self.retryable = retryable

@@ -1,0 +1,448 @@
+"""The one module that talks to the API server.
+
+Everything goes through the official ``kubernetes`` client (its auth, TLS and exec-plugin
+handling), but we call the typed methods with ``_preload_content=False`` and decode the JSON
+ourselves: callers get plain dicts exactly as the server sent them, the same across client
+versions and without the cost of building model objects. Errors come back as ``ApiError``
+with the server's own message; transient ones (429, 5xx, connection refused) are retried with
+back-off inside the run's overall deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Optional, Union
+
+from kubectl_restart_backend.errors import ApiError
+from kubectl_restart_backend.retry import (
+    NOT_APPLIED_STATUSES,
+    RETRYABLE_STATUSES,
+    RetryBudget,
+    compute_backoff,
+    parse_retry_after,
+)
+
+# resource -> (API class, cluster-wide list method, namespaced list method, API group)
+_LISTS = {
+    "deployments": (
+        "AppsV1Api",
+        "list_deployment_for_all_namespaces",
+        "list_namespaced_deployment",
+        "apps",
+    ),
+    "replicasets": (
+        "AppsV1Api",
+        "list_replica_set_for_all_namespaces",
+        "list_namespaced_replica_set",
+        "apps",
+    ),
+    "pods": ("CoreV1Api", "list_pod_for_all_namespaces", "list_namespaced_pod", ""),
+    "events": ("CoreV1Api", "list_event_for_all_namespaces", "list_namespaced_event", ""),
+    "services": ("CoreV1Api", "list_service_for_all_namespaces", "list_namespaced_service", ""),
+    "ingresses": (
+        "NetworkingV1Api",
+        "list_ingress_for_all_namespaces",
+        "list_namespaced_ingress",
+        "networking.k8s.io",
+    ),
+}
+
+DEFAULT_REQUEST_TIMEOUT = 30.0
+FIELD_MANAGER = "kubectl-restart-backend"
+
+
+class WatchExpired(Exception):
+    """The watch's resourceVersion is older than the server's history: list again."""
+
+
+class PatchOutcomeUnknown(Exception):
+    """The PATCH was sent but no answer says whether it was applied."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    items: list[dict]
+    resource_version: str
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """What a failed call means for retrying it."""
+
+    retryable: bool
+    applied_unknown: bool  # the request may have reached storage
+    retry_after: Optional[float]
+    error: ApiError
+
+
+class KubeApi:
+    """Plain-dict access to the few API calls the plugin needs."""
+
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        budget: RetryBudget,
+        request_timeout: Optional[float] = None,
+        on_retry: Optional[Callable[[str], None]] = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = api_client
+        self._budget = budget
+        self._timeout = request_timeout or DEFAULT_REQUEST_TIMEOUT
+        self._on_retry = on_retry
+        self._sleep = sleep
+        self._apis: dict[str, Any] = {}
+
+    @property
+    def host(self) -> str:
+        return str(self._client.configuration.host)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def list(
+        self,
+        resource: str,
+        namespace: Optional[str] = None,
+        *,
+        label_selector: Optional[str] = None,
+        field_selector: Optional[str] = None,
+    ) -> Listing:
+        api_name, all_ns, namespaced, _group = _LISTS[resource]
+        kwargs = _selectors(label_selector, field_selector)
+        if namespace is None:
+            method = getattr(self._api(api_name), all_ns)
+            body = self._json(f"list {resource}", lambda: method(**kwargs, **self._opts()))
+        else:
+            method = getattr(self._api(api_name), namespaced)
+            body = self._json(
+                f"list {resource}", lambda: method(namespace, **kwargs, **self._opts())
+            )
+        meta = body.get("metadata") or {}
+        return Listing(body.get("items") or [], str(meta.get("resourceVersion") or ""))
+
+    def get_deployment(self, namespace: str, name: str) -> dict:
+        apps = self._api("AppsV1Api")
+        return self._json(
+            "get deployments",
+            lambda: apps.read_namespaced_deployment(name, namespace, **self._opts()),
+        )
+
+    def list_httproutes(self, namespace: str) -> list[dict]:
+        """Gateway API routes; an absent API is an empty answer, not an error."""
+        custom = self._api("CustomObjectsApi")
+        try:
+            body = self._json(
+                "list httproutes",
+                lambda: custom.list_namespaced_custom_object(
+                    "gateway.networking.k8s.io", "v1", namespace, "httproutes", **self._opts()
+                ),
+                retry=False,
+            )
+        except ApiError as err:
+            if err.status == 404:
+                return []
+            raise
+        return body.get("items") or []
+
+    def read_pod_log(
+        self, namespace: str, pod: str, *, container: Optional[str], previous: bool, tail: int
+    ) -> str:
+        core = self._api("CoreV1Api")
+        kwargs: dict[str, Any] = {"tail_lines": tail, "previous": previous}
+        if container:
+            kwargs["container"] = container
+        data = self._raw(
+            "get pods/log",
+            lambda: core.read_namespaced_pod_log(pod, namespace, **kwargs, **self._opts()),
+        )
+        return data.decode("utf-8", errors="replace")
+
+    def can_i(
+        self, verb: str, resource: str, *, group: str, namespace: str, name: str = ""
+    ) -> bool:
+        """Ask the server (SelfSubjectAccessReview) whether we may do ``verb`` on ``resource``."""
+        auth = self._api("AuthorizationV1Api")
+        attrs = {"verb": verb, "resource": resource, "group": group, "namespace": namespace}
+        if name:
+            attrs["name"] = name
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": attrs},
+        }
+        body = self._json(
+            "create selfsubjectaccessreviews",
+            lambda: auth.create_self_subject_access_review(review, **self._opts()),
+        )
+        return bool((body.get("status") or {}).get("allowed"))
+
+    # -- the one write -------------------------------------------------------------------
+
+    def patch_deployment(self, namespace: str, name: str, patch: Union[dict, list]) -> dict:
+        """Send one patch (a dict: strategic merge; a list: JSON patch).
+
+        Retried only when it surely was not applied.
+
+        Raises ``PatchOutcomeUnknown`` when the request may have been applied: the caller
+        reads the object back before deciding anything.
+        """
+        apps = self._api("AppsV1Api")
+        return self._json(
+            "patch deployments",
+            lambda: apps.patch_namespaced_deployment(
+                name, namespace, patch, field_manager=FIELD_MANAGER, **self._opts()
+            ),
+            write=True,
+        )
+
+    # -- watch ---------------------------------------------------------------------------
+
+    def watch(
+        self,
+        resource: str,
+        namespace: str,
+        *,
+        resource_version: str,
+        label_selector: Optional[str] = None,
+        field_selector: Optional[str] = None,
+        timeout_seconds: int = 290,
+    ) -> Iterator[dict]:
+        """Yield watch events (``{"type", "object"}``) until the server ends the stream.
+
+        Raises ``WatchExpired`` on 410 (as HTTP status or ERROR event) so the caller relists.
+        """
+        api_name, _all, namespaced, _group = _LISTS[resource]
+        method = getattr(self._api(api_name), namespaced)
+        kwargs = _selectors(label_selector, field_selector)
+        if resource_version:
+            kwargs["resource_version"] = resource_version
+
+        def open_stream() -> Any:
+            return method(
+                namespace,
+                watch=True,
+                allow_watch_bookmarks=True,
+                timeout_seconds=timeout_seconds,
+                _preload_content=False,
+                _request_timeout=(self._timeout, timeout_seconds + 15),
+                **kwargs,
+            )
+
+        try:
+            response = self._call(f"watch {resource}", open_stream, retry=False)
+        except ApiError as err:
+            if err.status == 410:
+                raise WatchExpired(err.message) from None
+            raise
+        try:
+            yield from _decode_watch_stream(response, f"watch {resource}", self.host)
+        finally:
+            response.release_conn()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _api(self, name: str) -> Any:
+        if name not in self._apis:
+            from kubernetes import client
+
+            self._apis[name] = getattr(client, name)(self._client)
+        return self._apis[name]
+
+    def _opts(self) -> dict[str, Any]:
+        return {"_preload_content": False, "_request_timeout": self._timeout}
+
+    def _json(self, action: str, call: Callable[[], Any], **kw: Any) -> dict:
+        data = self._raw(action, call, **kw)
+        try:
+            return json.loads(data or b"{}")
+        except ValueError:
+            raise ApiError(
+                f"the API server at {self.host} sent a response that is not JSON ({action})",
+                "check that the kubeconfig's server address points at a Kubernetes API server",
+            ) from None
+
+    def _raw(self, action: str, call: Callable[[], Any], **kw: Any) -> bytes:
+        response = self._call(action, call, **kw)
+        try:
+            return response.data
+        finally:
+            response.release_conn()
+
+    def _call(
+        self, action: str, call: Callable[[], Any], *, retry: bool = True, write: bool = False
+    ) -> Any:
+        attempt = 0
+        started = self._budget.clock()
+        while True:
+            try:
+                return call()
+            except Exception as exc:  # translated below; nothing escapes untranslated
+                failure = classify_failure(exc, action, self.host)
+                if write and failure.applied_unknown:
+                    raise PatchOutcomeUnknown(failure.error.message) from None
+                delay = compute_backoff(attempt, failure.retry_after)
+                if not (retry or write) or not failure.retryable or not self._budget.allows(delay):
+                    raise failure.error from None
+                if self._on_retry and self._budget.clock() - started + delay > 2.0:
+                    self._on_retry(f"{failure.error.message}; retrying in {delay:.1f}s")
+                self._sleep(delay)
+                attempt += 1
+
+
+def _selectors(label_selector: Optional[str], field_selector: Optional[str]) -> dict[str, str]:
+    kwargs = {}
+    if label_selector:
+        kwargs["label_selector"] = label_selector
+    if field_selector:
+        kwargs["field_selector"] = field_selector
+    return kwargs
+
+
+def _decode_watch_stream(response: Any, action: str, host: str) -> Iterator[dict]:
+    """Split the chunked body into JSON lines; ERROR events become exceptions."""
+    pending = b""
+    try:
+        for chunk in response.stream(amt=None, decode_content=False):
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                if line.strip():
+                    yield _watch_event(line, action, host)
+    except Exception as exc:
+        failure = classify_failure(exc, action, host)
+        raise failure.error from None
+    if pending.strip():
+        yield _watch_event(pending, action, host)
+
+
+def _watch_event(line: bytes, action: str, host: str) -> dict:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        raise ApiError(
+            f"the API server at {host} sent a malformed watch event ({action})"
+        ) from None
+    if event.get("type") == "ERROR":
+        status = event.get("object") or {}
+        if status.get("code") == 410:
+            raise WatchExpired(status.get("message") or "resource version too old")
+        raise ApiError(
+            status.get("message") or f"{action} failed",
+            status=status.get("code"),
+            reason=status.get("reason") or "",
+        )
+    return event
+
+
+def classify_failure(exc: BaseException, action: str, host: str) -> _Failure:
+    """Turn whatever the client raised into an ``ApiError`` and a retry decision."""
+    failure = _classify(exc, action, host)
+    failure.error.retryable = failure.retryable
+    return failure
+
+
+def _classify(exc: BaseException, action: str, host: str) -> _Failure:
+    from kubernetes.client.exceptions import ApiException
+    from urllib3 import exceptions as http
+
+    if isinstance(exc, ApiError):
+        return _Failure(exc.retryable, False, None, exc)
+    if isinstance(exc, ApiException):
+        return _from_api_exception(exc, action)
+    if isinstance(exc, http.MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    if isinstance(exc, http.SSLError):
+        return _Failure(
+            False,
+            False,
+            None,
+            ApiError(
+                f"TLS verification failed for the API server at {host}: {_ssl_reason(exc)}",
+                "check the cluster's certificate-authority and server address in your "
+                "kubeconfig (verification stays on)",
+            ),
+        )
+    if isinstance(exc, (http.NewConnectionError, http.ConnectTimeoutError)):
+        return _Failure(
+            True,
+            False,
+            None,
+            ApiError(
+                f"cannot reach the API server at {host}",
+                "check that the cluster is running and that --context/--kubeconfig point at it",
+            ),
+        )
+    if isinstance(exc, (http.ReadTimeoutError, http.ProtocolError, ConnectionError)):
+        return _Failure(
+            True,
+            True,
+            None,
+            ApiError(
+                f"the connection to the API server at {host} broke during {action}",
+                "check the network to the cluster, then run the command again",
+            ),
+        )
+    if isinstance(exc, OSError):
+        return _Failure(
+            True,
+            False,
+            None,
+            ApiError(
+                f"cannot talk to the API server at {host}: {exc.strerror or exc}",
+                "check the kubeconfig's server address and the network to the cluster",
+            ),
+        )
+    raise exc
+
+
+def _from_api_exception(exc: Any, action: str) -> _Failure:
+    status = int(exc.status or 0)
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    message, reason = "", str(exc.reason or "")
+    try:
+        parsed = json.loads(body) if body else {}
+        if isinstance(parsed, dict) and parsed.get("kind") == "Status":
+            message = parsed.get("message") or ""
+            reason = parsed.get("reason") or reason
+    except ValueError:
+        pass
+    headers = exc.headers or {}
+    retry_after = parse_retry_after(headers.get("Retry-After") if hasattr(headers, "get") else None)
+    if not message:
+        message = f"{action} failed: HTTP {status} {exc.reason or ''}".strip()
+    error = ApiError(message, _hint_for(status, action), status=status, reason=reason)
+    retryable = status in RETRYABLE_STATUSES
+    return _Failure(retryable, retryable and status not in NOT_APPLIED_STATUSES, retry_after, error)
+
+
+def _hint_for(status: int, action: str) -> str:
+    verb, _, resource = action.partition(" ")
+    if status == 401:
+        return (
+            "your credentials were rejected: log in again or refresh the token in your "
+            "kubeconfig (kubectl auth whoami shows who you are)"
+        )
+    if status == 403:
+        return (
+            f"ask a cluster admin for permission to {verb} {resource} "
+            "(the README's 'Permissions' section has the minimal Role)"
+        )
+    if status == 404:
+        return "check the namespace and name (kubectl get deployments -A)"
+    if status == 429 or status >= 500:
+        return "the API server is overloaded or restarting: try again in a minute"
+    return "check the request and try again"
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    text = str(exc)
+    for marker in ("certificate verify failed: ", "doesn't match", "hostname mismatch"):
+        if marker in text:
+            start = text.index(marker)
+            return text[start:].split("(_ssl")[0].rstrip(" ')\"")
+    return "certificate verify failed"

@@ -1,0 +1,61 @@
+"""What one run ended with: a value the renderers print and the CLI maps to an exit code.
+
+Keeping the verdict a value (not an exception) keeps "the rollout failed" apart from "the
+tool broke": only the latter is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Optional
+
+from kubectl_restart_backend.rollout import RolloutState
+
+
+class Verdict(str, Enum):
+    COMPLETE = "complete"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    TRIGGERED = "triggered"  # --no-wait
+    NO_PODS = "no-pods"  # spec.replicas is 0
+    DRY_RUN = "dry-run"
+    INTERRUPTED = "interrupted"  # Ctrl-C while watching: the restart goes on
+
+
+@dataclass(frozen=True)
+class LogExcerpt:
+    pod: str
+    container: str
+    previous: bool
+    lines: tuple[str, ...]
+    error: str = ""  # why the log could not be read (permission, gone)
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """What ``--undo-on-failure`` did."""
+
+    revision: Optional[int]
+    state: Optional[RolloutState]
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: Verdict
+    app_name: str
+    namespace: str
+    context: str
+    repo: Optional[str] = None
+    branch: Optional[str] = None
+    restarted_at: Optional[str] = None
+    state: Optional[RolloutState] = None
+    duration_seconds: float = 0.0
+    urls: tuple[str, ...] = ()
+    urls_note: str = ""  # said instead of URLs when there are none or we could not look
+    events: tuple = ()  # diagnosis.EventLine
+    logs: tuple[LogExcerpt, ...] = ()
+    notes: tuple[str, ...] = ()  # things the user should know (fallbacks, degraded reports)
+    plan: dict = field(default_factory=dict)  # --dry-run: what would be sent and checked
+    rollback: Optional[Rollback] = None

@@ -1,0 +1,299 @@
+"""Turn states and outcomes into the spec's words, or into JSON/YAML.
+
+Pure: every function returns text; the CLI decides where it goes. The spec's sentences are
+kept verbatim (they are our contract); what we add (pod table, events, logs) comes after them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+from kubectl_restart_backend.diagnosis import cut_log_line, format_age, safe_text
+from kubectl_restart_backend.outcome import Outcome, Verdict
+from kubectl_restart_backend.rollout import PodInfo, RolloutState
+
+_GREEN, _RED, _YELLOW, _BOLD, _RESET = "\033[32m", "\033[31m", "\033[33m", "\033[1m", "\033[0m"
+
+
+@dataclass(frozen=True)
+class Style:
+    """How the terminal can show things: unicode symbols and colour, or neither."""
+
+    unicode: bool = True
+    colour: bool = False
+
+    def mark(self, verdict: Verdict) -> str:
+        symbols = {Verdict.COMPLETE: "✓", Verdict.FAILED: "✗", Verdict.TIMEOUT: "⚠"}
+        words = {Verdict.COMPLETE: "OK", Verdict.FAILED: "FAILED", Verdict.TIMEOUT: "TIMEOUT"}
+        colours = {Verdict.COMPLETE: _GREEN, Verdict.FAILED: _RED, Verdict.TIMEOUT: _YELLOW}
+        text = (symbols if self.unicode else words)[verdict]
+        return f"{colours[verdict]}{_BOLD}{text}{_RESET}" if self.colour else text
+
+
+def choose_style(encoding: Optional[str], is_tty: bool, env: dict) -> Style:
+    """Symbols only where the encoding can write them; colour only on a terminal, never
+    with NO_COLOR (https://no-color.org) or TERM=dumb."""
+    try:
+        "✓✗⚠↩".encode(encoding or "ascii")
+        unicode = True
+    except (LookupError, UnicodeEncodeError):
+        unicode = False
+    colour = is_tty and "NO_COLOR" not in env and env.get("TERM") != "dumb"
+    return Style(unicode=unicode, colour=colour)
+
+
+# -- progress ------------------------------------------------------------------------------
+
+
+def render_triggered() -> str:
+    return "Rolling restart triggered. Waiting for pods to restart..."
+
+
+def render_progress(state: RolloutState) -> str:
+    return f"Pods: {state.ready_replicas}/{state.replicas} ready, rollout in progress..."
+
+
+# -- outcome as text -----------------------------------------------------------------------
+
+
+def render_outcome(outcome: Outcome, style: Style) -> str:
+    renderers = {
+        Verdict.COMPLETE: _complete,
+        Verdict.FAILED: _failed,
+        Verdict.TIMEOUT: _timeout,
+        Verdict.TRIGGERED: _triggered,
+        Verdict.NO_PODS: _no_pods,
+        Verdict.DRY_RUN: _dry_run,
+        Verdict.INTERRUPTED: _interrupted,
+    }
+    return "\n".join(renderers[outcome.verdict](outcome, style)) + "\n"
+
+
+def _complete(outcome: Outcome, style: Style) -> list[str]:
+    state = outcome.state
+    assert state is not None
+    urls = ", ".join(outcome.urls) if outcome.urls else (outcome.urls_note or "none")
+    return [
+        f"{style.mark(Verdict.COMPLETE)} Rolling restart complete for {outcome.app_name}",
+        f"All pods healthy: {state.ready_replicas}/{state.replicas} ready",
+        f"URLs: {urls}",
+    ]
+
+
+def _failed(outcome: Outcome, style: Style) -> list[str]:
+    state = outcome.state
+    assert state is not None
+    lines = [f"{style.mark(Verdict.FAILED)} Restart failed: {state.failure_reason or state.reason}"]
+    lines += ["Pod details:"] + _pod_details(state.pods, failing_only=False)
+    lines += _events_and_logs(outcome)
+    lines += _rollback_or_hint(outcome, style)
+    return lines
+
+
+def _timeout(outcome: Outcome, style: Style) -> list[str]:
+    state = outcome.state
+    assert state is not None
+    lines = [
+        f"{style.mark(Verdict.TIMEOUT)} Restart timeout - pods may still be cycling",
+        f"Current: {state.ready_replicas}/{state.replicas} ready",
+        "Check pod status manually or try again",
+    ]
+    holding = [pod for pod in state.pods if not pod.ready]
+    if holding:
+        lines += ["Pod details:"] + _pod_details(holding, failing_only=False)
+    lines += _events_and_logs(outcome)
+    lines.append(f"The rollout goes on in the cluster: {_status_command(outcome)}")
+    return lines
+
+
+def _triggered(outcome: Outcome, style: Style) -> list[str]:
+    return [f"Not waiting (--no-wait). Follow it with: {_status_command(outcome)}"]
+
+
+def _no_pods(outcome: Outcome, style: Style) -> list[str]:
+    return [
+        f"{style.mark(Verdict.COMPLETE)} Rolling restart complete for {outcome.app_name}",
+        f"No pods to restart: deployment {outcome.namespace}/{outcome.app_name} has 0 replicas",
+    ]
+
+
+def _interrupted(outcome: Outcome, style: Style) -> list[str]:
+    return [
+        "Interrupted. The restart goes on in the cluster; to keep watching run:",
+        f"  {_status_command(outcome)}",
+    ]
+
+
+def _dry_run(outcome: Outcome, style: Style) -> list[str]:
+    plan = outcome.plan
+    lines = [
+        f"Dry run: would restart deployment {outcome.namespace}/{outcome.app_name} "
+        f"(context {outcome.context})",
+    ]
+    if outcome.repo:
+        lines.append(f"Linked to: {outcome.repo}@{outcome.branch}")
+    lines += [
+        f"PATCH {plan.get('path')} ({plan.get('contentType')})",
+        f"  {json.dumps(plan.get('patch'), sort_keys=True)}",
+        "Permissions:",
+    ]
+    for check, allowed in (plan.get("permissions") or {}).items():
+        answer = "yes" if allowed is True else ("no" if allowed is False else str(allowed))
+        lines.append(f"  {check}: {answer}")
+    lines.append("Nothing was changed.")
+    return lines
+
+
+def _pod_details(pods: Sequence[PodInfo], *, failing_only: bool) -> list[str]:
+    rows = [("NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE")]
+    for pod in pods:
+        rows.append(
+            (
+                pod.name,
+                f"{pod.ready_containers}/{pod.total_containers}",
+                pod.status,
+                str(pod.restarts),
+                format_age(pod.age_seconds) if pod.age_seconds is not None else "<unknown>",
+                pod.node or "<none>",
+            )
+        )
+    if len(rows) == 1:
+        return ["  (no pods)"]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows
+    ]
+    for pod in pods:
+        if failing_only and not pod.failing:
+            continue
+        detail = [d for d in (pod.message, _last_state(pod)) if d]
+        if detail and not pod.ready:
+            where = f" (container {pod.container})" if pod.container else ""
+            lines.append(f"  {pod.name}{where}: {'; '.join(safe_text(d) for d in detail)}")
+    return lines
+
+
+def _last_state(pod: PodInfo) -> Optional[str]:
+    return f"last terminated: {pod.last_termination}" if pod.last_termination else None
+
+
+def _events_and_logs(outcome: Outcome) -> list[str]:
+    lines: list[str] = []
+    if outcome.events:
+        lines.append("Events:")
+        for event in outcome.events:
+            count = f" (x{event.count})" if event.count > 1 else ""
+            age = format_age(event.age_seconds) if event.age_seconds is not None else "?"
+            lines.append(
+                f"  {age:>4}  {event.reason:<18} {event.object_kind.lower()}/{event.object_name}: "
+                f"{safe_text(event.message)}{count}"
+            )
+    for excerpt in outcome.logs:
+        which = "previous instance" if excerpt.previous else "current instance"
+        lines.append(f"--- logs of {excerpt.pod} (container {excerpt.container}, {which}) ---")
+        if excerpt.error:
+            lines.append(f"  (could not read logs: {excerpt.error})")
+        elif not excerpt.lines:
+            lines.append("  (no log lines)")
+        lines += [f"  | {cut_log_line(safe_text(line))}" for line in excerpt.lines]
+        lines.append("--- end of logs ---")
+    return lines
+
+
+def _rollback_or_hint(outcome: Outcome, style: Style) -> list[str]:
+    rollback = outcome.rollback
+    if rollback is None:
+        return [
+            "The old pods keep serving while the new ones fail. To roll back: "
+            f"kubectl rollout undo deployment/{outcome.app_name} -n {outcome.namespace} "
+            "(or run again with --undo-on-failure)"
+        ]
+    if rollback.error:
+        return [f"Rollback failed: {rollback.error}"]
+    state = rollback.state
+    arrow = "↩" if style.unicode else "<-"
+    counts = f": {state.ready_replicas}/{state.replicas} pods ready" if state else ""
+    return [f"{arrow} Rolled back to revision {rollback.revision}{counts}"]
+
+
+def _status_command(outcome: Outcome) -> str:
+    return f"kubectl rollout status deployment/{outcome.app_name} -n {outcome.namespace}"
+
+
+# -- outcome as data -----------------------------------------------------------------------
+
+
+def outcome_document(outcome: Outcome, exit_code: int) -> dict[str, Any]:
+    """The machine-readable result; its schema is documented in README and pinned by a test."""
+    state = outcome.state
+    return {
+        "appName": outcome.app_name,
+        "namespace": outcome.namespace,
+        "context": outcome.context,
+        "repo": outcome.repo,
+        "branch": outcome.branch,
+        "verdict": outcome.verdict.value,
+        "ready": outcome.verdict in (Verdict.COMPLETE, Verdict.NO_PODS),
+        "rolloutInProgress": outcome.verdict
+        in (Verdict.TIMEOUT, Verdict.TRIGGERED, Verdict.INTERRUPTED),
+        "failed": outcome.verdict is Verdict.FAILED,
+        "failureReason": state.failure_reason if state and state.phase.value == "Failed" else None,
+        "timedOut": outcome.verdict is Verdict.TIMEOUT,
+        "readyReplicas": state.ready_replicas if state else 0,
+        "replicas": state.replicas if state else 0,
+        "pods": [_pod_document(pod) for pod in (state.pods if state else ())],
+        "deployedUrls": list(outcome.urls),
+        "events": [
+            {
+                "object": f"{e.object_kind}/{e.object_name}",
+                "reason": e.reason,
+                "message": e.message,
+                "count": e.count,
+                "ageSeconds": e.age_seconds,
+            }
+            for e in outcome.events
+        ],
+        "logs": [
+            {
+                "pod": x.pod,
+                "container": x.container,
+                "previous": x.previous,
+                "lines": list(x.lines),
+                "error": x.error or None,
+            }
+            for x in outcome.logs
+        ],
+        "restartedAt": outcome.restarted_at,
+        "durationSeconds": round(outcome.duration_seconds, 3),
+        "notes": list(outcome.notes),
+        "exitCode": exit_code,
+    }
+
+
+def _pod_document(pod: PodInfo) -> dict[str, Any]:
+    return {
+        "name": pod.name,
+        "ready": pod.ready,
+        "readyContainers": pod.ready_containers,
+        "totalContainers": pod.total_containers,
+        "status": pod.status,
+        "restarts": pod.restarts,
+        "ageSeconds": pod.age_seconds,
+        "node": pod.node,
+        "failing": pod.failing,
+        "container": pod.container,
+        "message": pod.message,
+        "lastTermination": pod.last_termination,
+        "replicaSet": pod.replicaset,
+        "new": pod.is_new,
+    }
+
+
+def render_document(document: dict, output: str) -> str:
+    if output == "json":
+        return json.dumps(document, indent=2, sort_keys=False) + "\n"
+    import yaml
+
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,82 @@
+"""Fetch what explains a verdict: events and logs on failure, URLs on success.
+
+Everything here is optional: a user who may not read events, logs or Ingresses still gets
+the restart and the verdict, with a line saying what could not be looked at.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubectl_restart_backend.diagnosis import choose_log_targets, summarize_events
+from kubectl_restart_backend.errors import ApiError
+from kubectl_restart_backend.outcome import LogExcerpt, Verdict
+from kubectl_restart_backend.rollout import RolloutState
+from kubectl_restart_backend.urls import describe_no_urls, discover_urls
+
+
+def gather_report(
+    session: Any, state: RolloutState, verdict: Verdict, deployment: dict, watch_options: Any
+) -> dict:
+    if verdict is Verdict.COMPLETE:
+        return gather_urls(session, deployment)
+    if verdict in (Verdict.FAILED, Verdict.TIMEOUT):
+        return {
+            "events": gather_events(session, state, deployment),
+            "logs": gather_logs(session, state, deployment, watch_options.logs),
+        }
+    return {}
+
+
+def gather_urls(session: Any, deployment: dict) -> dict:
+    meta = deployment["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    annotated = discover_urls(deployment, [], [], [])
+    if annotated:
+        return {"urls": tuple(annotated)}
+    try:
+        services = session.api.list("services", namespace).items
+        ingresses = session.api.list("ingresses", namespace).items
+        routes = session.api.list_httproutes(namespace)
+    except ApiError as err:
+        return {"urls_note": f"unknown (could not look: {err.message})"}
+    urls = discover_urls(deployment, services, ingresses, routes)
+    if urls:
+        return {"urls": tuple(urls)}
+    return {"urls_note": describe_no_urls(name)}
+
+
+def gather_events(session: Any, state: RolloutState, deployment: dict) -> tuple:
+    meta = deployment["metadata"]
+    involved = {("Deployment", meta["name"])}
+    if state.new_replicaset:
+        involved.add(("ReplicaSet", state.new_replicaset))
+    involved |= {("Pod", pod.name) for pod in state.pods if not pod.ready}
+    try:
+        events = session.api.list("events", meta["namespace"]).items
+    except ApiError:
+        return ()
+    return tuple(summarize_events(events, now=session.now(), involved=involved))
+
+
+def gather_logs(session: Any, state: RolloutState, deployment: dict, tail: int) -> tuple:
+    if tail <= 0:
+        return ()
+    namespace = deployment["metadata"]["namespace"]
+    excerpts = []
+    for target in choose_log_targets(state.pods):
+        try:
+            text = session.api.read_pod_log(
+                namespace,
+                target.pod,
+                container=target.container,
+                previous=target.previous,
+                tail=tail,
+            )
+            lines = tuple(text.splitlines()[-tail:])
+            excerpts.append(LogExcerpt(target.pod, target.container or "", target.previous, lines))
+        except ApiError as err:
+            excerpts.append(
+                LogExcerpt(target.pod, target.container or "", target.previous, (), err.message)
+            )
+    return tuple(excerpts)

@@ -1,0 +1,239 @@
+"""One run of ``kubectl restart-backend``: find, patch, watch, explain.
+
+This is orchestration only. Which Deployment, what to send, whether the rollout is done and
+why it failed are all decided by pure functions (target, restart_patch, rollout, diagnosis,
+urls); this module fetches what they need, in the order that keeps the API cost constant,
+and turns their answers into an ``Outcome``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Protocol
+
+from kubectl_restart_backend.api import KubeApi, PatchOutcomeUnknown
+from kubectl_restart_backend.errors import ApiError, RefusedError
+from kubectl_restart_backend.outcome import Outcome, Rollback, Verdict
+from kubectl_restart_backend.restart_patch import (
+    build_restart_patch,
+    build_undo_patch,
+    choose_previous_replicaset,
+    format_rfc3339,
+    restarted_at_of,
+)
+from kubectl_restart_backend.retry import RetryBudget
+from kubectl_restart_backend.rollout import Phase, RolloutState, compute_rollout_state
+from kubectl_restart_backend.session import Session, TargetQuery, find_target
+from kubectl_restart_backend.watcher import RolloutWatcher, selector_string
+
+PROGRESS_EVERY = 5.0  # seconds between progress lines when nothing changes (the spec's poll)
+TICK = 1.0  # how often time-based rules (unschedulable grace) are re-evaluated
+
+
+class Reporter(Protocol):
+    def notice(self, message: str) -> None: ...
+    def triggered(self, namespace: str, name: str) -> None: ...
+    def progress(self, state: RolloutState) -> None: ...
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    timeout: float = 120.0
+    unschedulable_grace: float = 30.0
+    logs: int = 20
+    undo_on_failure: bool = False
+
+
+@dataclass(frozen=True)
+class RestartOptions:
+    query: TargetQuery
+    watch: WatchOptions = field(default_factory=WatchOptions)
+    wait: bool = True
+    dry_run: bool = False
+
+
+Clock = Callable[[], float]
+
+
+def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -> Outcome:
+    """Restart the target and, unless ``--no-wait``, watch it to a verdict."""
+    started = session.clock()
+    target = find_target(session, options.query, reporter.notice)
+    meta = target.deployment["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    if (target.deployment.get("spec") or {}).get("paused"):
+        raise RefusedError(
+            f"deployment {namespace}/{name} is paused: a restart would not roll out",
+            f"resume it first: kubectl rollout resume deployment/{name} -n {namespace}",
+        )
+    base = {
+        "app_name": name,
+        "namespace": namespace,
+        "context": session.context,
+        "repo": target.repo,
+        "branch": target.branch,
+        "notes": tuple(target.notes),
+    }
+    restarted_at = format_rfc3339(session.now())
+    patch = build_restart_patch(restarted_at)
+    if options.dry_run:
+        plan = plan_dry_run(session.api, target.deployment, patch)
+        return Outcome(Verdict.DRY_RUN, restarted_at=restarted_at, plan=plan, **base)
+
+    patched = send_restart(session.api, namespace, name, patch, restarted_at)
+    generation = int((patched.get("metadata") or {}).get("generation") or 0)
+    reporter.triggered(namespace, name)
+    base["restarted_at"] = restarted_at
+    replicas = (patched.get("spec") or {}).get("replicas", 1)
+    if not options.wait:
+        return Outcome(Verdict.TRIGGERED, duration_seconds=session.clock() - started, **base)
+    if replicas == 0:
+        return Outcome(Verdict.NO_PODS, duration_seconds=session.clock() - started, **base)
+
+    deadline = session.clock() + options.watch.timeout
+    try:
+        state, timed_out = follow_rollout(session, patched, generation, deadline, options, reporter)
+    except KeyboardInterrupt:
+        return Outcome(Verdict.INTERRUPTED, duration_seconds=session.clock() - started, **base)
+    verdict = Verdict.TIMEOUT if timed_out else _verdict_of(state)
+    from kubectl_restart_backend.report import gather_report
+
+    report = gather_report(session, state, verdict, target.deployment, options.watch)
+    rollback = None
+    if verdict is Verdict.FAILED and options.watch.undo_on_failure:
+        rollback = undo_restart(session, patched, state, restarted_at, options, reporter)
+    return Outcome(
+        verdict,
+        state=state,
+        duration_seconds=session.clock() - started,
+        rollback=rollback,
+        **report,
+        **base,
+    )
+
+
+def follow_rollout(
+    session: Session,
+    patched: dict,
+    generation: int,
+    deadline: float,
+    options: RestartOptions,
+    reporter: Reporter,
+) -> tuple[RolloutState, bool]:
+    """Watch until the pure rule says complete or failed, or the deadline passes."""
+    budget = RetryBudget(deadline, session.clock)
+    watcher = RolloutWatcher(session.api, patched, budget=budget, on_notice=reporter.notice)
+    watcher.start()
+    last_shown: Optional[tuple] = None
+    last_time = 0.0
+    try:
+        while True:
+            snap = watcher.snapshot
+            state = compute_rollout_state(
+                snap.deployment,
+                list(snap.replicasets.values()),
+                list(snap.pods.values()),
+                generation=generation,
+                now=session.now(),
+                unschedulable_grace=options.watch.unschedulable_grace,
+            )
+            if state.phase in (Phase.COMPLETE, Phase.FAILED):
+                return state, False
+            now = session.clock()
+            if now >= deadline:
+                return state, True
+            shown = (state.ready_replicas, state.replicas, state.message)
+            if shown != last_shown or now - last_time >= PROGRESS_EVERY:
+                reporter.progress(state)
+                last_shown, last_time = shown, now
+            watcher.wait(min(TICK, deadline - now))
+    finally:
+        watcher.stop()
+
+
+def undo_restart(
+    session: Session,
+    patched: dict,
+    failed: RolloutState,
+    restarted_at: str,
+    options: RestartOptions,
+    reporter: Reporter,
+) -> Rollback:
+    """Put the previous ReplicaSet's pod template back (one JSON patch), then watch it return.
+
+    The patch carries a ``test`` of our restartedAt value, so it applies only while the
+    template is still the one our restart made: we never undo someone else's change.
+    """
+    meta = patched["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    replicasets = session.api.list(
+        "replicasets", namespace, label_selector=selector_string(patched)
+    ).items
+    previous = choose_previous_replicaset(replicasets, meta.get("uid"), failed.new_replicaset)
+    if previous is None:
+        return Rollback(None, None, "no previous ReplicaSet to roll back to")
+    revision, ops = build_undo_patch(previous, restarted_at)
+    reporter.notice(f"rolling back deployment {namespace}/{name} to revision {revision}")
+    try:
+        undone = session.api.patch_deployment(namespace, name, ops)
+    except (ApiError, PatchOutcomeUnknown) as err:
+        return Rollback(revision, None, str(getattr(err, "message", err)))
+    generation = int((undone.get("metadata") or {}).get("generation") or 0)
+    deadline = session.clock() + options.watch.timeout
+    state, timed_out = follow_rollout(session, undone, generation, deadline, options, reporter)
+    if timed_out or state.phase is not Phase.COMPLETE:
+        detail = "timed out" if timed_out else (state.failure_reason or state.reason)
+        return Rollback(
+            revision, state, f"rollback to revision {revision} did not finish: {detail}"
+        )
+    return Rollback(revision, state)
+
+
+def send_restart(api: KubeApi, namespace: str, name: str, patch: dict, restarted_at: str) -> dict:
+    """PATCH once; when the outcome is unknown, read back before ever sending again.
+
+    Sending the same annotation value twice would not start a second rollout, but we still
+    read first: the answer tells us whether our restart is the one in effect.
+    """
+    for _attempt in range(3):
+        try:
+            return api.patch_deployment(namespace, name, patch)
+        except PatchOutcomeUnknown:
+            current = api.get_deployment(namespace, name)
+            if restarted_at_of(current) == restarted_at:
+                return current
+    raise ApiError(
+        f"could not restart deployment {namespace}/{name}: the API server did not confirm the "
+        "change",
+        "check the cluster's health (kubectl get --raw /readyz), then run the command again",
+    )
+
+
+def plan_dry_run(api: KubeApi, deployment: dict, patch: dict) -> dict:
+    """What a real run would send, and whether the server would let us (no writes)."""
+    meta = deployment["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    checks = {}
+    for verb, resource, group in (
+        ("patch", "deployments", "apps"),
+        ("watch", "deployments", "apps"),
+        ("watch", "replicasets", "apps"),
+        ("watch", "pods", ""),
+        ("list", "events", ""),
+        ("get", "pods/log", ""),
+    ):
+        key = f"{verb} {resource}"
+        try:
+            checks[key] = api.can_i(verb, resource, group=group, namespace=namespace)
+        except ApiError as err:
+            checks[key] = f"unknown ({err.message})"
+    return {
+        "patch": patch,
+        "contentType": "application/strategic-merge-patch+json",
+        "path": f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+        "permissions": checks,
+    }
+
+
+def _verdict_of(state: RolloutState) -> Verdict:
+    return Verdict.COMPLETE if state.phase is Phase.COMPLETE else Verdict.FAILED

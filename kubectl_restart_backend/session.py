@@ -1,0 +1,156 @@
+"""Connecting to the cluster and finding the target Deployment.
+
+A ``Session`` bundles what every command needs: the API, the context's name and namespace,
+and the clocks (passed around, so rules never read the time themselves).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Mapping, Optional
+
+from kubectl_restart_backend.api import KubeApi
+from kubectl_restart_backend.errors import ApiError, NotFoundError, PluginError
+from kubectl_restart_backend.retry import RetryBudget
+from kubectl_restart_backend.target import SearchScope, choose_target
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """kubectl's standard connection flags."""
+
+    kubeconfig: Optional[str] = None
+    context: Optional[str] = None
+    cluster: Optional[str] = None
+    user: Optional[str] = None
+    namespace: Optional[str] = None
+    request_timeout: Optional[float] = None
+
+
+@dataclass
+class Session:
+    api: KubeApi
+    context: str
+    namespace: str  # the context's namespace (or -n): where namespaced fallbacks look
+    clock: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+
+
+def open_session(
+    connect: ConnectOptions,
+    env: Mapping[str, str],
+    *,
+    deadline: Optional[float],
+    on_retry: Optional[Callable[[str], None]] = None,
+) -> Session:
+    """Resolve the kubeconfig as kubectl does and build the client (the slow import is here)."""
+    from kubectl_restart_backend.kubeconfig import connect_client
+
+    client, context, namespace = connect_client(
+        kubeconfig=connect.kubeconfig,
+        context=connect.context,
+        cluster=connect.cluster,
+        user=connect.user,
+        namespace=connect.namespace,
+        request_timeout=connect.request_timeout,
+        env=env,
+    )
+    budget = RetryBudget(deadline, time.monotonic)
+    api = KubeApi(client, budget=budget, request_timeout=connect.request_timeout, on_retry=on_retry)
+    return Session(api=api, context=context, namespace=namespace or "default")
+
+
+@dataclass(frozen=True)
+class TargetQuery:
+    """How the user asked for the target: repo/branch (from git or flags) or a name."""
+
+    cwd: str
+    env: Mapping[str, str]
+    repo: Optional[str] = None
+    branch: Optional[str] = None
+    deployment: Optional[str] = None
+    namespace: Optional[str] = None  # -n: restricts the search to this namespace
+
+
+@dataclass(frozen=True)
+class Target:
+    deployment: dict
+    repo: Optional[str]
+    branch: Optional[str]
+    notes: tuple[str, ...] = ()
+
+
+def find_target(session: Session, query: TargetQuery, notice: Callable[[str], None]) -> Target:
+    """The Deployment to restart: by name with --deployment, else by the repo/branch labels."""
+    from kubectl_restart_backend.gitrepo import read_git_context
+
+    if query.deployment:
+        repo = branch = None
+        try:
+            git = read_git_context(query.cwd, query.env, query.repo, query.branch)
+            repo, branch = str(git.repo), git.branch
+        except PluginError:
+            pass  # naming the Deployment makes the checkout optional
+        namespace = query.namespace or session.namespace
+        return Target(_get_named(session, namespace, query.deployment), repo, branch)
+
+    git = read_git_context(query.cwd, query.env, query.repo, query.branch)
+    notes = []
+    if git.branch_source not in ("git", "--branch"):
+        notes.append(f"branch {git.branch!r} taken from ${git.branch_source} (detached HEAD)")
+        notice(notes[-1])
+    deployments, scope = _list_linked(session, git.repo, git.branch, query.namespace, notice)
+    if scope.note:
+        notes.append(scope.note)
+    try:
+        chosen = choose_target(deployments, git.repo, git.branch, scope)
+    except NotFoundError as err:
+        if "No deployment found" in err.message:
+            err.hint = _link_hint(git.repo, git.branch, query.namespace or session.namespace)
+        raise
+    return Target(chosen, str(git.repo), git.branch, tuple(notes))
+
+
+def _get_named(session: Session, namespace: str, name: str) -> dict:
+    try:
+        return session.api.get_deployment(namespace, name)
+    except ApiError as err:
+        if err.status == 404:
+            raise NotFoundError(
+                f'deployment "{name}" not found in namespace {namespace}',
+                "check the name and namespace: kubectl get deployments -n " + namespace,
+            ) from None
+        raise
+
+
+def _list_linked(session, repo, branch, namespace, notice) -> tuple[list[dict], SearchScope]:
+    """Ask the server for the labelled Deployments: all namespaces, or the context's on 403."""
+    from kubectl_restart_backend.labels import build_selector
+
+    selector = build_selector(repo, branch)
+    if namespace:
+        listing = session.api.list("deployments", namespace, label_selector=selector)
+        return listing.items, SearchScope((namespace,))
+    try:
+        listing = session.api.list("deployments", None, label_selector=selector)
+        return listing.items, SearchScope(())
+    except ApiError as err:
+        if err.status != 403:
+            raise
+    fallback = session.namespace
+    note = (
+        f"not allowed to list deployments in all namespaces; searched namespace {fallback} "
+        "(use -n to choose another)"
+    )
+    notice(note)
+    listing = session.api.list("deployments", fallback, label_selector=selector)
+    return listing.items, SearchScope((fallback,), note)
+
+
+def _link_hint(repo, branch, namespace: str) -> str:
+    from kubectl_restart_backend.labels import kubectl_label_command
+
+    command = kubectl_label_command(namespace, "DEPLOYMENT", repo, branch)
+    return f"link your Deployment: {command}"

@@ -1,0 +1,183 @@
+"""Keep an up-to-date snapshot of one Deployment, its ReplicaSets and its pods.
+
+Three watches (the Deployment by name, ReplicaSets and pods by the Deployment's selector),
+each in its own thread, feed one queue; the caller drains it into a ``Snapshot`` and hands
+the snapshot to the pure rollout rule. This module decides nothing about the rollout: it only
+keeps the picture true through dropped streams (resume from the last resourceVersion),
+expired history (410: list again) and a busy or restarting server (back off and retry).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from kubectl_restart_backend.api import KubeApi, WatchExpired
+from kubectl_restart_backend.errors import ApiError
+from kubectl_restart_backend.retry import RetryBudget, compute_backoff
+
+
+@dataclass
+class Snapshot:
+    """What we currently know; replaced piecewise by watch events."""
+
+    deployment: Optional[dict]
+    replicasets: dict[str, dict] = field(default_factory=dict)
+    pods: dict[str, dict] = field(default_factory=dict)
+
+    def apply(self, resource: str, event_type: str, obj: dict) -> None:
+        name = (obj.get("metadata") or {}).get("name", "")
+        if resource == "deployments":
+            self.deployment = None if event_type == "DELETED" else obj
+            return
+        store = self.replicasets if resource == "replicasets" else self.pods
+        if event_type == "DELETED":
+            store.pop(name, None)
+        else:
+            store[name] = obj
+
+    def replace(self, resource: str, items: list[dict]) -> None:
+        if resource == "deployments":
+            self.deployment = items[0] if items else None
+            return
+        fresh = {(o.get("metadata") or {}).get("name", ""): o for o in items}
+        if resource == "replicasets":
+            self.replicasets = fresh
+        else:
+            self.pods = fresh
+
+
+def selector_string(deployment: dict) -> str:
+    """The Deployment's ``spec.selector`` as a label-selector string for the API."""
+    selector = (deployment.get("spec") or {}).get("selector") or {}
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(key)
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts)
+
+
+class RolloutWatcher:
+    """Lists, then watches, and applies what arrives to ``self.snapshot``."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        deployment: dict,
+        *,
+        budget: RetryBudget,
+        on_notice: Callable[[str], None] = lambda _msg: None,
+    ) -> None:
+        meta = deployment.get("metadata") or {}
+        self.namespace: str = meta.get("namespace", "")
+        self.name: str = meta.get("name", "")
+        self.snapshot = Snapshot(deployment)
+        self._api = api
+        self._budget = budget
+        self._notice = on_notice
+        self._selector = selector_string(deployment)
+        self._events: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._deployment_rv = str(meta.get("resourceVersion") or "")
+
+    def start(self) -> None:
+        """List ReplicaSets and pods, then start the three watches."""
+        versions = {"deployments": self._deployment_rv}
+        for resource in ("replicasets", "pods"):
+            listing = self._api.list(resource, self.namespace, label_selector=self._selector)
+            self.snapshot.replace(resource, listing.items)
+            versions[resource] = listing.resource_version
+        for resource, version in versions.items():
+            thread = threading.Thread(
+                target=self._follow,
+                args=(resource, version),
+                name=f"watch-{resource}",
+                daemon=True,
+            )
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Apply everything that arrived within ``timeout``; True if anything changed.
+
+        Raises the ``ApiError`` a watch could not recover from (e.g. 403 on watch).
+        """
+        try:
+            item = self._events.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            return False
+        while True:
+            self._apply(item)
+            try:
+                item = self._events.get_nowait()
+            except queue.Empty:
+                return True
+
+    def _apply(self, item: tuple) -> None:
+        kind = item[0]
+        if kind == "error":
+            raise item[1]
+        if kind == "relist":
+            self.snapshot.replace(item[1], item[2])
+        else:
+            self.snapshot.apply(item[1], item[2], item[3])
+
+    # -- the watch threads ---------------------------------------------------------------
+
+    def _selectors(self, resource: str) -> dict[str, str]:
+        if resource == "deployments":
+            return {"field_selector": f"metadata.name={self.name}"}
+        return {"label_selector": self._selector}
+
+    def _follow(self, resource: str, version: str) -> None:
+        """Watch ``resource`` until stopped: resume from the last version, relist on 410."""
+        failures = 0
+        needs_list = False
+        while not self._stop.is_set():
+            try:
+                if needs_list:
+                    version = self._relist(resource)
+                    needs_list = False
+                received = False
+                for event in self._api.watch(
+                    resource, self.namespace, resource_version=version, **self._selectors(resource)
+                ):
+                    if self._stop.is_set():
+                        return
+                    obj = event.get("object") or {}
+                    version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+                    received = True
+                    if event.get("type") != "BOOKMARK":
+                        self._events.put(("event", resource, event.get("type"), obj))
+                failures = 0 if received else failures + 1
+                if failures > 1:  # streams that end at once, repeatedly: do not spin
+                    self._stop.wait(min(1.0, 0.05 * failures))
+            except WatchExpired:
+                needs_list = True
+            except ApiError as err:
+                if not err.retryable:
+                    self._events.put(("error", err))
+                    return
+                failures += 1
+                delay = compute_backoff(failures, None)
+                if not self._budget.allows(delay):
+                    return
+                if failures == 3:
+                    self._notice(f"{err.message}; still trying")
+                self._stop.wait(delay)
+
+    def _relist(self, resource: str) -> str:
+        listing = self._api.list(resource, self.namespace, **self._selectors(resource))
+        self._events.put(("relist", resource, listing.items))
+        return listing.resource_version
