@@ -1,0 +1,174 @@
+"""The spec's words, the terminal manners, and the machine-readable schema."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from kubectl_restart_backend.diagnosis import EventLine, PodInfo
+from kubectl_restart_backend.outcome import LogExcerpt, Outcome, Rollback, Verdict
+from kubectl_restart_backend.render import (
+    Style,
+    choose_style,
+    outcome_document,
+    render_document,
+    render_outcome,
+    render_progress,
+)
+from kubectl_restart_backend.rollout import Phase, RolloutState
+
+
+def pod(name="backend-7d9f-x2x", **overrides):
+    values = dict(
+        name=name,
+        ready_containers=0,
+        total_containers=1,
+        status="CrashLoopBackOff",
+        restarts=3,
+        age_seconds=42.0,
+        node="node-1",
+        ready=False,
+        failing=True,
+        container="api",
+        message="back-off 10s restarting failed container",
+        last_termination="Error (exit code 1)",
+        replicaset="backend-7d9f",
+        is_new=True,
+    )
+    values.update(overrides)
+    return PodInfo(**values)
+
+
+def state(phase=Phase.COMPLETE, ready=3, replicas=3, failure=None, pods=()):
+    return RolloutState(
+        phase=phase,
+        reason="Complete" if phase is Phase.COMPLETE else "CrashLoopBackOff",
+        message="",
+        ready_replicas=ready,
+        replicas=replicas,
+        updated_replicas=replicas,
+        failure_reason=failure,
+        pods=tuple(pods),
+        new_replicaset="backend-7d9f",
+    )
+
+
+def outcome(verdict, st, **extra):
+    return Outcome(verdict, app_name="backend", namespace="shop", context="sim", state=st, **extra)
+
+
+PLAIN = Style(unicode=True, colour=False)
+
+
+def test_progress_line_is_the_specs():
+    assert render_progress(state(Phase.PROGRESSING, 1, 3)) == (
+        "Pods: 1/3 ready, rollout in progress..."
+    )
+
+
+def test_success_is_worded_as_in_the_spec():
+    text = render_outcome(outcome(Verdict.COMPLETE, state(), urls=("https://shop.example",)), PLAIN)
+    assert text.splitlines() == [
+        "✓ Rolling restart complete for backend",
+        "All pods healthy: 3/3 ready",
+        "URLs: https://shop.example",
+    ]
+
+
+def test_success_without_urls_says_why():
+    note = "none (no Ingress, HTTPRoute or LoadBalancer Service routes to backend)"
+    text = render_outcome(outcome(Verdict.COMPLETE, state(), urls_note=note), PLAIN)
+    assert text.splitlines()[-1] == f"URLs: {note}"
+
+
+def test_failure_names_reason_pod_table_message_events_and_logs():
+    reason = "pod backend-7d9f-x2x (container api) is in CrashLoopBackOff: exit code 1, 3 restarts"
+    events = (EventLine("Pod", "backend-7d9f-x2x", "BackOff", "Back-off restarting", 4, 3.0),)
+    logs = (LogExcerpt("backend-7d9f-x2x", "api", True, ("boom: DATABASE_URL missing",)),)
+    st = state(Phase.FAILED, 0, 3, reason, [pod()])
+    lines = render_outcome(
+        outcome(Verdict.FAILED, st, events=events, logs=logs), PLAIN
+    ).splitlines()
+    assert lines[0] == f"✗ Restart failed: {reason}"
+    assert lines[1] == "Pod details:"
+    assert lines[2].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE"]
+    assert lines[3].split() == ["backend-7d9f-x2x", "0/1", "CrashLoopBackOff", "3", "42s", "node-1"]
+    body = "\n".join(lines)
+    assert "last terminated: Error (exit code 1)" in body
+    assert "BackOff" in body and "(x4)" in body
+    assert "  | boom: DATABASE_URL missing" in body
+    assert "--undo-on-failure" in body
+
+
+def test_failure_with_rollback_reports_the_revision():
+    st = state(Phase.FAILED, 0, 3, "x", [pod()])
+    back = Rollback(4, state(Phase.COMPLETE, 3, 3))
+    text = render_outcome(outcome(Verdict.FAILED, st, rollback=back), PLAIN)
+    assert "↩ Rolled back to revision 4: 3/3 pods ready" in text
+
+
+def test_timeout_is_worded_as_in_the_spec():
+    st = state(Phase.PROGRESSING, 1, 3, pods=[pod(status="Running", failing=False)])
+    lines = render_outcome(outcome(Verdict.TIMEOUT, st), PLAIN).splitlines()
+    assert lines[:3] == [
+        "⚠ Restart timeout - pods may still be cycling",
+        "Current: 1/3 ready",
+        "Check pod status manually or try again",
+    ]
+
+
+def test_plain_words_replace_symbols_the_encoding_cannot_write():
+    style = choose_style("ascii", False, {})
+    assert style == Style(unicode=False, colour=False)
+    text = render_outcome(outcome(Verdict.COMPLETE, state()), style)
+    assert text.startswith("OK Rolling restart complete for backend")
+    text.encode("ascii")
+
+
+@pytest.mark.parametrize(
+    "is_tty, env, colour",
+    [
+        (True, {}, True),
+        (False, {}, False),
+        (True, {"NO_COLOR": ""}, False),
+        (True, {"TERM": "dumb"}, False),
+    ],
+)
+def test_colour_only_on_a_terminal_without_no_color(is_tty, env, colour):
+    assert choose_style("utf-8", is_tty, env).colour is colour
+
+
+def test_no_ansi_codes_without_colour():
+    text = render_outcome(outcome(Verdict.FAILED, state(Phase.FAILED, 0, 3, "x", [pod()])), PLAIN)
+    assert "\033" not in text
+
+
+SCHEMA_KEYS = [
+    "appName", "namespace", "context", "repo", "branch", "verdict", "ready", "rolloutInProgress",
+    "failed", "failureReason", "timedOut", "readyReplicas", "replicas", "pods", "deployedUrls",
+    "events", "logs", "restartedAt", "durationSeconds", "notes", "exitCode",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "verdict, phase, expected",
+    [
+        (Verdict.COMPLETE, Phase.COMPLETE, (True, False, False, False)),
+        (Verdict.FAILED, Phase.FAILED, (False, False, True, False)),
+        (Verdict.TIMEOUT, Phase.PROGRESSING, (False, True, False, True)),
+    ],
+)
+def test_document_schema_and_spec_booleans(verdict, phase, expected):
+    doc = outcome_document(outcome(verdict, state(phase, 1, 3, "why", [pod()])), 7)
+    assert list(doc) == SCHEMA_KEYS
+    assert (doc["ready"], doc["rolloutInProgress"], doc["failed"], doc["timedOut"]) == expected
+    assert doc["exitCode"] == 7
+    assert doc["pods"][0]["name"] == "backend-7d9f-x2x"
+    assert doc["failureReason"] == ("why" if verdict is Verdict.FAILED else None)
+
+
+def test_document_renders_as_json_and_yaml_alike():
+    doc = outcome_document(outcome(Verdict.COMPLETE, state()), 0)
+    assert json.loads(render_document(doc, "json")) == yaml.safe_load(render_document(doc, "yaml"))
