@@ -307,7 +307,7 @@ class _Snapshot:
     ) -> _Snapshot:
         spec = deployment.get("spec") or {}
         replicas = spec.get("replicas")
-        owned = _owned_replicasets(deployment, replicasets)
+        owned = owned_replicasets(deployment, replicasets)
         new_rs = find_new_replicaset(deployment, owned)
         new_name = _name(new_rs) if new_rs is not None else None
         by_hash = {_hash(rs): _name(rs) for rs in owned if _hash(rs)}
@@ -385,7 +385,7 @@ def find_new_replicaset(
     return newest
 
 
-def _owned_replicasets(
+def owned_replicasets(
     deployment: Mapping[str, Any], replicasets: Sequence[Mapping[str, Any]]
 ) -> list[Mapping[str, Any]]:
     """ReplicaSets controlled by this Deployment (by uid; by kind and name when uid is absent)."""
