@@ -477,6 +477,8 @@ def _judge(
         and status.get("reason") not in TRANSIENT_POD_FAILURE_REASONS
     ):
         why = ": ".join(p for p in (status.get("reason"), one_line(status.get("message"))) if p)
+        if not why and culprit.container and culprit.last_termination:
+            why = f"container {culprit.container} {culprit.last_termination}"
         return "PodFailed", f"pod {name} failed" + (f": {why}" if why else "")
     elapsed = unschedulable_for(pod, now)
     if elapsed is not None and elapsed >= grace:

@@ -217,6 +217,13 @@ CLASSIFY = [
         failure="pod p failed: DeadlineExceeded: too slow",
     ),
     row(
+        "failed-phase-without-reason-names-the-container",
+        pod("p", phase="Failed", terminated=("Error", 1)),
+        status="Error",
+        failing=True,
+        failure="pod p failed: container api Error (exit code 1)",
+    ),
+    row(
         "evicted-is-transient",
         pod("p", phase="Failed", ready=False, reason="Evicted", message="low on memory"),
         status="Evicted",
