@@ -1,0 +1,1 @@
+"""Binary-only stand-in for the ``google`` namespace (see packaging/stubs/README.md)."""

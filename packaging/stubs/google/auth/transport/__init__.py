@@ -1,0 +1,1 @@
+"""Binary-only stand-in (see packaging/stubs/README.md)."""
