@@ -252,7 +252,8 @@ class KubeApi:
         return self._apis[name]
 
     def _opts(self) -> dict[str, Any]:
-        return {"_preload_content": False, "_request_timeout": self._timeout}
+        # A (connect, read) pair: the client silently ignores a float total timeout.
+        return {"_preload_content": False, "_request_timeout": (self._timeout, self._timeout)}
 
     def _json(self, action: str, call: Callable[[], Any], **kw: Any) -> dict:
         data = self._raw(action, call, **kw)

@@ -136,6 +136,7 @@ def follow_rollout(
                 generation=generation,
                 now=session.now(),
                 unschedulable_grace=options.watch.unschedulable_grace,
+                template=(patched.get("spec") or {}).get("template"),
             )
             if state.phase in (Phase.COMPLETE, Phase.FAILED):
                 return state, False

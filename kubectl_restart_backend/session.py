@@ -46,17 +46,19 @@ def open_session(
     on_retry: Optional[Callable[[str], None]] = None,
 ) -> Session:
     """Resolve the kubeconfig as kubectl does and build the client (the slow import is here)."""
-    from kubectl_restart_backend.kubeconfig import connect_client
+    from kubectl_restart_backend.kubeconfig import build_api_client, resolve_from_environment
 
-    client, context, namespace = connect_client(
-        kubeconfig=connect.kubeconfig,
+    resolved = resolve_from_environment(
+        connect.kubeconfig,
+        env,
         context=connect.context,
         cluster=connect.cluster,
         user=connect.user,
         namespace=connect.namespace,
-        request_timeout=connect.request_timeout,
-        env=env,
     )
+    client = build_api_client(resolved)
+    context = resolved.context_name or ("in-cluster" if resolved.in_cluster else "")
+    namespace = resolved.namespace
     budget = RetryBudget(deadline, time.monotonic)
     api = KubeApi(client, budget=budget, request_timeout=connect.request_timeout, on_retry=on_retry)
     return Session(api=api, context=context, namespace=namespace or "default")
