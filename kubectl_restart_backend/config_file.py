@@ -1,0 +1,291 @@
+"""The optional per-repo config file, ``.restart-backend.yaml`` at the checkout's root.
+
+It saves retyping flags: which context, namespace, Deployment, extra selector, timeout and
+logs to use, for the whole repo and per branch (glob patterns such as ``release/*``)::
+
+    context: prod-eu
+    namespace: shop
+    timeout: 3m
+    branches:
+      main:
+        deployment: shop-backend
+      "release/*":
+        namespace: shop-staging
+        timeout: 5m
+      "feature/*":
+        deployment: null   # null drops a top-level value for these branches
+
+Precedence (applied by the CLI with ``merge_settings``): flags > the first matching branch
+entry, in file order > top level > defaults. Mistakes (unknown keys, wrong types, bad
+globs, duplicate keys) are ``UsageError``s naming the file, line and key: a typo silently
+ignored would restart something else than the user meant.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from .durations import parse_duration
+from .errors import UsageError
+
+CONFIG_FILE_NAME = ".restart-backend.yaml"
+SETTING_KEYS = ("context", "namespace", "deployment", "selector", "timeout", "logs")
+BRANCHES_KEY = "branches"
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_NOT_IN_BRANCH_NAMES = re.compile(r"[\x00-\x20\x7f~^:\\]")
+
+
+@dataclass(frozen=True)
+class BranchEntry:
+    """One ``branches:`` entry: a glob over branch names and the settings it sets."""
+
+    pattern: str
+    settings: Mapping[str, Any]
+    line: int
+
+    def matches(self, branch: str) -> bool:
+        """fnmatch-style, case-sensitive like git; ``*`` also matches ``/``."""
+        return fnmatchcase(branch, self.pattern)
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    """A parsed, validated config file. Values are normalised (``timeout`` in seconds)."""
+
+    path: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    branches: tuple[BranchEntry, ...] = ()
+
+    def branch_entry_for(self, branch: str) -> BranchEntry | None:
+        """The first entry, in file order, whose pattern matches the branch."""
+        return next((entry for entry in self.branches if entry.matches(branch)), None)
+
+    def settings_for(self, branch: str) -> dict[str, Any]:
+        """Top-level settings with the matching branch entry over them (null drops a key)."""
+        result = dict(self.settings)
+        entry = self.branch_entry_for(branch)
+        if entry is not None:
+            for key, value in entry.settings.items():
+                if value is None:
+                    result.pop(key, None)
+                else:
+                    result[key] = value
+        return result
+
+
+def merge_settings(
+    flags: Mapping[str, Any], file_settings: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Flags over the file over defaults; a flag of ``None`` means "not given"."""
+    merged = dict(defaults)
+    merged.update({k: v for k, v in file_settings.items() if v is not None})
+    merged.update({k: v for k, v in flags.items() if v is not None})
+    return merged
+
+
+def setting_sources(
+    flags: Mapping[str, Any], file_settings: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> dict[str, str]:
+    """Where each merged value came from (``flag``, ``file``, ``default``), for output."""
+    sources = {k: "default" for k in defaults}
+    sources.update({k: "file" for k, v in file_settings.items() if v is not None})
+    sources.update({k: "flag" for k, v in flags.items() if v is not None})
+    return sources
+
+
+def load_repo_config(root: str) -> RepoConfig | None:
+    """Read ``.restart-backend.yaml`` in ``root``; None when there is none (that is normal)."""
+    path = os.path.join(root, CONFIG_FILE_NAME)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else "not UTF-8"
+        raise UsageError(f"Cannot read {path}: {reason}", "Fix or remove the file") from None
+    return parse_repo_config(text, path)
+
+
+def parse_repo_config(text: str, path: str = CONFIG_FILE_NAME) -> RepoConfig:
+    """Parse and validate the file's text; every error names the file, line and key."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None or _is_null(root):
+            return RepoConfig(path=path)
+        if not isinstance(root, yaml.MappingNode):
+            raise _error(path, root, None, "the file must be a mapping of settings")
+        settings: dict[str, Any] = {}
+        branches: tuple[BranchEntry, ...] = ()
+        for key, key_node, value_node in _pairs(loader, path, root):
+            if key == BRANCHES_KEY:
+                branches = _branches(loader, path, value_node)
+            else:
+                value = _setting(loader, path, key, key_node, value_node, top_level=True)
+                if value is not None:
+                    settings[key] = value
+        return RepoConfig(path=path, settings=settings, branches=branches)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise UsageError(
+            f"{path}: {line}not valid YAML ({problem})", "Fix the YAML syntax at that line"
+        ) from None
+    finally:
+        loader.dispose()
+
+
+def _pairs(loader: yaml.SafeLoader, path: str, node: yaml.MappingNode):
+    """(key, key node, value node) for string keys; duplicates and other keys are errors."""
+    seen: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str):
+            raise _error(path, key_node, None, f"keys must be strings, not {key!r}")
+        if key in seen:
+            raise _error(path, key_node, key, f"duplicate key (first on line {seen[key]})")
+        seen[key] = key_node.start_mark.line + 1
+        yield key, key_node, value_node
+
+
+def _branches(loader: yaml.SafeLoader, path: str, node: yaml.Node) -> tuple[BranchEntry, ...]:
+    """``branches:`` as a mapping of glob -> settings, file order kept."""
+    if _is_null(node):
+        return ()
+    if not isinstance(node, yaml.MappingNode):
+        raise _error(path, node, BRANCHES_KEY, "must map branch patterns to settings")
+    entries = []
+    for pattern, key_node, value_node in _pairs(loader, path, node):
+        problem = _glob_problem(pattern)
+        if problem:
+            raise _error(path, key_node, f"{BRANCHES_KEY}.{pattern}", problem)
+        settings: dict[str, Any] = {}
+        if not _is_null(value_node):
+            if not isinstance(value_node, yaml.MappingNode):
+                raise _error(
+                    path, value_node, f"{BRANCHES_KEY}.{pattern}", "must be a mapping of settings"
+                )
+            for key, inner_key_node, inner_value_node in _pairs(loader, path, value_node):
+                settings[key] = _setting(
+                    loader, path, key, inner_key_node, inner_value_node, top_level=False
+                )
+        entries.append(BranchEntry(pattern, settings, key_node.start_mark.line + 1))
+    return tuple(entries)
+
+
+def _glob_problem(pattern: str) -> str | None:
+    """Why a branch pattern can never mean what the user wrote, or None if it is fine."""
+    if not pattern:
+        return "an empty pattern matches no branch"
+    if _NOT_IN_BRANCH_NAMES.search(pattern):
+        return "contains characters git never allows in branch names (space, ~, ^, :, \\)"
+    i = 0
+    while i < len(pattern):
+        if pattern[i] != "[":
+            i += 1
+            continue
+        j = i + 1
+        if pattern[j : j + 1] == "!":
+            j += 1
+        if pattern[j : j + 1] == "]":  # a ']' first in a set is a literal member
+            j += 1
+        close = pattern.find("]", j)
+        if close == -1:
+            return "has a '[' without a closing ']'"
+        i = close + 1
+    return None
+
+
+def _setting(
+    loader: yaml.SafeLoader,
+    path: str,
+    key: str,
+    key_node: yaml.Node,
+    value_node: yaml.Node,
+    *,
+    top_level: bool,
+) -> Any:
+    """Validate and normalise one setting's value (None: not set / drop)."""
+    if key not in SETTING_KEYS:
+        allowed = SETTING_KEYS + ((BRANCHES_KEY,) if top_level else ())
+        close = difflib.get_close_matches(key, allowed, n=1)
+        maybe = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageError(
+            f"{path}: line {key_node.start_mark.line + 1}: unknown key {key!r}{maybe}",
+            f"Known keys: {', '.join(allowed)}",
+        )
+    value = loader.construct_object(value_node, deep=True)
+    if value is None:
+        return None
+    problem = _VALIDATORS[key](value)
+    if isinstance(problem, str):
+        raise _error(path, value_node, key, problem)
+    return problem.value
+
+
+@dataclass(frozen=True)
+class _Ok:
+    value: Any
+
+
+def _string(pattern: re.Pattern[str] | None, what: str) -> Callable[[Any], _Ok | str]:
+    def check(value: Any) -> _Ok | str:
+        if not isinstance(value, str) or not value.strip():
+            return f"must be a non-empty string, not {value!r}"
+        if pattern is not None and (len(value) > 253 or not pattern.match(value)):
+            return f"{value!r} is not a valid {what}"
+        return _Ok(value)
+
+    return check
+
+
+def _timeout(value: Any) -> _Ok | str:
+    if isinstance(value, bool):
+        return f"must be a duration like 90s or 2m, not {value!r}"
+    if isinstance(value, (int, float)):
+        return _Ok(float(value)) if value >= 0 else "must not be negative"
+    if isinstance(value, str):
+        try:
+            return _Ok(parse_duration(value))
+        except UsageError as err:
+            return err.message
+    return f"must be a duration like 90s or 2m, not {value!r}"
+
+
+def _logs(value: Any) -> _Ok | str:
+    if isinstance(value, bool):
+        return _Ok(value)
+    if isinstance(value, int) and value >= 0:
+        return _Ok(value)
+    return f"must be true, false or a number of lines, not {value!r}"
+
+
+_VALIDATORS: dict[str, Callable[[Any], _Ok | str]] = {
+    "context": _string(None, "context name"),
+    "namespace": _string(_DNS_LABEL, "namespace name"),
+    "deployment": _string(_DNS_SUBDOMAIN, "Deployment name"),
+    "selector": _string(None, "label selector"),
+    "timeout": _timeout,
+    "logs": _logs,
+}
+
+
+def _is_null(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def _error(path: str, node: yaml.Node, key: str | None, problem: str) -> UsageError:
+    where = f"line {node.start_mark.line + 1}"
+    what = f"key {key!r}: " if key else ""
+    return UsageError(f"{path}: {where}: {what}{problem}", "Fix the value on that line")

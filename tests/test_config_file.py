@@ -1,0 +1,191 @@
+"""The per-repo config file: branch globs, precedence, and errors with file, line and key."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from kubectl_restart_backend.config_file import (
+    CONFIG_FILE_NAME,
+    load_repo_config,
+    merge_settings,
+    parse_repo_config,
+    setting_sources,
+)
+from kubectl_restart_backend.errors import UsageError
+
+EXAMPLE = """\
+context: prod-eu
+namespace: shop
+timeout: 3m
+logs: true
+branches:
+  main:
+    deployment: shop-backend
+  "release/*":
+    namespace: shop-staging
+    timeout: 90
+  "release/1.*":
+    namespace: never-reached
+  "feature/*":
+    logs: 50
+  "hotfix-[0-9]*":
+    context: null
+"""
+
+
+def parse(text: str):
+    return parse_repo_config(textwrap.dedent(text), "repo/.restart-backend.yaml")
+
+
+@pytest.mark.parametrize(
+    "branch, expected",
+    [
+        (
+            "main",
+            {
+                "context": "prod-eu",
+                "namespace": "shop",
+                "timeout": 180.0,
+                "logs": True,
+                "deployment": "shop-backend",
+            },
+        ),
+        (
+            "release/1.2",  # first matching entry in file order wins
+            {"context": "prod-eu", "namespace": "shop-staging", "timeout": 90.0, "logs": True},
+        ),
+        (
+            "release/a/b",  # '*' crosses '/'
+            {"context": "prod-eu", "namespace": "shop-staging", "timeout": 90.0, "logs": True},
+        ),
+        ("feature/x", {"context": "prod-eu", "namespace": "shop", "timeout": 180.0, "logs": 50}),
+        ("hotfix-7", {"namespace": "shop", "timeout": 180.0, "logs": True}),  # null drops
+        ("Main", {"context": "prod-eu", "namespace": "shop", "timeout": 180.0, "logs": True}),
+        ("dev", {"context": "prod-eu", "namespace": "shop", "timeout": 180.0, "logs": True}),
+    ],
+)
+def test_branch_entry_over_top_level(branch, expected):
+    assert parse(EXAMPLE).settings_for(branch) == expected
+
+
+def test_branch_entry_for_reports_the_matching_pattern_and_line():
+    entry = parse(EXAMPLE).branch_entry_for("release/9")
+    assert (entry.pattern, entry.line) == ("release/*", 8)
+
+
+DEFAULTS = {"timeout": 120.0, "logs": True, "namespace": None, "context": None}
+
+
+@pytest.mark.parametrize(
+    "flags, file_settings, expected",
+    [
+        ({}, {}, DEFAULTS),
+        ({"timeout": None}, {"timeout": 90.0}, {**DEFAULTS, "timeout": 90.0}),
+        ({"timeout": 30.0}, {"timeout": 90.0}, {**DEFAULTS, "timeout": 30.0}),
+        ({"namespace": "flag-ns"}, {"namespace": "file-ns"}, {**DEFAULTS, "namespace": "flag-ns"}),
+        ({"logs": False}, {"logs": 50}, {**DEFAULTS, "logs": False}),  # False is a given flag
+        ({"context": None}, {}, DEFAULTS),
+        ({}, {"deployment": "d"}, {**DEFAULTS, "deployment": "d"}),
+        ({"deployment": "f"}, {"deployment": "d"}, {**DEFAULTS, "deployment": "f"}),
+    ],
+)
+def test_flags_beat_file_beats_defaults(flags, file_settings, expected):
+    assert merge_settings(flags, file_settings, DEFAULTS) == expected
+
+
+def test_full_precedence_chain_flag_branch_top_default():
+    settings = parse(EXAMPLE).settings_for("release/2")
+    flags = {"namespace": None, "timeout": 10.0, "context": None, "deployment": None}
+    defaults = {"timeout": 120.0, "logs": False, "selector": ""}
+    merged = merge_settings(flags, settings, defaults)
+    assert merged == {
+        "timeout": 10.0,  # flag
+        "namespace": "shop-staging",  # branch entry
+        "context": "prod-eu",  # top level
+        "logs": True,  # top level over default
+        "selector": "",  # default
+    }
+    assert setting_sources(flags, settings, defaults) == {
+        "timeout": "flag",
+        "namespace": "file",
+        "context": "file",
+        "logs": "file",
+        "selector": "default",
+    }
+
+
+def test_missing_file_is_normal(tmp_path):
+    assert load_repo_config(str(tmp_path)) is None
+
+
+def test_file_at_repo_root_is_loaded(tmp_path):
+    (tmp_path / CONFIG_FILE_NAME).write_text("namespace: shop\n")
+    config = load_repo_config(str(tmp_path))
+    assert config.settings == {"namespace": "shop"}
+    assert config.path == str(tmp_path / CONFIG_FILE_NAME)
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n", "null\n"])
+def test_empty_file_means_no_settings(text):
+    config = parse(text)
+    assert (config.settings, config.branches) == ({}, ())
+
+
+@pytest.mark.parametrize(
+    "text, line, fragment",
+    [
+        ("namespace: shop\nnamepsace: x\n", 2, "unknown key 'namepsace' (did you mean 'namespace'"),
+        ("branches:\n  main:\n    timout: 5m\n", 3, "unknown key 'timout'"),
+        ("branches:\n  main:\n    branches: {}\n", 3, "unknown key 'branches'"),
+        ("timeout: soon\n", 1, "key 'timeout'"),
+        ("timeout: -5s\n", 1, "negative"),
+        ("timeout: -5\n", 1, "must not be negative"),
+        ("timeout: true\n", 1, "key 'timeout'"),
+        ("namespace: 42\n", 1, "key 'namespace': must be a non-empty string"),
+        ("namespace: Shop_Prod\n", 1, "not a valid namespace name"),
+        ("deployment: ''\n", 1, "key 'deployment'"),
+        ("context: [a, b]\n", 1, "key 'context'"),
+        ("logs: verbose\n", 1, "key 'logs'"),
+        ("logs: -1\n", 1, "key 'logs'"),
+        ("selector: {app: x}\n", 1, "key 'selector'"),
+        ("\n\nbranches: [main]\n", 3, "key 'branches'"),
+        ("branches:\n  main: shop\n", 2, "key 'branches.main': must be a mapping"),
+        ("branches:\n  'release/[0-9': {}\n", 2, "without a closing ']'"),
+        ("branches:\n  'my branch': {}\n", 2, "characters git never allows"),
+        ("branches:\n  '': {}\n", 2, "empty pattern"),
+        ("branches:\n  1.0: {}\n", 2, "keys must be strings"),
+        ("namespace: a\nnamespace: b\n", 2, "duplicate key (first on line 1)"),
+        ("branches:\n  main: {}\n  main: {}\n", 3, "duplicate key"),
+        ("- namespace: shop\n", 1, "must be a mapping"),
+        ("namespace: shop\n  bad indent: x\n", 2, "not valid YAML"),
+        ("namespace: [unclosed\n", 2, "not valid YAML"),
+    ],
+)
+def test_malformed_config_names_file_line_and_key(text, line, fragment):
+    with pytest.raises(UsageError) as caught:
+        parse(text)
+    message = caught.value.message
+    assert message.startswith(f"repo/.restart-backend.yaml: line {line}: ")
+    assert fragment in message
+    assert caught.value.hint
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "pattern, branch, matches",
+    [
+        ("main", "main", True),
+        ("main", "main2", False),
+        ("release/*", "release/1.2", True),
+        ("release/*", "release", False),
+        ("release-?", "release-1", True),
+        ("[!x]*", "yes", True),
+        ("[]]x", "]x", True),
+        ("*", "anything/at/all", True),
+    ],
+)
+def test_glob_patterns_are_fnmatch_style(pattern, branch, matches):
+    config = parse(f"branches:\n  '{pattern}':\n    namespace: ns\n")
+    assert (config.settings_for(branch) == {"namespace": "ns"}) is matches
