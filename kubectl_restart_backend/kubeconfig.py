@@ -250,6 +250,15 @@ def resolve_config(
             "Set one: kubectl config set-cluster NAME --server=https://HOST:PORT",
         )
 
+    insecure = cluster_body.get("insecure-skip-tls-verify")
+    if insecure is not None and not isinstance(insecure, bool):
+        # The Python client would read the string "false" as true and turn TLS off.
+        raise UsageError(
+            f"Cluster {cluster_name!r}: insecure-skip-tls-verify must be true or false, "
+            f"not {insecure!r}",
+            "Fix the kubeconfig (kubectl rejects this value too)",
+        )
+
     user_name = user or ctx.get("user") or None
     if user_name is not None and user_name not in users:
         raise UsageError(
@@ -455,7 +464,7 @@ def _client_from_dict(resolved: ResolvedConfig, configuration, k8s_config, confi
             )
         except config_error as err:
             raise UsageError(
-                f"kubeconfig {_scrub(str(err), user)}",
+                f"kubeconfig: {_scrub(str(err), user)}",
                 "Fix the kubeconfig entry (kubectl config view shows it)",
             ) from None
     if exec_conf is not None and not _has_credentials(configuration):

@@ -201,6 +201,8 @@ def _parse_file_url(text: str, original: str, base_dir: str | None) -> RepoRef:
 
 def _parse_local_path(path: str, original: str, base_dir: str | None) -> RepoRef:
     """A local repo: owner is the parent directory's name, name the directory's (no .git)."""
+    if _CONTROL_RE.search(path):
+        raise _not_a_repo(original)
     if not posixpath.isabs(path):
         path = posixpath.join(base_dir if base_dir is not None else os.getcwd(), path)
     norm = posixpath.normpath(path)

@@ -450,6 +450,24 @@ def test_tls_verification_follows_only_the_kubeconfig(tmp_path, flag, verify):
     assert client.configuration.verify_ssl is verify
 
 
+@pytest.mark.parametrize("value", ["false", "true", 0, "yes"])
+def test_insecure_flag_that_is_not_a_boolean_is_rejected(value):
+    merged = merge_kubeconfigs(
+        [
+            (
+                "/k/c",
+                kubeconfig(
+                    current="a",
+                    contexts=[("a", {"cluster": "c"})],
+                    clusters=[("c", {"server": "https://c", "insecure-skip-tls-verify": value})],
+                ),
+            )
+        ]
+    )
+    with pytest.raises(UsageError, match="insecure-skip-tls-verify must be true or false"):
+        resolve_config(merged)
+
+
 def test_token_file_relative_to_the_kubeconfig(tmp_path, monkeypatch):
     (tmp_path / "kube").mkdir()
     (tmp_path / "kube" / "token").write_text(TOKEN)

@@ -147,6 +147,8 @@ def test_redact_url_hides_userinfo_but_keeps_ssh_user(url, redacted):
         "git@github.com:shop.git",
         "/shop.git",
         "https://dev.azure.com/acme/_git",
+        "file:///srv/git/acme/sh%0Aop.git",
+        "https://github.com/acme/sh%0Aop.git",
     ],
 )
 def test_parse_remote_url_rejects_what_is_not_a_repo_and_hides_credentials(url):
