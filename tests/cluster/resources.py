@@ -17,6 +17,7 @@ __all__ = [
     "REGISTRY",
     "by_plural",
     "lookup",
+    "resolve",
     "api_version_of",
     "api_versions_doc",
     "api_group_list_doc",
@@ -117,6 +118,11 @@ REGISTRY: tuple[ResourceType, ...] = (
         short_names=("ing",), subresources=(_status("networking.k8s.io", "v1", "Ingress"),),
     ),
     ResourceType(
+        "gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", "httproute", True,
+        categories=("gateway-api",),
+        subresources=(_status("gateway.networking.k8s.io", "v1", "HTTPRoute"),),
+    ),
+    ResourceType(
         "authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
         "selfsubjectaccessreview", False, verbs=("create",),
     ),
@@ -128,6 +134,15 @@ _BY_PLURAL = {rt.plural: rt for rt in REGISTRY}
 def by_plural(plural: str) -> ResourceType:
     """The registry row for a plural resource name; KeyError when unknown."""
     return _BY_PLURAL[plural]
+
+
+def resolve(name: str) -> ResourceType:
+    """The row for a plural, singular, kind or short name ("deploy", "Deployment", ...)."""
+    wanted = name.lower()
+    for rt in REGISTRY:
+        if wanted in (rt.plural, rt.singular, rt.kind.lower(), *rt.short_names):
+            return rt
+    raise KeyError(f"unknown resource {name!r}")
 
 
 def lookup(group: str, version: str, plural: str) -> ResourceType | None:

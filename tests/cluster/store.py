@@ -67,12 +67,15 @@ class WatchEvent:
 
 
 class Change(NamedTuple):
-    """One history entry; `obj` is the stored (shared, read-only) object."""
+    """One history entry; `obj` (after) and `prev` (before; None for ADDED) are the stored,
+    shared, read-only objects. `prev` lets a selective watch turn a MODIFIED that leaves or
+    enters its selector into DELETED or ADDED, as the API server does."""
 
     resource_version: int
     type: str
     resource: str
     obj: dict
+    prev: dict | None = None
 
 
 def deep_copy(value: Any) -> Any:
@@ -103,6 +106,8 @@ class Store:
         rng: random.Random | None = None,
     ) -> None:
         self.lock = threading.RLock()
+        # notified (under the lock) after every change and by wake_waiters()
+        self.changed = threading.Condition(self.lock)
         self._clock = clock
         self._rng = rng or random.Random()
         self._rv = 0
@@ -239,7 +244,7 @@ class Store:
             meta.pop("deletionTimestamp", None)
             meta["resourceVersion"] = str(self._next_rv())
             bucket[name] = new
-            self._record("ADDED", resource, new)
+            self._record("ADDED", resource, new, None)
             return deep_copy(new)
 
     def update(self, resource: str, obj: dict, *, check_resource_version: bool = False) -> dict:
@@ -274,7 +279,7 @@ class Store:
                 return deep_copy(old)
             if resource in GENERATION_RESOURCES and new.get("spec") != old.get("spec"):
                 meta["generation"] = int(old_meta.get("generation", 1)) + 1
-            return self._replace(rt, new)
+            return self._replace(rt, new, old)
 
     def update_status(self, resource: str, obj: dict, *,
                       check_resource_version: bool = False) -> dict:  # fmt: skip
@@ -293,7 +298,7 @@ class Store:
                 new.pop("status", None)
             else:
                 new["status"] = deep_copy(obj["status"])
-            return self._replace(rt, new)
+            return self._replace(rt, new, old)
 
     def delete(self, resource: str, namespace: str | None, name: str) -> dict | None:
         """Remove an object; returns it (with the deletion's resourceVersion) or None."""
@@ -306,7 +311,7 @@ class Store:
             gone = dict(old)
             gone["metadata"] = dict(old["metadata"])
             gone["metadata"]["resourceVersion"] = str(self._next_rv())
-            self._record("DELETED", resource, gone)
+            self._record("DELETED", resource, gone, old)
             return deep_copy(gone)
 
     def subscribe(self, callback: Callable[[WatchEvent], None]) -> Callable[[], None]:
@@ -320,6 +325,16 @@ class Store:
                 self._subscribers = [cb for cb in self._subscribers if cb is not callback]
 
         return unsubscribe
+
+    def wait_for_change(self, resource_version: int, timeout: float | None) -> bool:
+        """Block until the counter passes `resource_version` (True) or timeout (False)."""
+        with self.lock:
+            return self.changed.wait_for(lambda: self._rv > resource_version, timeout)
+
+    def wake_waiters(self) -> None:
+        """Wake everything blocked on `changed` (watches re-check whether to stop)."""
+        with self.lock:
+            self.changed.notify_all()
 
     def expire_history(self) -> None:
         """Forget all history: resuming a watch from any earlier resourceVersion gets 410."""
@@ -356,18 +371,18 @@ class Store:
                 "and try again"
             )
 
-    def _replace(self, rt: resources.ResourceType, new: dict) -> dict:
+    def _replace(self, rt: resources.ResourceType, new: dict, old: dict) -> dict:
         meta = new["metadata"]
         meta["resourceVersion"] = str(self._next_rv())
         self._data[rt.plural][_key(meta.get("namespace"), rt.namespaced)][meta["name"]] = new
-        self._record("MODIFIED", rt.plural, new)
+        self._record("MODIFIED", rt.plural, new, old)
         return deep_copy(new)
 
-    def _record(self, event_type: str, resource: str, obj: dict) -> None:
-        change = Change(self._rv, event_type, resource, obj)
-        self._history.append(change)
+    def _record(self, event_type: str, resource: str, obj: dict, prev: dict | None) -> None:
+        self._history.append(Change(self._rv, event_type, resource, obj, prev))
         while len(self._history) > self._history_limit:
             self._compacted_rv = self._history.popleft().resource_version
+        self.changed.notify_all()
         if self._subscribers:
             event = WatchEvent(event_type, resource, deep_copy(obj), self._rv)
             for callback in self._subscribers:

@@ -1,0 +1,424 @@
+"""The API server's semantics without the HTTP: what create/get/list/update/patch/delete do.
+
+`server.py` maps requests onto these operations (after authentication, faults and
+authorization); `cluster.py` calls them directly for test helpers, so helper-made objects get
+exactly the defaulting, validation and garbage collection that API-made ones get, without
+showing up in the request log. Errors are `ApiError`s carrying the `Status` body to send.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from typing import Any, Callable
+
+from . import defaults
+from .auth import Attributes, Authorizer, User
+from .patching import PatchError, apply_patch
+from .resources import REGISTRY, ResourceType, by_plural
+from .selectors import SelectorError
+from .store import Conflict, NotFound, Store, deep_copy
+
+__all__ = ["ApiError", "Api", "status_body", "LogReader"]
+
+LogReader = Callable[[str, str, "str | None", bool, "int | None"], str]
+
+
+def status_body(code: int, reason: str, message: str, details: dict | None = None) -> dict:
+    """A `Status` failure body as the API server writes it."""
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+    }
+    if details:
+        body["details"] = details
+    body["code"] = code
+    return body
+
+
+class ApiError(Exception):
+    """An error answer: HTTP code, Status reason, message and details."""
+
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        details: dict | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code, self.reason, self.message = code, reason, message
+        self.details, self.retry_after = details, retry_after
+
+    def body(self) -> dict:
+        return status_body(self.code, self.reason, self.message, self.details)
+
+
+def _details(rt: ResourceType, name: str | None = None, **extra: Any) -> dict:
+    details: dict[str, Any] = {}
+    if name:
+        details["name"] = name
+    if rt.group:
+        details["group"] = rt.group
+    details["kind"] = rt.plural
+    details.update(extra)
+    return details
+
+
+def not_found(rt: ResourceType, name: str) -> ApiError:
+    return ApiError(404, "NotFound", f'{rt.group_resource} "{name}" not found', _details(rt, name))
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str]]) -> ApiError:
+    """422 Invalid with the API server's `Kind.group "name" is invalid: field: msg` wording."""
+    kind = f"{rt.kind}.{rt.group}" if rt.group else rt.kind
+    summary = ", ".join(f"{field}: {message}" for field, message in causes)
+    details = {
+        "name": name,
+        **({"group": rt.group} if rt.group else {}),
+        "kind": rt.kind,
+        "causes": [
+            {"reason": "FieldValueInvalid", "message": message, "field": field}
+            for field, message in causes
+        ],
+    }
+    return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {summary}', details)
+
+
+def _strip_type_meta(obj: dict) -> dict:
+    """List items of built-in types carry no kind/apiVersion on the wire."""
+    return {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
+
+
+def _encode_continue(resource_version: int, after: str) -> str:
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": resource_version, "start": after})
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_continue(token: str) -> tuple[int, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return int(data["rv"]), str(data["start"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise bad_request(f"continue key is not valid: {exc}") from exc
+
+
+def _key(obj: dict) -> str:
+    meta = obj["metadata"]
+    return f"{meta.get('namespace', '')}/{meta['name']}"
+
+
+class Api:
+    """Resource operations over a Store; thread-safe (multi-step ones hold the store lock)."""
+
+    def __init__(
+        self,
+        store: Store,
+        authorizer: Authorizer,
+        read_log: LogReader | None = None,
+    ) -> None:
+        self.store = store
+        self.authorizer = authorizer
+        self.read_log_hook = read_log
+        self._cluster_ips = itertools.count(10)
+
+    # ----------------------------------------------------------------- reads
+
+    def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict:
+        """The stored object (shared, read-only) or 404."""
+        obj = self.store.get_shared(rt.plural, namespace, name)
+        if obj is None:
+            raise not_found(rt, name)
+        return obj
+
+    def list(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> dict:
+        """A `<Kind>List` body (items shared, read-only), paginated like the API server."""
+        with self.store.lock:
+            try:
+                items = self.store.select(rt.plural, namespace, label_selector, field_selector)
+            except SelectorError as exc:
+                raise bad_request(str(exc)) from exc
+            resource_version = self.store.resource_version
+        if continue_token:
+            resource_version, after = _decode_continue(continue_token)
+            items = [item for item in items if _key(item) > after]
+        metadata: dict[str, Any] = {"resourceVersion": str(resource_version)}
+        if limit and len(items) > limit:
+            metadata["continue"] = _encode_continue(resource_version, _key(items[limit - 1]))
+            metadata["remainingItemCount"] = len(items) - limit
+            items = items[:limit]
+        return {
+            "kind": rt.list_kind,
+            "apiVersion": rt.api_version,
+            "metadata": metadata,
+            "items": [_strip_type_meta(item) for item in items],
+        }
+
+    # ----------------------------------------------------------------- writes
+
+    def create(self, rt: ResourceType, namespace: str | None, body: Any) -> dict:
+        """Default, validate and store a new object; returns a copy of what was stored."""
+        obj = self._checked_body(rt, namespace, body)
+        meta = obj["metadata"]
+        name = meta.get("name") or meta.get("generateName", "")
+        if not meta.get("name") and not meta.get("generateName"):
+            raise invalid(rt, "", [("metadata.name", "Required value: name or generateName is "
+                                                       "required")])  # fmt: skip
+        if rt.namespaced:
+            self._require_namespace(namespace or "")
+        defaults.apply_defaults(rt.plural, obj, cluster_ip=self._next_cluster_ip(rt))
+        causes = defaults.validate(rt.plural, obj)
+        if causes:
+            raise invalid(rt, name, causes)
+        status = defaults.initial_status(rt.plural, obj)
+        obj.pop("status", None)
+        if status is not None:
+            obj["status"] = status
+        try:
+            return self.store.create(rt.plural, obj)
+        except Conflict as exc:
+            raise ApiError(409, "AlreadyExists", str(exc), _details(rt, name)) from exc
+
+    def update(
+        self, rt: ResourceType, namespace: str | None, name: str, body: Any, subresource: str = ""
+    ) -> dict:
+        """PUT: replace the object (or its status, or its scale), checking resourceVersion."""
+        if subresource == "scale":
+            return self._update_scale(rt, namespace, name, body)
+        obj = self._checked_body(rt, namespace, body)
+        if obj["metadata"].get("name") != name:
+            raise bad_request(
+                f"the name of the object ({obj['metadata'].get('name')}) does not match the "
+                f"name on the URL ({name})"
+            )
+        return self._write(rt, obj, subresource)
+
+    def patch(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        patch_type: str,
+        subresource: str = "",
+    ) -> dict:
+        """PATCH (strategic, merge or json) the object, its status or its scale."""
+        with self.store.lock:
+            current = self.get(rt, namespace, name)
+            if subresource == "scale":
+                scale = self._apply(rt, self.scale_of(rt, current), patch, patch_type)
+                return self._update_scale(rt, namespace, name, scale)
+            patched = self._apply(rt, current, patch, patch_type)
+            meta = patched.get("metadata") or {}
+            if meta.get("name") != name or (rt.namespaced and meta.get("namespace") != namespace):
+                raise bad_request("a patch cannot change metadata.name or metadata.namespace")
+            return self._write(rt, patched, subresource)
+
+    def delete(self, rt: ResourceType, namespace: str | None, name: str) -> dict:
+        """Delete with background propagation: dependents (ownerReferences) go too."""
+        with self.store.lock:
+            gone = self.store.delete(rt.plural, namespace, name)
+            if gone is None:
+                raise not_found(rt, name)
+            if rt.plural == "namespaces":
+                self._delete_namespace_contents(name)
+            elif rt.namespaced:
+                self._collect_dependents(namespace or "", gone["metadata"]["uid"])
+        if rt.plural in ("pods", "namespaces"):
+            return gone
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": _details(rt, name, uid=gone["metadata"]["uid"]),
+        }
+
+    # ----------------------------------------------------------------- subresources
+
+    @staticmethod
+    def scale_of(rt: ResourceType, obj: dict) -> dict:
+        """The autoscaling/v1 Scale view of a Deployment or ReplicaSet."""
+        meta = obj["metadata"]
+        selector = defaults.selector_string((obj.get("spec") or {}).get("selector"))
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                key: meta[key]
+                for key in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if key in meta
+            },
+            "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
+            "status": {
+                "replicas": (obj.get("status") or {}).get("replicas", 0),
+                "selector": selector,
+            },
+        }
+
+    def read_log(
+        self,
+        namespace: str,
+        name: str,
+        container: str | None,
+        previous: bool,
+        tail_lines: int | None,
+    ) -> str:
+        """Container log text from the simulation; 404 for a missing pod, 400 otherwise."""
+        pods = by_plural("pods")
+        pod = self.get(pods, namespace, name)
+        if self.read_log_hook is None:
+            names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+            if container and container not in names:
+                raise bad_request(f"container {container} is not valid for pod {name}")
+            return ""
+        try:
+            return self.read_log_hook(namespace, name, container, previous, tail_lines)
+        except LookupError as exc:
+            message = exc.args[0] if exc.args else str(exc)
+            if "not found" in message and f'"{name}"' in message:
+                raise ApiError(404, "NotFound", message, {"name": name, "kind": "pods"}) from exc
+            raise bad_request(message) from exc
+
+    def access_review(self, user: User, body: Any) -> dict:
+        """SelfSubjectAccessReview answered from the same rules that authorize requests."""
+        spec = (body or {}).get("spec") or {}
+        attrs_in = spec.get("resourceAttributes")
+        if attrs_in:
+            attrs = Attributes(
+                verb=attrs_in.get("verb", ""),
+                group=attrs_in.get("group", ""),
+                resource=attrs_in.get("resource", ""),
+                subresource=attrs_in.get("subresource", ""),
+                namespace=attrs_in.get("namespace", ""),
+                name=attrs_in.get("name", ""),
+            )
+            allowed = self.authorizer.allowed(user, attrs)
+        else:
+            allowed = any("*" in r.verbs and "*" in r.resources for r in user.rules)
+        status: dict[str, Any] = {"allowed": allowed}
+        if allowed:
+            status["reason"] = f'RBAC: allowed for User "{user.name}"'
+        return {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": status,
+        }
+
+    # ----------------------------------------------------------------- internals
+
+    def _next_cluster_ip(self, rt: ResourceType) -> str | None:
+        if rt.plural != "services":
+            return None
+        number = next(self._cluster_ips)
+        return f"10.96.{number // 250}.{number % 250 + 1}"
+
+    @staticmethod
+    def _checked_body(rt: ResourceType, namespace: str | None, body: Any) -> dict:
+        if not isinstance(body, dict):
+            raise bad_request("the body of the request must be a JSON object")
+        kind = body.get("kind")
+        if kind and kind != rt.kind:
+            raise bad_request(f"the kind of the object ({kind}) does not match {rt.kind}")
+        obj = deep_copy(body)
+        meta = obj.setdefault("metadata", {})
+        if rt.namespaced:
+            if meta.get("namespace") and namespace and meta["namespace"] != namespace:
+                raise bad_request(
+                    "the namespace of the provided object does not match the namespace sent on "
+                    "the request"
+                )
+            meta["namespace"] = namespace
+        return obj
+
+    def _require_namespace(self, namespace: str) -> None:
+        if self.store.get_shared("namespaces", None, namespace) is None:
+            raise ApiError(
+                404,
+                "NotFound",
+                f'namespaces "{namespace}" not found',
+                {"name": namespace, "kind": "namespaces"},
+            )
+
+    @staticmethod
+    def _apply(rt: ResourceType, obj: dict, patch: Any, patch_type: str) -> dict:
+        try:
+            return apply_patch(obj, patch, patch_type)
+        except PatchError as exc:
+            if exc.status == 422:
+                raise ApiError(
+                    422, "Invalid", str(exc), _details(rt, obj["metadata"].get("name"))
+                ) from exc
+            raise ApiError(exc.status, "BadRequest", str(exc)) from exc
+
+    def _write(self, rt: ResourceType, obj: dict, subresource: str) -> dict:
+        name = obj["metadata"]["name"]
+        if subresource == "status":
+            try:
+                return self.store.update_status(rt.plural, obj, check_resource_version=True)
+            except NotFound as exc:
+                raise not_found(rt, name) from exc
+            except Conflict as exc:
+                raise ApiError(409, "Conflict", str(exc), _details(rt, name)) from exc
+        defaults.apply_defaults(rt.plural, obj)
+        causes = defaults.validate(rt.plural, obj)
+        if causes:
+            raise invalid(rt, name, causes)
+        try:
+            return self.store.update(rt.plural, obj, check_resource_version=True)
+        except NotFound as exc:
+            raise not_found(rt, name) from exc
+        except Conflict as exc:
+            raise ApiError(409, "Conflict", str(exc), _details(rt, name)) from exc
+
+    def _update_scale(self, rt: ResourceType, namespace: str | None, name: str, body: Any) -> dict:
+        if rt.plural not in ("deployments", "replicasets"):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        replicas = ((body or {}).get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise invalid(rt, name, [("spec.replicas", f"Invalid value: {replicas}: must be "
+                                                        "greater than or equal to 0")])  # fmt: skip
+        with self.store.lock:
+            obj = deep_copy(self.get(rt, namespace, name))
+            obj["spec"]["replicas"] = replicas
+            updated = self.store.update(rt.plural, obj)
+        return self.scale_of(rt, updated)
+
+    def _collect_dependents(self, namespace: str, owner_uid: str) -> None:
+        """Background cascading deletion through ownerReferences (the garbage collector)."""
+        pending = [owner_uid]
+        while pending:
+            uid = pending.pop()
+            for plural in ("replicasets", "pods"):
+                for obj in self.store.select(plural, namespace):
+                    owners = obj["metadata"].get("ownerReferences") or []
+                    if any(ref.get("uid") == uid for ref in owners):
+                        gone = self.store.delete(plural, namespace, obj["metadata"]["name"])
+                        if gone is not None:
+                            pending.append(gone["metadata"]["uid"])
+
+    def _delete_namespace_contents(self, namespace: str) -> None:
+        for rt in REGISTRY:
+            if rt.namespaced:
+                for obj in self.store.select(rt.plural, namespace):
+                    self.store.delete(rt.plural, namespace, obj["metadata"]["name"])

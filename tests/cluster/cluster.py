@@ -1,0 +1,492 @@
+"""`SimCluster`: one simulated cluster (store, API server, simulation thread) and test helpers.
+
+The object tests hold: start/stop/restart it, point clients at `kubeconfig`, create objects
+with helpers that go through the same defaulting and validation as API requests (but do not
+appear in the request log), steer the simulation (`set_behaviour`), inject faults (`faults`),
+and read what clients sent (`requests`).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from . import resources
+from .apiserver import Api, ApiError
+from .auth import ADMIN_RULES, Authorizer, Rule
+from .certs import Certificates, session_certificates
+from .faults import Faults
+from .kubeconfig import build_kubeconfig, write_kubeconfig_file
+from .server import RequestRecord, ServerState, SimHTTPServer, make_ssl_context
+from .store import Store, deep_copy
+
+__all__ = ["SimCluster", "default_simulation_factory", "rollout_complete"]
+
+SimulationFactory = Callable[[Store, Any], Any]
+_GATEWAY_GROUP = "gateway.networking.k8s.io"
+
+
+def default_simulation_factory(store: Store, config: Any = None) -> Any:
+    """B's `Simulation` from tests/cluster/controllers.py, or None while it does not exist."""
+    try:
+        from . import controllers
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__package__}.controllers":
+            return None
+        raise
+    simulation = getattr(controllers, "Simulation", None)
+    return simulation(store, config) if simulation is not None else None
+
+
+def rollout_complete(deployment: dict | None) -> bool:
+    """kubectl's `rollout status` success rule for the Deployment's current generation."""
+    if not deployment:
+        return False
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    generation = deployment["metadata"].get("generation", 0)
+    replicas = spec.get("replicas", 1)
+    updated = status.get("updatedReplicas", 0)
+    return (
+        status.get("observedGeneration", 0) >= generation
+        and updated >= replicas
+        and status.get("replicas", 0) <= updated
+        and status.get("availableReplicas", 0) >= updated
+    )
+
+
+class SimCluster:
+    """A simulated Kubernetes cluster on 127.0.0.1; see tests/cluster/README.md."""
+
+    def __init__(
+        self,
+        *,
+        tls: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        workdir: str | Path | None = None,
+        simulation_factory: SimulationFactory | None = default_simulation_factory,
+        sim_config: Any = None,
+        history_limit: int = 20_000,
+        bookmark_interval: float = 5.0,
+        gateway_api: bool = True,
+        certificates: Certificates | None = None,
+    ) -> None:
+        self.tls = tls
+        self.host = host
+        self._port = port
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sim-cluster-"))
+        self.store = Store(history_limit=history_limit)
+        self.authorizer = Authorizer()
+        self._tokens: dict[str, str] = {}
+        self.add_user("admin", secrets.token_hex(16), ADMIN_RULES,
+                      groups=("system:masters", "system:authenticated"))  # fmt: skip
+        self.faults = Faults(self.store.expire_history, self.store.wake_waiters)
+        self.sim = simulation_factory(self.store, sim_config) if simulation_factory else None
+        read_log = self.sim.read_log if self.sim is not None else None
+        self.api = Api(self.store, self.authorizer, read_log)
+        self._state = ServerState(
+            self.api,
+            self.authorizer,
+            self.faults,
+            bookmark_interval=bookmark_interval,
+            disabled_groups=frozenset()
+            if gateway_api
+            else frozenset({"gateway.networking.k8s.io"}),
+        )
+        self._certs = (certificates or session_certificates()) if tls else None
+        self._server: SimHTTPServer | None = None
+        self._server_thread: threading.Thread | None = None
+        self._sim_thread: threading.Thread | None = None
+        self._sim_stop = threading.Event()
+        self._sim_wake = threading.Event()
+        self._unsubscribe: Callable[[], None] | None = None
+        self._kubeconfig_count = 0
+        self.sim_errors: list[str] = []
+        self.kubeconfig = ""
+        for namespace in ("default", "kube-system", "kube-public"):
+            self.create_namespace(namespace)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> SimCluster:
+        """Start serving (and simulating); writes the admin kubeconfig. Returns self."""
+        self._start_server()
+        if self.sim is not None and self._sim_thread is None:
+            self._sim_stop.clear()
+            self._unsubscribe = self.store.subscribe(lambda _event: self._sim_wake.set())
+            self._sim_thread = threading.Thread(
+                target=self._run_simulation, name="sim-cluster-simulation", daemon=True
+            )
+            self._sim_thread.start()
+        self.kubeconfig = self.write_kubeconfig(self.workdir / "kubeconfig")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and simulating; removes the work dir if the cluster made it."""
+        self._stop_server()
+        if self._sim_thread is not None:
+            self._sim_stop.set()
+            self._sim_wake.set()
+            self._sim_thread.join(timeout=10)
+            self._sim_thread = None
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        """Stop the API server (dropping every connection and watch), stay down for
+        `down_seconds`, and serve again on the same port. State and simulation carry on."""
+        self._stop_server()
+        if down_seconds > 0:
+            time.sleep(down_seconds)
+        self._start_server()
+
+    def __enter__(self) -> SimCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self._port}"
+
+    @property
+    def ca_pem(self) -> bytes | None:
+        return self._certs.ca_pem if self._certs else None
+
+    @property
+    def ca_file(self) -> str | None:
+        return str(self._certs.ca_file) if self._certs else None
+
+    # ----------------------------------------------------------------- users, kubeconfigs, log
+
+    def add_user(
+        self,
+        name: str,
+        token: str,
+        rules: Iterable[Rule | Mapping[str, Any]],
+        groups: Iterable[str] = ("system:authenticated",),
+    ) -> None:
+        """Let `token` authenticate as `name` with RBAC-like `rules` (see auth.rule)."""
+        self.authorizer.add_user(name, token, rules, groups)
+        self._tokens[name] = token
+
+    def token_of(self, user: str) -> str:
+        return self._tokens[user]
+
+    def write_kubeconfig(
+        self,
+        path: str | Path | None = None,
+        *,
+        user: str = "admin",
+        namespace: str | None = None,
+        context: str = "sim",
+        tls: bool = True,
+    ) -> str:
+        """Write a kubeconfig for `user` (token auth); `tls=False` on a TLS cluster writes
+        insecure-skip-tls-verify instead of the CA data. Returns the path."""
+        if path is None:
+            self._kubeconfig_count += 1
+            path = self.workdir / f"kubeconfig-{user}-{self._kubeconfig_count}"
+        config = build_kubeconfig(
+            self.url,
+            token=self._tokens[user],
+            user=user,
+            context=context,
+            namespace=namespace or "default",
+            ca_pem=self.ca_pem,
+            insecure=not tls,
+        )
+        return str(write_kubeconfig_file(Path(path), config))
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request served so far, oldest first (a copy)."""
+        with self._state.requests_lock:
+            return list(self._state.requests)
+
+    def clear_requests(self) -> None:
+        with self._state.requests_lock:
+            self._state.requests.clear()
+
+    # ----------------------------------------------------------------- generic objects
+
+    def create(self, resource: str, obj: dict) -> dict:
+        """Create through the API semantics (defaults, validation); raises ApiError."""
+        rt = resources.resolve(resource)
+        namespace = (obj.get("metadata") or {}).get("namespace") if rt.namespaced else None
+        if rt.namespaced and not namespace:
+            namespace = "default"
+        return self.api.create(rt, namespace, obj)
+
+    def get(self, resource: str, namespace: str | None, name: str) -> dict | None:
+        """A copy of the object, or None."""
+        return self.store.get(resources.resolve(resource).plural, namespace, name)
+
+    def list(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[dict]:
+        return self.store.list(resources.resolve(resource).plural, namespace, label_selector,
+                               field_selector)  # fmt: skip
+
+    def patch(self, resource: str, namespace: str | None, name: str, patch: Any,
+              patch_type: str = "strategic") -> dict:  # fmt: skip
+        """Patch ("strategic" | "merge" | "json") as the API would; raises ApiError."""
+        return self.api.patch(resources.resolve(resource), namespace, name, patch, patch_type)
+
+    def update_status(self, resource: str, obj: dict) -> dict:
+        """Replace an object's status (to stage what a controller would report)."""
+        return self.store.update_status(resources.resolve(resource).plural, obj)
+
+    def delete(self, resource: str, namespace: str | None, name: str) -> dict | None:
+        """Delete (with dependents, as the garbage collector would); None if it did not exist."""
+        try:
+            return self.api.delete(resources.resolve(resource), namespace, name)
+        except ApiError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+    # ----------------------------------------------------------------- typed helpers
+
+    def create_namespace(self, name: str, labels: Mapping[str, str] | None = None) -> dict:
+        """Create a namespace; an existing one is returned as is."""
+        existing = self.store.get("namespaces", None, name)
+        if existing is not None:
+            return existing
+        return self.create("namespaces", {"metadata": {"name": name, "labels": dict(labels or {})}})
+
+    def create_deployment(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        replicas: int = 3,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        pod_labels: Mapping[str, str] | None = None,
+        containers: list[dict] | None = None,
+        strategy: dict | str | None = None,
+        paused: bool = False,
+        progress_deadline_seconds: int = 600,
+        min_ready_seconds: int = 0,
+        behaviour: Any = None,
+        wait_ready: bool = True,
+        timeout: float = 30.0,
+    ) -> dict:
+        """Create a Deployment (and its namespace if needed). `wait_ready` returns once the
+        first rollout is complete (needs the simulation; `behaviour` applies from the start)."""
+        self.create_namespace(namespace)
+        if behaviour is not None:
+            self.set_behaviour(namespace, name, behaviour)
+        selector = dict(pod_labels or {"app": name})
+        if isinstance(strategy, str):
+            strategy = {"type": strategy}
+        spec: dict[str, Any] = {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": dict(selector)},
+                "spec": {"containers": deep_copy(containers) or _default_containers(name)},
+            },
+            "progressDeadlineSeconds": progress_deadline_seconds,
+            "minReadySeconds": min_ready_seconds,
+        }
+        if strategy:
+            spec["strategy"] = deep_copy(strategy)
+        if paused:
+            spec["paused"] = True
+        metadata: dict[str, Any] = {"name": name, "namespace": namespace,
+                                    "labels": dict(labels or {"app": name})}  # fmt: skip
+        if annotations:
+            metadata["annotations"] = dict(annotations)
+        created = self.create("deployments", {"metadata": metadata, "spec": spec})
+        if not wait_ready or self.sim is None or paused:
+            return created
+        return self.wait_for_rollout(namespace, name, timeout=timeout)
+
+    def set_behaviour(self, namespace: str, deployment: str, behaviour: Any) -> None:
+        """Pods created from now on for the Deployment follow `behaviour` (behaviours.py)."""
+        if self.sim is None:
+            raise RuntimeError("this cluster runs without a simulation")
+        self.sim.set_behaviour(namespace, deployment, behaviour)
+
+    def create_secret(self, namespace: str, name: str, data: Mapping[str, str] | None = None,
+                      *, type: str = "Opaque") -> dict:  # noqa: A002  # fmt: skip
+        """A Secret; `data` values are plain text (base64-encoded here, as the API stores them)."""
+        self.create_namespace(namespace)
+        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in (data or {}).items()}
+        return self.create("secrets", {"metadata": {"name": name, "namespace": namespace},
+                                       "type": type, "data": encoded})  # fmt: skip
+
+    def create_configmap(self, namespace: str, name: str,
+                         data: Mapping[str, str] | None = None) -> dict:  # fmt: skip
+        self.create_namespace(namespace)
+        return self.create("configmaps", {"metadata": {"name": name, "namespace": namespace},
+                                          "data": dict(data or {})})  # fmt: skip
+
+    def create_service(
+        self,
+        namespace: str,
+        name: str,
+        selector: Mapping[str, str],
+        *,
+        type: str = "ClusterIP",  # noqa: A002 - the field's name
+        ports: list[dict] | None = None,
+        load_balancer_ingress: list[dict | str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> dict:
+        """A Service; `load_balancer_ingress` ("1.2.3.4", "lb.example.com" or dicts) is
+        written to status.loadBalancer.ingress as a cloud controller would."""
+        self.create_namespace(namespace)
+        ports = deep_copy(ports) or [{"name": "http", "port": 80, "targetPort": 8080}]
+        if type in ("NodePort", "LoadBalancer"):
+            for index, port in enumerate(ports):
+                port.setdefault("nodePort", 30080 + index)
+        metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+        if annotations:
+            metadata["annotations"] = dict(annotations)
+        service = self.create("services", {"metadata": metadata, "spec": {
+            "type": type, "selector": dict(selector), "ports": ports}})  # fmt: skip
+        if load_balancer_ingress:
+            service["status"] = {"loadBalancer": {"ingress": _lb_ingress(load_balancer_ingress)}}
+            service = self.update_status("services", service)
+        return service
+
+    def create_ingress(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        rules: list[dict],
+        tls: list[dict] | None = None,
+        ingress_class: str | None = None,
+        load_balancer_ingress: list[dict | str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> dict:
+        """An Ingress with `rules` (networking.k8s.io/v1 shape) and optional `tls`."""
+        self.create_namespace(namespace)
+        spec: dict[str, Any] = {"rules": deep_copy(rules)}
+        if tls:
+            spec["tls"] = deep_copy(tls)
+        if ingress_class:
+            spec["ingressClassName"] = ingress_class
+        metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+        if annotations:
+            metadata["annotations"] = dict(annotations)
+        ingress = self.create("ingresses", {"metadata": metadata, "spec": spec})
+        if load_balancer_ingress:
+            ingress["status"] = {"loadBalancer": {"ingress": _lb_ingress(load_balancer_ingress)}}
+            ingress = self.update_status("ingresses", ingress)
+        return ingress
+
+    # ----------------------------------------------------------------- waiting
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 15.0,
+                 message: str = "") -> Any:  # fmt: skip
+        """Re-evaluate `predicate` whenever the store changes (and at least every 0.1 s) until
+        it returns something truthy, and return that; AssertionError after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = self.store.resource_version
+            value = predicate()
+            if value:
+                return value
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(message or f"condition not met within {timeout} s")
+            self.store.wait_for_change(seen, min(remaining, 0.1))
+
+    def wait_for_rollout(self, namespace: str, name: str, timeout: float = 30.0) -> dict:
+        """Wait until the Deployment's rollout is complete (kubectl's rule); returns it."""
+
+        def complete() -> dict | None:
+            deployment = self.get("deployments", namespace, name)
+            return deployment if rollout_complete(deployment) else None
+
+        return self.wait_for(complete, timeout, f"rollout of {namespace}/{name} not complete")
+
+    # ----------------------------------------------------------------- internals
+
+    def _start_server(self) -> None:
+        context = (
+            make_ssl_context(str(self._certs.cert_file), str(self._certs.key_file))
+            if self._certs
+            else None
+        )
+        server = SimHTTPServer((self.host, self._port), self._state, context)
+        self._port = server.server_address[1]
+        self._state.server_address = f"{self.host}:{self._port}"
+        self._server = server
+        self._server_thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1},
+            name="sim-cluster-http", daemon=True,
+        )  # fmt: skip
+        self._server_thread.start()
+
+    def _stop_server(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.stopping.set()
+        self.store.wake_waiters()
+        server.shutdown()
+        server.close_all_connections()
+        server.server_close()
+        if self._server_thread is not None:
+            self._server_thread.join(timeout=10)
+            self._server_thread = None
+
+    def _run_simulation(self) -> None:
+        while not self._sim_stop.is_set():
+            self._sim_wake.clear()
+            try:
+                delay = self.sim.step()
+            except Exception:  # report it and keep the cluster serving
+                self.sim_errors.append(traceback.format_exc())
+                traceback.print_exc(file=sys.stderr)
+                delay = None
+            self._sim_wake.wait(timeout=delay)
+
+
+def _default_containers(name: str) -> list[dict]:
+    return [
+        {
+            "name": "app",
+            "image": f"registry.example.com/acme/{name}:1.0.0",
+            "ports": [{"containerPort": 8080, "name": "http"}],
+        }
+    ]
+
+
+def _lb_ingress(entries: list[dict | str]) -> list[dict]:
+    result = []
+    for entry in entries:
+        if isinstance(entry, dict):
+            result.append(dict(entry))
+        elif entry.replace(".", "").isdigit() or ":" in entry:
+            result.append({"ip": entry})
+        else:
+            result.append({"hostname": entry})
+    return result

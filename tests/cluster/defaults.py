@@ -1,0 +1,180 @@
+"""Defaulting and the little validation the API server does for our resources (pure).
+
+The real API server fills defaults (a Deployment's 25%/25% RollingUpdate strategy, 600 s
+progress deadline, a container's imagePullPolicy, ...) before storing; clients and our
+controllers read those fields, so objects created through the simulated API get them too.
+Validation covers what a client could plausibly get wrong and the API server would answer 422.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .selectors import labels_match, parse_label_selector
+
+__all__ = ["apply_defaults", "validate", "selector_string"]
+
+
+def _default_container(container: dict) -> None:
+    container.setdefault("terminationMessagePath", "/dev/termination-log")
+    container.setdefault("terminationMessagePolicy", "File")
+    container.setdefault("resources", {})
+    image = str(container.get("image", ""))
+    tag = image.rsplit("/", 1)[-1]
+    latest = "@" not in tag and (":" not in tag or tag.endswith(":latest"))
+    container.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+    for port in container.get("ports") or []:
+        port.setdefault("protocol", "TCP")
+
+
+def _default_pod_spec(spec: dict) -> None:
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("schedulerName", "default-scheduler")
+    for key in ("containers", "initContainers"):
+        for container in spec.get(key) or []:
+            _default_container(container)
+
+
+def _default_template(spec: dict) -> None:
+    template = spec.setdefault("template", {})
+    template.setdefault("metadata", {})
+    _default_pod_spec(template.setdefault("spec", {}))
+
+
+def _default_deployment(obj: dict) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    strategy = spec.setdefault("strategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.setdefault("rollingUpdate", {})
+        rolling.setdefault("maxUnavailable", "25%")
+        rolling.setdefault("maxSurge", "25%")
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    _default_template(spec)
+
+
+def _default_replicaset(obj: dict) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    _default_template(spec)
+
+
+def _default_service(obj: dict, cluster_ip: str | None) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    if spec["type"] != "ExternalName":
+        if cluster_ip and not spec.get("clusterIP"):
+            spec["clusterIP"] = cluster_ip
+        if spec.get("clusterIP"):
+            spec.setdefault("clusterIPs", [spec["clusterIP"]])
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+    for port in spec.get("ports") or []:
+        port.setdefault("protocol", "TCP")
+        port.setdefault("targetPort", port.get("port"))
+    obj.setdefault("status", {"loadBalancer": {}})
+
+
+def apply_defaults(resource: str, obj: dict, *, cluster_ip: str | None = None) -> dict:
+    """Fill the defaults the API server fills for `resource`, in place; returns `obj`."""
+    if resource == "deployments":
+        _default_deployment(obj)
+    elif resource == "replicasets":
+        _default_replicaset(obj)
+    elif resource == "pods":
+        _default_pod_spec(obj.setdefault("spec", {}))
+    elif resource == "services":
+        _default_service(obj, cluster_ip)
+    elif resource == "namespaces":
+        name = obj.get("metadata", {}).get("name", "")
+        obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+    elif resource == "secrets":
+        obj.setdefault("type", "Opaque")
+    elif resource == "ingresses":
+        obj.setdefault("status", {"loadBalancer": {}})
+    return obj
+
+
+def initial_status(resource: str, obj: dict) -> Any:
+    """The status a freshly created object starts with (clients cannot set it on create)."""
+    if resource in ("deployments", "replicasets"):
+        return {}
+    if resource == "pods":
+        return {"phase": "Pending", "qosClass": "BestEffort"}
+    if resource == "namespaces":
+        return {"phase": "Active"}
+    return obj.get("status")
+
+
+def selector_string(selector: dict | None) -> str:
+    """A LabelSelector object as the string form (`a=b,c in (d,e)`) selectors.py parses."""
+    if not selector:
+        return ""
+    terms = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In":
+            terms.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            terms.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            terms.append(str(key))
+        elif op == "DoesNotExist":
+            terms.append(f"!{key}")
+    return ",".join(terms)
+
+
+def _validate_workload(obj: dict) -> list[tuple[str, str]]:
+    spec = obj.get("spec") or {}
+    causes: list[tuple[str, str]] = []
+    selector = spec.get("selector")
+    if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
+        causes.append(("spec.selector", "Required value"))
+    template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    if selector and not labels_match(
+        parse_label_selector(selector_string(selector)), template_labels
+    ):
+        causes.append(
+            (
+                "spec.template.metadata.labels",
+                f"Invalid value: {template_labels}: `selector` does not match template `labels`",
+            )
+        )
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    causes.extend(_validate_containers(containers, "spec.template.spec.containers"))
+    replicas = spec.get("replicas", 1)
+    if not isinstance(replicas, int) or replicas < 0:
+        causes.append(
+            ("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")
+        )
+    return causes
+
+
+def _validate_containers(containers: list, field: str) -> list[tuple[str, str]]:
+    if not containers:
+        return [(field, "Required value")]
+    causes = []
+    for index, container in enumerate(containers):
+        if not container.get("name"):
+            causes.append((f"{field}[{index}].name", "Required value"))
+        if not container.get("image"):
+            causes.append((f"{field}[{index}].image", "Required value"))
+    return causes
+
+
+def validate(resource: str, obj: dict) -> list[tuple[str, str]]:
+    """(field, message) pairs the API server would reject the object for; empty when valid."""
+    if resource in ("deployments", "replicasets"):
+        return _validate_workload(obj)
+    if resource == "pods":
+        return _validate_containers((obj.get("spec") or {}).get("containers") or [],
+                                    "spec.containers")  # fmt: skip
+    return []
