@@ -577,7 +577,11 @@ class _Handler(BaseHTTPRequestHandler):
             if self._client_gone():
                 raise _Streaming()
             wait = min(deadline, next_bookmark, now + _CLIENT_CHECK_INTERVAL) - now
-            store.wait_for_change(last_rv, max(wait, 0.0))
+            store.wait_for_change(
+                last_rv,
+                max(wait, 0.0),
+                lambda: self.server.stopping.is_set() or faults.watch_epoch != epoch,
+            )
         if self.server.stopping.is_set():
             raise _Streaming()
         self._end_stream()

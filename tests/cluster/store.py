@@ -326,10 +326,22 @@ class Store:
 
         return unsubscribe
 
-    def wait_for_change(self, resource_version: int, timeout: float | None) -> bool:
-        """Block until the counter passes `resource_version` (True) or timeout (False)."""
+    def wait_for_change(
+        self,
+        resource_version: int,
+        timeout: float | None,
+        interrupted: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Block until the counter passes `resource_version` (True), or until timeout or a
+        wake_waiters() call (False). `interrupted` is checked under the lock before blocking,
+        so a wake-up that comes with setting it is never missed."""
         with self.lock:
-            return self.changed.wait_for(lambda: self._rv > resource_version, timeout)
+            if self._rv > resource_version:
+                return True
+            if interrupted is not None and interrupted():
+                return False
+            self.changed.wait(timeout)
+            return self._rv > resource_version
 
     def wake_waiters(self) -> None:
         """Wake everything blocked on `changed` (watches re-check whether to stop)."""
