@@ -126,10 +126,13 @@ class Api:
         store: Store,
         authorizer: Authorizer,
         read_log: LogReader | None = None,
+        delete_pod: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.store = store
         self.authorizer = authorizer
         self.read_log_hook = read_log
+        # graceful Pod deletion (deletionTimestamp, then the kubelet removes it), if simulated
+        self.delete_pod_hook = delete_pod
         self._cluster_ips = itertools.count(10)
 
     # ----------------------------------------------------------------- reads
@@ -235,6 +238,12 @@ class Api:
     def delete(self, rt: ResourceType, namespace: str | None, name: str) -> dict:
         """Delete with background propagation: dependents (ownerReferences) go too."""
         with self.store.lock:
+            if rt.plural == "pods" and self.delete_pod_hook is not None:
+                if not self.delete_pod_hook(namespace or "", name):
+                    raise not_found(rt, name)
+                terminating = self.store.get("pods", namespace, name)
+                if terminating is not None:
+                    return terminating
             gone = self.store.delete(rt.plural, namespace, name)
             if gone is None:
                 raise not_found(rt, name)
@@ -294,7 +303,7 @@ class Api:
             return self.read_log_hook(namespace, name, container, previous, tail_lines)
         except LookupError as exc:
             message = exc.args[0] if exc.args else str(exc)
-            if "not found" in message and f'"{name}"' in message:
+            if getattr(exc, "code", 400) == 404:
                 raise ApiError(404, "NotFound", message, {"name": name, "kind": "pods"}) from exc
             raise bad_request(message) from exc
 
@@ -412,10 +421,15 @@ class Api:
             for plural in ("replicasets", "pods"):
                 for obj in self.store.select(plural, namespace):
                     owners = obj["metadata"].get("ownerReferences") or []
-                    if any(ref.get("uid") == uid for ref in owners):
-                        gone = self.store.delete(plural, namespace, obj["metadata"]["name"])
-                        if gone is not None:
-                            pending.append(gone["metadata"]["uid"])
+                    if not any(ref.get("uid") == uid for ref in owners):
+                        continue
+                    name = obj["metadata"]["name"]
+                    if plural == "pods" and self.delete_pod_hook is not None:
+                        self.delete_pod_hook(namespace, name)
+                        continue
+                    gone = self.store.delete(plural, namespace, name)
+                    if gone is not None:
+                        pending.append(gone["metadata"]["uid"])
 
     def _delete_namespace_contents(self, namespace: str) -> None:
         for rt in REGISTRY:

@@ -35,15 +35,10 @@ _GATEWAY_GROUP = "gateway.networking.k8s.io"
 
 
 def default_simulation_factory(store: Store, config: Any = None) -> Any:
-    """B's `Simulation` from tests/cluster/controllers.py, or None while it does not exist."""
-    try:
-        from . import controllers
-    except ModuleNotFoundError as exc:
-        if exc.name == f"{__package__}.controllers":
-            return None
-        raise
-    simulation = getattr(controllers, "Simulation", None)
-    return simulation(store, config) if simulation is not None else None
+    """The controllers, scheduler and kubelet of simulation.py, stepping in real time."""
+    from .simulation import Simulation
+
+    return Simulation(store, config)
 
 
 def rollout_complete(deployment: dict | None) -> bool:
@@ -91,8 +86,13 @@ class SimCluster:
                       groups=("system:masters", "system:authenticated"))  # fmt: skip
         self.faults = Faults(self.store.expire_history, self.store.wake_waiters)
         self.sim = simulation_factory(self.store, sim_config) if simulation_factory else None
-        read_log = self.sim.read_log if self.sim is not None else None
-        self.api = Api(self.store, self.authorizer, read_log)
+        sim = self.sim
+        self.api = Api(
+            self.store,
+            self.authorizer,
+            read_log=sim.read_log if sim is not None else None,
+            delete_pod=sim.delete_pod if sim is not None else None,
+        )
         self._state = ServerState(
             self.api,
             self.authorizer,
@@ -141,6 +141,8 @@ class SimCluster:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self.sim is not None and hasattr(self.sim, "close"):
+            self.sim.close()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
