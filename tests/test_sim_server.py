@@ -611,3 +611,20 @@ def test_plain_http_cluster(make_cluster):
     assert plain.url.startswith("http://")
     core = client.CoreV1Api(config.new_client_from_config(plain.kubeconfig))
     assert "default" in [ns.metadata.name for ns in core.list_namespace().items]
+
+
+def test_dev_cluster_seed_labels_the_sample_for_the_plugin(cluster):
+    from tests.cluster.__main__ import seed
+
+    seed(cluster)
+    (deployment,) = cluster.list(
+        "deployments", label_selector="restart-backend/repo=acme-shop,restart-backend/branch=main"
+    )
+    assert deployment["metadata"]["name"] == "backend"
+    assert deployment["metadata"]["annotations"] == {
+        "restart-backend/repo": "acme/shop",
+        "restart-backend/branch": "main",
+    }
+    assert deployment["spec"]["replicas"] == 3
+    assert cluster.get("services", "shop", "backend") is not None
+    assert cluster.get("ingresses", "shop", "backend") is not None
