@@ -1502,3 +1502,13 @@ def qos_class(spec: dict) -> str:
             if not limits.get(kind) or requests.get(kind) != limits.get(kind):
                 return "Burstable"
     return "Guaranteed"
+
+
+def __getattr__(name: str):
+    """`controllers.Simulation`/`SimConfig` resolve to simulation.py's (loaded lazily, since
+    simulation.py imports this module), for callers that look for them here."""
+    if name in ("Simulation", "SimConfig"):
+        from . import simulation
+
+        return getattr(simulation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

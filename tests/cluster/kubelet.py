@@ -35,6 +35,7 @@ __all__ = [
     "Kubelet",
     "LogBook",
     "LogError",
+    "log_container_id",
     "container_config_error",
     "format_backoff",
     "normalize_image",
@@ -133,55 +134,77 @@ class LogError(LookupError):
 
 
 class LogBook:
-    """Container output per Pod uid, container and instance; thread-safe (the API server
-    reads while the simulation writes)."""
+    """Container output per Pod uid and container instance (container ID); thread-safe (the
+    API server reads while the simulation writes). The last few instances of each container
+    are kept, as the kubelet keeps the exited containers `--previous` needs."""
 
-    def __init__(self, max_lines: int = 1000) -> None:
+    def __init__(self, max_lines: int = 1000, keep_instances: int = 3) -> None:
         self._lock = threading.Lock()
         self._max_lines = max_lines
-        self._logs: dict[str, dict[str, list[list[tuple[float, str]]]]] = {}
+        self._keep = keep_instances
+        # uid -> container name -> [(container ID, [(time, line)])], oldest first
+        self._logs: dict[str, dict[str, list[tuple[str, list[tuple[float, str]]]]]] = {}
 
-    def start_instance(self, uid: str, container: str, lines: list[str], now: float) -> None:
+    def start_instance(
+        self, uid: str, container: str, container_id: str, lines: list[str], now: float
+    ) -> None:
         with self._lock:
             instances = self._logs.setdefault(uid, {}).setdefault(container, [])
-            instances.append([(now, line) for line in lines])
-            del instances[:-2]  # the kubelet keeps the current and the previous instance
-
-    def append(self, uid: str, container: str, lines: list[str], now: float) -> None:
-        with self._lock:
-            instances = self._logs.get(uid, {}).get(container)
-            if instances:
-                instances[-1].extend((now, line) for line in lines)
-                del instances[-1][: -self._max_lines]
+            instances.append((container_id, [(now, line) for line in lines][-self._max_lines :]))
+            del instances[: -self._keep]
 
     def drop(self, uid: str) -> None:
         with self._lock:
             self._logs.pop(uid, None)
 
-    def instances(self, uid: str, container: str) -> int:
-        with self._lock:
-            return len(self._logs.get(uid, {}).get(container, ()))
-
     def read(
-        self, uid: str, container: str, previous: bool, tail_lines: int | None, timestamps: bool
-    ) -> str | None:
-        """The text of the current (or previous) instance, or None if there is none."""
+        self, uid: str, container: str, container_id: str, tail_lines: int | None, timestamps: bool
+    ) -> str:
+        """The text of one container instance ("" if it printed nothing or is forgotten)."""
         with self._lock:
-            instances = self._logs.get(uid, {}).get(container, [])
-            wanted = 2 if previous else 1
-            if len(instances) < wanted:
-                return None
-            lines = list(instances[-wanted])
+            lines: list[tuple[float, str]] = []
+            for cid, instance_lines in self._logs.get(uid, {}).get(container, []):
+                if cid == container_id:
+                    lines = list(instance_lines)
         if tail_lines is not None:
             lines = lines[-tail_lines:] if tail_lines > 0 else []
         out = []
         for when, line in lines:
             prefix = ""
             if timestamps:
-                nanos = int(round((when % 1) * 1e9))
+                nanos = int(round((when % 1) * 1e9)) % 1_000_000_000
                 prefix = f"{format_timestamp(when)[:-1]}.{nanos:09d}Z "
             out.append(prefix + line + "\n")
         return "".join(out)
+
+
+def log_container_id(name: str, pod_name: str, status: dict | None, previous: bool) -> str:
+    """Which container instance a /log request reads, from the container's status, as the
+    kubelet's validateContainerLogStatus picks it; LogError when there is none."""
+    status = status or {}
+    state = status.get("state") or {}
+    last = (status.get("lastState") or {}).get("terminated") or {}
+    if previous:
+        if not last.get("containerID"):
+            raise LogError(f'previous terminated container "{name}" in pod "{pod_name}" not found')
+        return last["containerID"]
+    if "running" in state:
+        return status.get("containerID") or ""
+    if "terminated" in state:
+        cid = state["terminated"].get("containerID") or last.get("containerID")
+        if not cid:
+            raise LogError(f'container "{name}" in pod "{pod_name}" is terminated')
+        return cid
+    if last:
+        if not last.get("containerID"):
+            raise LogError(f'container "{name}" in pod "{pod_name}" is terminated')
+        return last["containerID"]
+    reason = (state.get("waiting") or {}).get("reason") or "ContainerCreating"
+    explanation = {
+        "ErrImagePull": "image can't be pulled",
+        "ImagePullBackOff": "trying and failing to pull image",
+    }.get(reason, reason)
+    raise LogError(f'container "{name}" in pod "{pod_name}" is waiting to start: {explanation}')
 
 
 # ----------------------------------------------------------------------------- runtime state
@@ -856,7 +879,7 @@ class Kubelet:
             lines = list(runtime.behaviour.log_lines)
         else:
             lines = [line.format(container=c.name, pod=runtime.name) for line in _HEALTHY_LOG]
-        self.logs.start_instance(runtime.uid, c.name, lines, now)
+        self.logs.start_instance(runtime.uid, c.name, c.container_id or "", lines, now)
 
     def _next_ip(self, node: str) -> str:
         index = sorted(self._node_pods).index(node) + 1 if node in self._node_pods else 9
@@ -904,24 +927,15 @@ class Kubelet:
             raise LogError(f"container {container} is not valid for pod {name}")
         if not spec.get("nodeName"):
             raise LogError(f"pod {name} does not have a host assigned")
-        uid = pod["metadata"].get("uid", "")
-        text = self.logs.read(uid, container, previous, tail_lines, timestamps)
-        if text is not None:
-            return text
-        if previous:
-            raise LogError(f'previous terminated container "{container}" in pod "{name}" not found')
-        reason = "ContainerCreating"
         status = pod.get("status") or {}
-        for s in [
-            *(status.get("initContainerStatuses") or []),
-            *(status.get("containerStatuses") or []),
-        ]:
-            if s.get("name") == container:
-                reason = ((s.get("state") or {}).get("waiting") or {}).get("reason") or reason
-        if container in init:
-            raise LogError(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
-        if reason == "PodInitializing":
-            raise LogError(
-                f'container "{container}" in pod "{name}" is waiting to start: PodInitializing'
-            )
-        raise LogError(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
+        statuses = {
+            s.get("name"): s
+            for s in [
+                *(status.get("initContainerStatuses") or []),
+                *(status.get("containerStatuses") or []),
+            ]
+        }
+        cid = log_container_id(container, name, statuses.get(container), previous)
+        return self.logs.read(
+            pod["metadata"].get("uid", ""), container, cid, tail_lines, timestamps
+        )
