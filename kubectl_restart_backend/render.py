@@ -268,7 +268,7 @@ def outcome_document(outcome: Outcome, exit_code: int) -> dict[str, Any]:
         "restartedAt": outcome.restarted_at,
         "durationSeconds": round(outcome.duration_seconds, 3),
         "notes": list(outcome.notes),
-        "exitCode": exit_code,
+        "exitCode": int(exit_code),
     }
 
 

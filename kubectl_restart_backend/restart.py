@@ -143,7 +143,7 @@ def follow_rollout(
             now = session.clock()
             if now >= deadline:
                 return state, True
-            shown = (state.ready_replicas, state.replicas, state.message)
+            shown = (state.ready_replicas, state.replicas)
             if shown != last_shown or now - last_time >= PROGRESS_EVERY:
                 reporter.progress(state)
                 last_shown, last_time = shown, now

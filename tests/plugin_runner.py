@@ -1,0 +1,69 @@
+"""Run the plugin in-process against a simulated cluster, as a user would from a checkout.
+
+The plugin is driven through its real click entry point and talks HTTPS to the simulated
+cluster through the real kubernetes client; only stdout/stderr are captured.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from click.testing import CliRunner
+
+from kubectl_restart_backend.cli import main_group
+
+LINK_LABELS = {"restart-backend/repo": "acme-shop", "restart-backend/branch": "main"}
+LINK_ANNOTATIONS = {"restart-backend/repo": "acme/shop", "restart-backend/branch": "main"}
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_plugin(args: list[str], *, cwd: Path, env: Optional[dict] = None) -> Run:
+    """Invoke ``kubectl restart-backend ARGS`` in ``cwd`` and return exit code and output."""
+    base_env = {"HOME": str(cwd), "KUBECONFIG": "", "NO_COLOR": "1"}
+    for name in ("GITHUB_HEAD_REF", "GITHUB_REF_NAME", "CI_COMMIT_REF_NAME", "BRANCH_NAME"):
+        base_env[name] = ""
+    base_env.update(env or {})
+    previous = os.getcwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(
+            main_group, args, env=base_env, prog_name="kubectl restart-backend"
+        )
+    finally:
+        os.chdir(previous)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
+def make_checkout(
+    root: Path, origin: str = "https://github.com/acme/shop.git", branch: str = "main"
+) -> Path:
+    """A real git checkout with an origin remote and one commit on ``branch``."""
+    root.mkdir(parents=True, exist_ok=True)
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+    git("init", "-q", "-b", branch)
+    git("config", "user.email", "dev@example.invalid")
+    git("config", "user.name", "Dev")
+    git("remote", "add", "origin", origin)
+    (root / "README").write_text("shop\n")
+    git("add", "README")
+    git("commit", "-q", "-m", "init")
+    return root
