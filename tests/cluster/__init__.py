@@ -9,19 +9,23 @@ from __future__ import annotations
 
 from .apiserver import ApiError
 from .auth import Rule, rule
+from .behaviours import Behaviour
 from .cluster import SimCluster, rollout_complete
 from .faults import Faults
 from .server import RequestRecord
+from .simulation import SimConfig
 from .store import Conflict, NotFound, Store, WatchEvent
 
 __all__ = [
     "ApiError",
+    "Behaviour",
     "Conflict",
     "Faults",
     "NotFound",
     "RequestRecord",
     "Rule",
     "SimCluster",
+    "SimConfig",
     "Store",
     "WatchEvent",
     "rollout_complete",

@@ -334,6 +334,12 @@ class SimCluster:
             raise RuntimeError("this cluster runs without a simulation")
         self.sim.set_behaviour(namespace, deployment, behaviour)
 
+    def set_pod_quota(self, namespace: str, limit: int | None) -> None:
+        """Allow at most `limit` Pods in the namespace (None: no limit), like a ResourceQuota."""
+        if self.sim is None:
+            raise RuntimeError("this cluster runs without a simulation")
+        self.sim.set_pod_quota(namespace, limit)
+
     def create_secret(self, namespace: str, name: str, data: Mapping[str, str] | None = None,
                       *, type: str = "Opaque") -> dict:  # noqa: A002  # fmt: skip
         """A Secret; `data` values are plain text (base64-encoded here, as the API stores them)."""
