@@ -88,56 +88,57 @@ def target_options(func: Callable) -> Callable:
     return func
 
 
+def output_option(func: Callable) -> Callable:
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Choice(OUTPUT_FORMATS),
+        default="text",
+        show_default=True,
+        help="Output format; json/yaml print one document at the end.",
+    )(func)
+
+
 def watch_options(func: Callable) -> Callable:
     options = [
         click.option(
             "--timeout",
             type=DURATION,
-            default="2m",
-            show_default=True,
             metavar="DURATION",
-            help="How long to wait for the rollout (e.g. 90s, 5m).",
+            help="How long to wait for the rollout (e.g. 90s, 5m).  [default: 2m]",
         ),
         click.option(
             "--unschedulable-grace",
             type=DURATION,
-            default="30s",
-            show_default=True,
             metavar="DURATION",
-            help="How long a new pod may stay unschedulable before the restart counts as failed.",
+            help="How long a new pod may stay unschedulable before the restart counts as "
+            "failed.  [default: 30s]",
         ),
         click.option(
             "--logs",
             type=click.IntRange(min=0),
-            default=20,
-            show_default=True,
             metavar="N",
-            help="Log lines to show per failing container (0: none).",
-        ),
-        click.option(
-            "-o",
-            "--output",
-            type=click.Choice(OUTPUT_FORMATS),
-            default="text",
-            show_default=True,
-            help="Output format; json/yaml print one document at the end.",
+            help="Log lines to show per failing container (0: none).  [default: 20]",
         ),
     ]
     for option in reversed(options):
         func = option(func)
-    return func
+    return output_option(func)
 
 
-@click.group(
-    invoke_without_command=True,
-    epilog=EXIT_CODES_HELP,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-)
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(invoke_without_command=True, epilog=EXIT_CODES_HELP, context_settings=CONTEXT_SETTINGS)
 @target_options
 @connection_options
 @watch_options
 @click.option("--no-wait", is_flag=True, help="Trigger the restart and exit without watching.")
-@click.option("--dry-run", is_flag=True, help="Show what would be restarted; change nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show the target, the patch and whether you may send it; change nothing.",
+)
 @click.option(
     "--undo-on-failure",
     is_flag=True,
@@ -155,65 +156,194 @@ def main_group(ctx: click.Context, **flags: Any) -> None:
       kubectl restart-backend --timeout 5m -n shop
       kubectl restart-backend --deployment api -n shop --no-wait
       kubectl restart-backend -o json
+      kubectl restart-backend status               # watch the current rollout, no restart
+      kubectl restart-backend list                 # Deployments linked to this repo
+      kubectl restart-backend link backend -n shop # link a Deployment to this repo+branch
     """
     if ctx.invoked_subcommand is None:
-        sys.exit(run_restart_command(flags))
+        sys.exit(_run(flags, _restart))
 
 
-def run_restart_command(flags: dict) -> int:
-    """Resolve, restart, watch and print; returns the exit code."""
+@main_group.command("status", epilog=EXIT_CODES_HELP, context_settings=CONTEXT_SETTINGS)
+@target_options
+@connection_options
+@watch_options
+def status_command(**flags: Any) -> None:
+    """Watch the current rollout of the repo's Deployment without restarting it."""
+    flags.update(undo_on_failure=False, no_wait=False, dry_run=False)
+    sys.exit(_run(flags, _status))
+
+
+@main_group.command("list", context_settings=CONTEXT_SETTINGS)
+@click.option("--repo", metavar="OWNER/NAME", help="Repository (default: git origin).")
+@click.option("--all-repos", is_flag=True, help="Every linked Deployment, of any repo.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Look in all namespaces.")
+@connection_options
+@output_option
+def list_command(**flags: Any) -> None:
+    """List the Deployments linked to this repo (all branches)."""
+    flags.update(branch=None, deployment=None)
+    sys.exit(_run(flags, _list, need_git=not flags["all_repos"]))
+
+
+@main_group.command("link", context_settings=CONTEXT_SETTINGS)
+@click.argument("deployment_name", metavar="DEPLOYMENT")
+@click.option("--repo", metavar="OWNER/NAME", help="Repository (default: git origin).")
+@click.option("--branch", metavar="NAME", help="Branch (default: the current branch).")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--force", is_flag=True, help="Move the link from another Deployment linked to this branch."
+)
+@connection_options
+def link_command(**flags: Any) -> None:
+    """Label DEPLOYMENT as the backend of this repo and branch."""
+    flags.update(deployment=None)
+    sys.exit(_run(flags, _link))
+
+
+@main_group.command("unlink", context_settings=CONTEXT_SETTINGS)
+@click.argument("deployment_name", metavar="DEPLOYMENT")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@connection_options
+def unlink_command(**flags: Any) -> None:
+    """Remove the repo/branch labels and annotations from DEPLOYMENT."""
+    flags.update(repo=None, branch=None, deployment=None, force=False)
+    sys.exit(_run(flags, _unlink, need_git=False))
+
+
+# -- running a command ---------------------------------------------------------------------
+
+
+def _run(flags: dict, command: Callable[[Any, Any], int], *, need_git: bool = True) -> int:
+    """Prepare settings, run ``command``, and turn any ``PluginError`` into its exit code."""
     from kubectl_restart_backend.console import Console
 
-    console = Console.for_output(flags["output"])
+    console = Console.for_output(flags.get("output") or "text")
     try:
-        outcome = _restart(flags, console)
+        settings = _settings(flags, need_git=need_git)
+        return command(settings, console)
     except PluginError as err:
         console.error(err)
         return int(err.exit_code)
     except KeyboardInterrupt:
         console.line_break()
-        console.error(PluginError("interrupted before the restart: nothing was changed"))
+        console.error(PluginError("interrupted: nothing was changed"))
         return int(ExitCode.INTERRUPTED)
+
+
+DEFAULTS = {"timeout": 120.0, "logs": 20, "unschedulable_grace": 30.0}
+
+
+def _settings(flags: dict, *, need_git: bool) -> dict:
+    """Flags > the config file's branch entry > its top level > defaults."""
+    from kubectl_restart_backend.config_file import load_repo_config, merge_settings
+    from kubectl_restart_backend.gitrepo import read_git_context
+
+    env = dict(os.environ)
+    git = git_error = None
+    if need_git or flags.get("repo"):
+        try:
+            git = read_git_context(os.getcwd(), env, flags.get("repo"), flags.get("branch"))
+        except PluginError as err:
+            git_error = err
+    file_settings: dict = {}
+    if git is not None:
+        config = load_repo_config(git.root)
+        if config is not None:
+            file_settings = config.settings_for(git.branch)
+    given = {key: flags.get(key) for key in ("context", "namespace", "deployment", "timeout")}
+    given.update(logs=flags.get("logs"), unschedulable_grace=flags.get("unschedulable_grace"))
+    settings = merge_settings(given, file_settings, DEFAULTS)
+    if isinstance(settings.get("logs"), bool):
+        settings["logs"] = DEFAULTS["logs"] if settings["logs"] else 0
+    return {**flags, **settings, "env": env, "git": git, "git_error": git_error}
+
+
+def _session(settings: dict, console: Any, *, timeout: float = 120.0) -> Any:
+    import time
+
+    from kubectl_restart_backend.session import ConnectOptions, open_session
+
+    connect = ConnectOptions(
+        kubeconfig=settings.get("kubeconfig"),
+        context=settings.get("context"),
+        cluster=settings.get("cluster"),
+        user=settings.get("user"),
+        namespace=settings.get("namespace"),
+        request_timeout=settings.get("request_timeout") or None,
+    )
+    deadline = time.monotonic() + timeout + 30.0
+    return open_session(connect, settings["env"], deadline=deadline, on_retry=console.notice)
+
+
+def _query(settings: dict) -> Any:
+    from kubectl_restart_backend.session import TargetQuery
+
+    return TargetQuery(
+        git=settings["git"],
+        git_error=settings["git_error"],
+        deployment=settings.get("deployment"),
+        namespace=settings.get("namespace"),
+        selector=settings.get("selector"),
+    )
+
+
+def _watch(settings: dict) -> Any:
+    from kubectl_restart_backend.restart import WatchOptions
+
+    return WatchOptions(
+        timeout=settings["timeout"],
+        unschedulable_grace=settings["unschedulable_grace"],
+        logs=settings["logs"],
+        undo_on_failure=settings.get("undo_on_failure", False),
+    )
+
+
+def _restart(settings: dict, console: Any) -> int:
+    from kubectl_restart_backend.restart import RestartOptions, run_restart
+
+    options = RestartOptions(
+        query=_query(settings),
+        watch=_watch(settings),
+        wait=not settings["no_wait"],
+        dry_run=settings["dry_run"],
+    )
+    session = _session(settings, console, timeout=settings["timeout"])
+    return _finish(console, run_restart(session, options, console))
+
+
+def _status(settings: dict, console: Any) -> int:
+    from kubectl_restart_backend.restart import run_status
+
+    session = _session(settings, console, timeout=settings["timeout"])
+    return _finish(console, run_status(session, _query(settings), _watch(settings), console))
+
+
+def _finish(console: Any, outcome: Any) -> int:
     code = exit_code_for(outcome.verdict)
     console.outcome(outcome, code)
     return int(code)
 
 
-def _restart(flags: dict, console: Any) -> Any:
-    import time
+def _list(settings: dict, console: Any) -> int:
+    from kubectl_restart_backend.commands import list_linked
 
-    from kubectl_restart_backend.restart import RestartOptions, WatchOptions, run_restart
-    from kubectl_restart_backend.session import ConnectOptions, TargetQuery, open_session
+    session = _session(settings, console)
+    return list_linked(session, settings, console)
 
-    env = dict(os.environ)
-    connect = ConnectOptions(
-        kubeconfig=flags["kubeconfig"],
-        context=flags["context"],
-        cluster=flags["cluster"],
-        user=flags["user"],
-        namespace=flags["namespace"],
-        request_timeout=flags["request_timeout"] or None,
-    )
-    query = TargetQuery(
-        cwd=os.getcwd(),
-        env=env,
-        repo=flags["repo"],
-        branch=flags["branch"],
-        deployment=flags["deployment"],
-        namespace=flags["namespace"],
-    )
-    watch = WatchOptions(
-        timeout=flags["timeout"],
-        unschedulable_grace=flags["unschedulable_grace"],
-        logs=flags["logs"],
-        undo_on_failure=flags["undo_on_failure"],
-    )
-    options = RestartOptions(
-        query=query, watch=watch, wait=not flags["no_wait"], dry_run=flags["dry_run"]
-    )
-    deadline = time.monotonic() + flags["timeout"] + 30.0
-    session = open_session(connect, env, deadline=deadline, on_retry=console.notice)
-    return run_restart(session, options, console)
+
+def _link(settings: dict, console: Any) -> int:
+    from kubectl_restart_backend.commands import link
+
+    if settings["git"] is None:
+        raise settings["git_error"]
+    return link(_session(settings, console), settings, console)
+
+
+def _unlink(settings: dict, console: Any) -> int:
+    from kubectl_restart_backend.commands import unlink
+
+    return unlink(_session(settings, console), settings, console)
 
 
 def exit_code_for(verdict: Any) -> ExitCode:
@@ -232,7 +362,4 @@ def exit_code_for(verdict: Any) -> ExitCode:
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Console-script entry point (``kubectl-restart_backend``)."""
-    try:
-        main_group.main(args=argv, prog_name="kubectl restart-backend", standalone_mode=True)
-    except KeyboardInterrupt:  # pragma: no cover - click turns it into Abort normally
-        sys.exit(int(ExitCode.INTERRUPTED))
+    main_group.main(args=argv, prog_name="kubectl restart-backend", standalone_mode=True)

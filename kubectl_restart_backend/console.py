@@ -67,6 +67,12 @@ class Console:
             self._out.write(render_document(outcome_document(outcome, exit_code), self.output))
         self._out.flush()
 
+    def write(self, text: str) -> None:
+        """Command output (tables, documents): always stdout."""
+        self.line_break()
+        self._out.write(text)
+        self._out.flush()
+
     def error(self, err: PluginError) -> None:
         self.line_break()
         self._err.write(f"error: {err.message}\n")

@@ -219,7 +219,7 @@ def _rollback_or_hint(outcome: Outcome, style: Style) -> list[str]:
 
 
 def _status_command(outcome: Outcome) -> str:
-    return f"kubectl rollout status deployment/{outcome.app_name} -n {outcome.namespace}"
+    return f"kubectl restart-backend status --deployment {outcome.app_name} -n {outcome.namespace}"
 
 
 # -- outcome as data -----------------------------------------------------------------------

@@ -23,7 +23,7 @@ from kubectl_restart_backend.restart_patch import (
 )
 from kubectl_restart_backend.retry import RetryBudget
 from kubectl_restart_backend.rollout import Phase, RolloutState, compute_rollout_state
-from kubectl_restart_backend.session import Session, TargetQuery, find_target
+from kubectl_restart_backend.session import Session, Target, TargetQuery, find_target
 from kubectl_restart_backend.watcher import RolloutWatcher, selector_string
 
 PROGRESS_EVERY = 5.0  # seconds between progress lines when nothing changes (the spec's poll)
@@ -66,14 +66,7 @@ def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -
             f"deployment {namespace}/{name} is paused: a restart would not roll out",
             f"resume it first: kubectl rollout resume deployment/{name} -n {namespace}",
         )
-    base = {
-        "app_name": name,
-        "namespace": namespace,
-        "context": session.context,
-        "repo": target.repo,
-        "branch": target.branch,
-        "notes": tuple(target.notes),
-    }
+    base = _outcome_base(session, target)
     restarted_at = format_rfc3339(session.now())
     patch = build_restart_patch(restarted_at)
     if options.dry_run:
@@ -81,27 +74,49 @@ def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -
         return Outcome(Verdict.DRY_RUN, restarted_at=restarted_at, plan=plan, **base)
 
     patched = send_restart(session.api, namespace, name, patch, restarted_at)
-    generation = int((patched.get("metadata") or {}).get("generation") or 0)
     reporter.triggered(namespace, name)
     base["restarted_at"] = restarted_at
-    replicas = (patched.get("spec") or {}).get("replicas", 1)
     if not options.wait:
         return Outcome(Verdict.TRIGGERED, duration_seconds=session.clock() - started, **base)
-    if replicas == 0:
-        return Outcome(Verdict.NO_PODS, duration_seconds=session.clock() - started, **base)
+    return watch_to_verdict(session, patched, options.watch, reporter, base, started)
 
-    deadline = session.clock() + options.watch.timeout
+
+def run_status(session: Session, query: TargetQuery, watch: WatchOptions, reporter: Reporter):
+    """Watch the target's current rollout to a verdict, without restarting anything."""
+    started = session.clock()
+    target = find_target(session, query, reporter.notice)
+    base = _outcome_base(session, target)
+    base["restarted_at"] = restarted_at_of(target.deployment)
+    return watch_to_verdict(session, target.deployment, watch, reporter, base, started)
+
+
+def watch_to_verdict(
+    session: Session,
+    deployment: dict,
+    watch: WatchOptions,
+    reporter: Reporter,
+    base: dict,
+    started: float,
+) -> Outcome:
+    """Follow ``deployment``'s current generation to complete, failed or timeout; explain it."""
+    if (deployment.get("spec") or {}).get("replicas", 1) == 0:
+        return Outcome(Verdict.NO_PODS, duration_seconds=session.clock() - started, **base)
+    generation = int((deployment.get("metadata") or {}).get("generation") or 0)
+    deadline = session.clock() + watch.timeout
     try:
-        state, timed_out = follow_rollout(session, patched, generation, deadline, options, reporter)
+        state, timed_out = follow_rollout(
+            session, deployment, generation, deadline, watch, reporter
+        )
     except KeyboardInterrupt:
         return Outcome(Verdict.INTERRUPTED, duration_seconds=session.clock() - started, **base)
     verdict = Verdict.TIMEOUT if timed_out else _verdict_of(state)
     from kubectl_restart_backend.report import gather_report
 
-    report = gather_report(session, state, verdict, target.deployment, options.watch)
+    report = gather_report(session, state, verdict, deployment, watch)
     rollback = None
-    if verdict is Verdict.FAILED and options.watch.undo_on_failure:
-        rollback = undo_restart(session, patched, state, restarted_at, options, reporter)
+    restarted_at = base.get("restarted_at")
+    if verdict is Verdict.FAILED and watch.undo_on_failure and restarted_at:
+        rollback = undo_restart(session, deployment, state, restarted_at, watch, reporter)
     return Outcome(
         verdict,
         state=state,
@@ -112,12 +127,24 @@ def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -
     )
 
 
+def _outcome_base(session: Session, target: Target) -> dict:
+    meta = target.deployment["metadata"]
+    return {
+        "app_name": meta["name"],
+        "namespace": meta["namespace"],
+        "context": session.context,
+        "repo": target.repo,
+        "branch": target.branch,
+        "notes": tuple(target.notes),
+    }
+
+
 def follow_rollout(
     session: Session,
     patched: dict,
     generation: int,
     deadline: float,
-    options: RestartOptions,
+    watch: WatchOptions,
     reporter: Reporter,
 ) -> tuple[RolloutState, bool]:
     """Watch until the pure rule says complete or failed, or the deadline passes."""
@@ -135,7 +162,7 @@ def follow_rollout(
                 list(snap.pods.values()),
                 generation=generation,
                 now=session.now(),
-                unschedulable_grace=options.watch.unschedulable_grace,
+                unschedulable_grace=watch.unschedulable_grace,
                 template=(patched.get("spec") or {}).get("template"),
             )
             if state.phase in (Phase.COMPLETE, Phase.FAILED):
@@ -157,7 +184,7 @@ def undo_restart(
     patched: dict,
     failed: RolloutState,
     restarted_at: str,
-    options: RestartOptions,
+    watch: WatchOptions,
     reporter: Reporter,
 ) -> Rollback:
     """Put the previous ReplicaSet's pod template back (one JSON patch), then watch it return.
@@ -180,8 +207,8 @@ def undo_restart(
     except (ApiError, PatchOutcomeUnknown) as err:
         return Rollback(revision, None, str(getattr(err, "message", err)))
     generation = int((undone.get("metadata") or {}).get("generation") or 0)
-    deadline = session.clock() + options.watch.timeout
-    state, timed_out = follow_rollout(session, undone, generation, deadline, options, reporter)
+    deadline = session.clock() + watch.timeout
+    state, timed_out = follow_rollout(session, undone, generation, deadline, watch, reporter)
     if timed_out or state.phase is not Phase.COMPLETE:
         detail = "timed out" if timed_out else (state.failure_reason or state.reason)
         return Rollback(

@@ -13,6 +13,7 @@ from typing import Callable, Mapping, Optional
 
 from kubectl_restart_backend.api import KubeApi
 from kubectl_restart_backend.errors import ApiError, NotFoundError, PluginError
+from kubectl_restart_backend.gitrepo import GitContext
 from kubectl_restart_backend.retry import RetryBudget
 from kubectl_restart_backend.target import SearchScope, choose_target
 
@@ -66,14 +67,13 @@ def open_session(
 
 @dataclass(frozen=True)
 class TargetQuery:
-    """How the user asked for the target: repo/branch (from git or flags) or a name."""
+    """How the user asked for the target: by repo/branch (git, flags, config) or by name."""
 
-    cwd: str
-    env: Mapping[str, str]
-    repo: Optional[str] = None
-    branch: Optional[str] = None
+    git: Optional[GitContext] = None  # None when git could not tell (see git_error)
+    git_error: Optional[PluginError] = None
     deployment: Optional[str] = None
-    namespace: Optional[str] = None  # -n: restricts the search to this namespace
+    namespace: Optional[str] = None  # -n (or the config file): restricts the search
+    selector: Optional[str] = None  # extra label selector from the config file
 
 
 @dataclass(frozen=True)
@@ -86,24 +86,19 @@ class Target:
 
 def find_target(session: Session, query: TargetQuery, notice: Callable[[str], None]) -> Target:
     """The Deployment to restart: by name with --deployment, else by the repo/branch labels."""
-    from kubectl_restart_backend.gitrepo import read_git_context
-
-    if query.deployment:
-        repo = branch = None
-        try:
-            git = read_git_context(query.cwd, query.env, query.repo, query.branch)
-            repo, branch = str(git.repo), git.branch
-        except PluginError:
-            pass  # naming the Deployment makes the checkout optional
+    git = query.git
+    repo = str(git.repo) if git else None
+    branch = git.branch if git else None
+    if query.deployment:  # naming the Deployment makes the checkout optional
         namespace = query.namespace or session.namespace
         return Target(_get_named(session, namespace, query.deployment), repo, branch)
-
-    git = read_git_context(query.cwd, query.env, query.repo, query.branch)
+    if git is None:
+        raise query.git_error or PluginError("cannot tell which repo and branch to restart")
     notes = []
     if git.branch_source not in ("git", "--branch"):
         notes.append(f"branch {git.branch!r} taken from ${git.branch_source} (detached HEAD)")
         notice(notes[-1])
-    deployments, scope = _list_linked(session, git.repo, git.branch, query.namespace, notice)
+    deployments, scope = _list_linked(session, git, query, notice)
     if scope.note:
         notes.append(scope.note)
     try:
@@ -112,7 +107,7 @@ def find_target(session: Session, query: TargetQuery, notice: Callable[[str], No
         if "No deployment found" in err.message:
             err.hint = _link_hint(git.repo, git.branch, query.namespace or session.namespace)
         raise
-    return Target(chosen, str(git.repo), git.branch, tuple(notes))
+    return Target(chosen, repo, branch, tuple(notes))
 
 
 def _get_named(session: Session, namespace: str, name: str) -> dict:
@@ -127,11 +122,16 @@ def _get_named(session: Session, namespace: str, name: str) -> dict:
         raise
 
 
-def _list_linked(session, repo, branch, namespace, notice) -> tuple[list[dict], SearchScope]:
+def _list_linked(
+    session: Session, git: GitContext, query: TargetQuery, notice: Callable[[str], None]
+) -> tuple[list[dict], SearchScope]:
     """Ask the server for the labelled Deployments: all namespaces, or the context's on 403."""
     from kubectl_restart_backend.labels import build_selector
 
-    selector = build_selector(repo, branch)
+    selector = build_selector(git.repo, git.branch)
+    if query.selector:
+        selector = f"{selector},{query.selector}"
+    namespace = query.namespace
     if namespace:
         listing = session.api.list("deployments", namespace, label_selector=selector)
         return listing.items, SearchScope((namespace,))

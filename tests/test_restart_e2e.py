@@ -240,7 +240,7 @@ def test_no_wait_triggers_and_exits(cluster, checkout):
     run = restart(cluster, checkout, "--no-wait")
     assert run.exit_code == 0, run.output
     assert len(patches(cluster)) == 1
-    assert "kubectl rollout status deployment/backend -n shop" in run.stdout
+    assert "kubectl restart-backend status --deployment backend -n shop" in run.stdout
 
 
 def test_dry_run_changes_nothing(cluster, checkout):

@@ -1,0 +1,127 @@
+"""``list``, ``link`` and ``unlink``: orchestration over the pure helpers in linking.py."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from kubectl_restart_backend.errors import ApiError, NotFoundError, RefusedError, UsageError
+from kubectl_restart_backend.labels import matches_exact_values
+from kubectl_restart_backend.linking import (
+    build_link_patch,
+    build_unlink_patch,
+    describe_link_change,
+    link_selector,
+    linked_row,
+    render_rows,
+    repo_selector,
+    row_document,
+)
+from kubectl_restart_backend.render import render_document
+
+
+def list_linked(session: Any, settings: dict, console: Any) -> int:
+    git = settings["git"]
+    repo = None if settings.get("all_repos") else git.repo
+    namespace = None
+    if not settings.get("all_namespaces"):
+        namespace = settings.get("namespace") or session.namespace
+    items = session.api.list("deployments", namespace, label_selector=repo_selector(repo)).items
+    if repo is not None:
+        items = [d for d in items if _same_repo(d, git)]
+    rows = sorted(
+        (linked_row(d, session.now()) for d in items), key=lambda r: (r.namespace, r.name)
+    )
+    output = settings.get("output") or "text"
+    if output != "text":
+        console.write(render_document({"items": [row_document(r) for r in rows]}, output))
+        return 0
+    where = "all namespaces" if namespace is None else f"namespace {namespace}"
+    if not rows:
+        whose = f"{repo}" if repo else "any repo"
+        console.notice(f"no deployments linked to {whose} in {where}")
+        return 0
+    console.write(render_rows(rows))
+    return 0
+
+
+def link(session: Any, settings: dict, console: Any) -> int:
+    git = settings["git"]
+    name = settings["deployment_name"]
+    namespace = settings.get("namespace") or session.namespace
+    deployment = _get(session, namespace, name)
+    linked = session.api.list(
+        "deployments", namespace, label_selector=link_selector(git.repo, git.branch)
+    ).items
+    others = [
+        d
+        for d in linked
+        if d["metadata"]["name"] != name and matches_exact_values(d, git.repo, git.branch)
+    ]
+    if others and not settings.get("force"):
+        names = ", ".join(f"{namespace}/{d['metadata']['name']}" for d in others)
+        raise RefusedError(
+            f"{names} is already linked to {git.repo}@{git.branch}",
+            f"pass --force to move the link to {namespace}/{name}, or unlink the other first",
+        )
+    patch = build_link_patch(git.repo, git.branch)
+    changes = describe_link_change(deployment, patch)
+    if not changes and not others:
+        console.write(
+            f"deployment {namespace}/{name} is already linked to {git.repo}@{git.branch}\n"
+        )
+        return 0
+    summary = [f"Link deployment {namespace}/{name} to {git.repo}@{git.branch}:", *changes]
+    summary += [f"  and unlink {namespace}/{d['metadata']['name']}" for d in others]
+    _confirm(settings, console, summary)
+    for other in others:
+        session.api.patch_deployment(namespace, other["metadata"]["name"], build_unlink_patch())
+    session.api.patch_deployment(namespace, name, patch)
+    console.write(f"deployment {namespace}/{name} linked to {git.repo}@{git.branch}\n")
+    return 0
+
+
+def unlink(session: Any, settings: dict, console: Any) -> int:
+    name = settings["deployment_name"]
+    namespace = settings.get("namespace") or session.namespace
+    deployment = _get(session, namespace, name)
+    patch = build_unlink_patch()
+    changes = describe_link_change(deployment, patch)
+    if not changes:
+        console.write(f"deployment {namespace}/{name} is not linked\n")
+        return 0
+    _confirm(settings, console, [f"Unlink deployment {namespace}/{name}:", *changes])
+    session.api.patch_deployment(namespace, name, patch)
+    console.write(f"deployment {namespace}/{name} unlinked\n")
+    return 0
+
+
+def _confirm(settings: dict, console: Any, summary: list[str]) -> None:
+    """Show the change; ask unless --yes. Without a terminal to ask on, refuse (never hang)."""
+    console.write("\n".join(summary) + "\n")
+    if settings.get("yes"):
+        return
+    if not sys.stdin or not sys.stdin.isatty():
+        raise UsageError("no terminal to ask for confirmation on", "pass --yes to go ahead")
+    import click
+
+    if not click.confirm("Go ahead?", default=False):
+        raise RefusedError("cancelled: nothing was changed")
+
+
+def _get(session: Any, namespace: str, name: str) -> dict:
+    try:
+        return session.api.get_deployment(namespace, name)
+    except ApiError as err:
+        if err.status == 404:
+            raise NotFoundError(
+                f'deployment "{name}" not found in namespace {namespace}',
+                f"check the name: kubectl get deployments -n {namespace}",
+            ) from None
+        raise
+
+
+def _same_repo(deployment: dict, git: Any) -> bool:
+    annotations = (deployment.get("metadata") or {}).get("annotations") or {}
+    exact = annotations.get("restart-backend/repo")
+    return exact is None or exact.lower() == str(git.repo).lower()

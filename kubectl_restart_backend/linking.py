@@ -1,0 +1,139 @@
+"""The companions of the restart: list the linked Deployments, link and unlink one.
+
+Linking writes only the two labels and the two exact-value annotations, with one
+strategic-merge patch of ``metadata`` (unlinking sets them to null): nothing else of the
+Deployment is read back and written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Optional, Sequence
+
+from kubectl_restart_backend.diagnosis import format_age, parse_time
+from kubectl_restart_backend.labels import (
+    BRANCH_LABEL,
+    REPO_LABEL,
+    build_selector,
+    slug,
+)
+from kubectl_restart_backend.repo_url import RepoRef
+from kubectl_restart_backend.restart_patch import restarted_at_of
+from kubectl_restart_backend.target import qualified_name
+
+
+@dataclass(frozen=True)
+class LinkedRow:
+    namespace: str
+    name: str
+    repo: str
+    branch: str
+    ready: int
+    replicas: int
+    restarted_at: Optional[str]
+    age_seconds: Optional[float]
+
+
+def build_link_patch(repo: RepoRef, branch: str) -> dict:
+    """Labels carry the slugs (what the server selects on), annotations the exact values."""
+    return {
+        "metadata": {
+            "labels": {REPO_LABEL: slug(str(repo)), BRANCH_LABEL: slug(branch)},
+            "annotations": {REPO_LABEL: str(repo), BRANCH_LABEL: branch},
+        }
+    }
+
+
+def build_unlink_patch() -> dict:
+    """Null removes a key in a strategic-merge (and JSON-merge) patch."""
+    return {
+        "metadata": {
+            "labels": {REPO_LABEL: None, BRANCH_LABEL: None},
+            "annotations": {REPO_LABEL: None, BRANCH_LABEL: None},
+        }
+    }
+
+
+def repo_selector(repo: Optional[RepoRef]) -> str:
+    """All branches of ``repo``; every linked Deployment when ``repo`` is None."""
+    return f"{REPO_LABEL}={slug(str(repo))}" if repo else REPO_LABEL
+
+
+def link_selector(repo: RepoRef, branch: str) -> str:
+    return build_selector(repo, branch)
+
+
+def other_links(deployments: Sequence[dict], name: str) -> list[str]:
+    """Deployments other than ``name`` already linked to the same repo and branch."""
+    return [qualified_name(d) for d in deployments if d["metadata"].get("name") != name]
+
+
+def describe_link_change(deployment: dict, patch: dict) -> list[str]:
+    """What ``link``/``unlink`` would change, one line per key, for the confirmation prompt."""
+    meta = deployment.get("metadata") or {}
+    lines = []
+    for section in ("labels", "annotations"):
+        current = meta.get(section) or {}
+        for key, value in patch["metadata"][section].items():
+            old = current.get(key)
+            if old == value:
+                continue
+            if value is None:
+                lines.append(f"  - {section[:-1]} {key}={old}")
+            elif old is None:
+                lines.append(f"  + {section[:-1]} {key}={value}")
+            else:
+                lines.append(f"  ~ {section[:-1]} {key}: {old} -> {value}")
+    return lines
+
+
+def linked_row(deployment: dict, now: datetime) -> LinkedRow:
+    meta = deployment.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    status = deployment.get("status") or {}
+    created = parse_time(meta.get("creationTimestamp"))
+    return LinkedRow(
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        repo=annotations.get(REPO_LABEL) or labels.get(REPO_LABEL, ""),
+        branch=annotations.get(BRANCH_LABEL) or labels.get(BRANCH_LABEL, ""),
+        ready=int(status.get("readyReplicas") or 0),
+        replicas=int((deployment.get("spec") or {}).get("replicas", 1)),
+        restarted_at=restarted_at_of(deployment),
+        age_seconds=(now - created).total_seconds() if created else None,
+    )
+
+
+def render_rows(rows: Sequence[LinkedRow]) -> str:
+    table = [("NAMESPACE", "NAME", "REPO", "BRANCH", "READY", "RESTARTED", "AGE")]
+    for row in rows:
+        table.append(
+            (
+                row.namespace,
+                row.name,
+                row.repo,
+                row.branch,
+                f"{row.ready}/{row.replicas}",
+                row.restarted_at or "<never>",
+                format_age(row.age_seconds) if row.age_seconds is not None else "<unknown>",
+            )
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    return "".join(
+        "   ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() + "\n" for r in table
+    )
+
+
+def row_document(row: LinkedRow) -> dict[str, Any]:
+    return {
+        "namespace": row.namespace,
+        "name": row.name,
+        "repo": row.repo,
+        "branch": row.branch,
+        "readyReplicas": row.ready,
+        "replicas": row.replicas,
+        "restartedAt": row.restarted_at,
+        "ageSeconds": row.age_seconds,
+    }
