@@ -86,7 +86,8 @@ def _failed(outcome: Outcome, style: Style) -> list[str]:
     state = outcome.state
     assert state is not None
     lines = [f"{style.mark(Verdict.FAILED)} Restart failed: {state.failure_reason or state.reason}"]
-    lines += ["Pod details:"] + _pod_details(state.pods, failing_only=False)
+    new_pods = [pod for pod in state.pods if pod.is_new] or list(state.pods)
+    lines += ["Pod details:"] + _pod_details(new_pods, failing_only=False)
     lines += _events_and_logs(outcome)
     lines += _rollback_or_hint(outcome, style)
     return lines
