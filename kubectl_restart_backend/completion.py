@@ -139,7 +139,20 @@ def complete(command: click.Command, args: Sequence[str], word: str, lookup: Loo
     subcommands = sorted(getattr(command, "commands", None) or {})
     if subcommands and not word.startswith("-"):
         return Completion(tuple(name for name in subcommands if name.startswith(word)))
+    positionals = [a for i, a in enumerate(args) if not a.startswith("-") and i not in values_at]
+    if not word.startswith("-") and _names_deployment(command, len(positionals)):
+        names = lookup.deployments(connection)
+        return Completion(tuple(sorted(n for n in names if n.startswith(word))))
     return Completion(tuple(_flag_candidates(flags, args, word)))
+
+
+def _names_deployment(command: click.Command, position: int) -> bool:
+    """Whether the command's argument at ``position`` is a Deployment name (``link NAME``)."""
+    arguments = [p for p in command.params if isinstance(p, click.Argument)]
+    if position >= len(arguments):
+        return False
+    argument = arguments[position]
+    return "DEPLOYMENT" in (argument.metavar or "").upper() or "deployment" in (argument.name or "")
 
 
 def value_positions(args: Sequence[str], by_name: Mapping[str, Flag]) -> set[int]:

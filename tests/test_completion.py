@@ -112,6 +112,11 @@ def candidates(args: list[str], word: str) -> tuple[tuple[str, ...], int]:
         pytest.param(["--no-wait"], "--dry", ("--dry-run",), id="boolean-flag-takes-no-value"),
         pytest.param(["--context", "dev"], "-o", ("-o",), id="after-a-flag-value"),
         pytest.param([], "--nope=", (), id="unknown-inline-flag"),
+        pytest.param([], "l", ("link", "list"), id="subcommands-by-prefix"),
+        pytest.param(["link"], "w", ("web", "worker"), id="link-takes-a-deployment-name"),
+        pytest.param(["unlink", "-n", "shop"], "", ("api", "web", "worker"), id="unlink-name"),
+        pytest.param(["link", "-n"], "s", ("shop", "staging"), id="subcommand-flag-value"),
+        pytest.param(["status"], "--dep", ("--deployment",), id="subcommand-flags"),
     ],
 )
 def test_offers_candidates_for_the_word(args, word, expected):
@@ -120,12 +125,22 @@ def test_offers_candidates_for_the_word(args, word, expected):
     assert directive == 4
 
 
-def test_an_empty_word_offers_every_long_flag_once():
+def test_an_empty_word_offers_the_subcommands():
     found, directive = candidates([], "")
+    assert found == tuple(sorted(main_group.commands))
+    assert directive == 4
+
+
+def test_two_dashes_offer_every_long_flag_once():
+    found, _ = candidates([], "--")
     long_flags = sorted(n for f in flags_of(main_group) for n in f.names if n.startswith("--"))
     assert sorted(found) == long_flags
     assert "--namespace" in found and "-n" not in found
-    assert directive == 4
+
+
+def test_after_the_deployment_name_an_empty_word_offers_the_flags():
+    found, _ = candidates(["link", "api"], "")
+    assert "--yes" in found and "api" not in found
 
 
 def test_a_dash_also_offers_short_flags_including_help():
@@ -138,9 +153,10 @@ def test_the_kubeconfig_value_is_left_to_the_shell_file_completion():
     assert candidates([], "--kubeconfig=") == ((), 0)
 
 
-def test_flags_carry_their_help_as_a_cobra_description():
+def test_flags_carry_the_first_line_of_their_help_as_a_cobra_description():
+    [timeout] = [p for p in main_group.params if p.name == "timeout"]
     result = complete(main_group, [], "--timeout", FixedLookup())
-    assert result.candidates == ("--timeout\tHow long to wait for the rollout (e.g. 90s, 5m).",)
+    assert result.candidates == (f"--timeout\t{timeout.help.splitlines()[0]}",)
 
 
 @pytest.mark.parametrize(
