@@ -56,6 +56,14 @@ class SimConfig:
     max_rounds: int = 200  # safety bound on cascades within one step()
     seed: int | None = None  # for generated names in quota errors
 
+    @classmethod
+    def bulk(cls, **overrides) -> SimConfig:
+        """For scale benchmarks (thousands of Deployments): no Events, and a Pod goes from
+        bound to running in one status write (no separate sandbox/pull/start stages)."""
+        settings = dict(record_events=False, sandbox_delay=0.0, start_delay=0.0, pull_delay=0.0)
+        settings.update(overrides)
+        return cls(**settings)
+
 
 class _Timers:
     """A heap of (due, key) with one pending due time per key (the earliest wins)."""
