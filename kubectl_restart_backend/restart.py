@@ -9,11 +9,12 @@ and turns their answers into an ``Outcome``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Protocol
+from typing import Optional, Protocol
 
 from kubectl_restart_backend.api import KubeApi, PatchOutcomeUnknown
 from kubectl_restart_backend.errors import ApiError, RefusedError
 from kubectl_restart_backend.outcome import Outcome, Rollback, Verdict
+from kubectl_restart_backend.report import gather_report
 from kubectl_restart_backend.restart_patch import (
     build_restart_patch,
     build_undo_patch,
@@ -50,9 +51,6 @@ class RestartOptions:
     watch: WatchOptions = field(default_factory=WatchOptions)
     wait: bool = True
     dry_run: bool = False
-
-
-Clock = Callable[[], float]
 
 
 def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -> Outcome:
@@ -110,8 +108,6 @@ def watch_to_verdict(
     except KeyboardInterrupt:
         return Outcome(Verdict.INTERRUPTED, duration_seconds=session.clock() - started, **base)
     verdict = Verdict.TIMEOUT if timed_out else _verdict_of(state)
-    from kubectl_restart_backend.report import gather_report
-
     report = gather_report(session, state, verdict, deployment, watch)
     rollback = None
     restarted_at = base.get("restarted_at")
