@@ -360,6 +360,14 @@ def exit_code_for(verdict: Any) -> ExitCode:
     }[verdict]
 
 
+COMPLETE_VAR = "_KUBECTL_RESTART_BACKEND_COMPLETE"
+
+
 def main(argv: Optional[list[str]] = None) -> None:
-    """Console-script entry point (``kubectl-restart_backend``)."""
-    main_group.main(args=argv, prog_name="kubectl restart-backend", standalone_mode=True)
+    """Console-script entry point (``kubectl-restart_backend``).
+
+    Usage text says ``kubectl restart-backend`` (how people call it); Click's own shell
+    completion must name the real executable instead, so the name depends on the mode.
+    """
+    prog = "kubectl-restart_backend" if os.environ.get(COMPLETE_VAR) else "kubectl restart-backend"
+    main_group.main(args=argv, prog_name=prog, complete_var=COMPLETE_VAR, standalone_mode=True)

@@ -266,6 +266,8 @@ def resolve_config(
             f"Available users: {_names(users)}",
         )
 
+    _refuse_removed_auth_providers(user_name, users.get(user_name) if user_name else None)
+
     if namespace:
         ns, ns_source = namespace, "--namespace"
     elif ctx.get("namespace"):
@@ -289,6 +291,24 @@ def resolve_config(
         server=redact_url(server),
         namespace_source=ns_source,
     )
+
+
+# kubectl 1.26+ removed these in-tree auth providers; the Python client would half-support
+# them (gcp needs google-auth, which the binary does not ship) and fail with a traceback.
+_REMOVED_AUTH_PROVIDERS = {
+    "gcp": "gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin)",
+    "azure": "kubelogin (az aks install-cli, then kubelogin convert-kubeconfig)",
+}
+
+
+def _refuse_removed_auth_providers(user_name: str | None, user_body: dict | None) -> None:
+    provider = ((user_body or {}).get("auth-provider") or {}).get("name")
+    if provider in _REMOVED_AUTH_PROVIDERS:
+        raise UsageError(
+            f"User {user_name!r} uses the {provider!r} auth-provider, which kubectl removed "
+            "in 1.26",
+            f"Switch the kubeconfig to the exec plugin {_REMOVED_AUTH_PROVIDERS[provider]}",
+        )
 
 
 def _named(merged: Mapping[str, Any], section: str, body_key: str) -> dict[str, dict]:

@@ -619,3 +619,16 @@ def test_request_timeout_applies_to_every_request(tmp_path, silent_server):
     client.rest_client.pool_manager.connection_pool_kw["retries"] = False  # one attempt
     with pytest.raises(urllib3.exceptions.HTTPError):
         client.rest_client.GET(f"http://127.0.0.1:{silent_server}/version")
+
+
+@pytest.mark.parametrize("provider", ["gcp", "azure"])
+def test_removed_auth_providers_are_refused_with_the_exec_plugin_to_use(provider):
+    merged = {
+        "current-context": "c",
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+        "clusters": [{"name": "k", "cluster": {"server": "https://127.0.0.1:6443"}}],
+        "users": [{"name": "u", "user": {"auth-provider": {"name": provider, "config": {}}}}],
+    }
+    with pytest.raises(UsageError) as caught:
+        resolve_config(merged)
+    assert provider in caught.value.message and "exec plugin" in caught.value.hint
