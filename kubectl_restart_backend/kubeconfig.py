@@ -448,6 +448,10 @@ def build_api_client(resolved: ResolvedConfig, request_timeout: float | None = N
     from kubernetes.config.config_exception import ConfigException
 
     configuration = k8s_client.Configuration()
+    # No silent retries inside urllib3 (by default it repeats a GET up to 3 times, sleeping
+    # whatever Retry-After says): api.py retries within --timeout, with notices, and decides
+    # itself whether a PATCH may be sent again.
+    configuration.retries = False
     if resolved.in_cluster:
         try:
             k8s_config.load_incluster_config(client_configuration=configuration)
