@@ -11,6 +11,7 @@ back-off inside the run's overall deadline.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Union
@@ -50,6 +51,7 @@ _LISTS = {
 }
 
 DEFAULT_REQUEST_TIMEOUT = 30.0
+NOTICE_AFTER = 2.0  # seconds of retrying after which the user is told why it is slow
 FIELD_MANAGER = "kubectl-restart-backend"
 
 
@@ -209,9 +211,12 @@ class KubeApi:
         label_selector: Optional[str] = None,
         field_selector: Optional[str] = None,
         timeout_seconds: int = 290,
+        stop: Optional[threading.Event] = None,
     ) -> Iterator[dict]:
         """Yield watch events (``{"type", "object"}``) until the server ends the stream.
 
+        Opening the stream is retried like any read (429/5xx/refused, honouring Retry-After,
+        within the deadline); ``stop`` cuts a back-off short when the caller is done.
         Raises ``WatchExpired`` on 410 (as HTTP status or ERROR event) so the caller relists.
         """
         api_name, _all, namespaced, _group = _LISTS[resource]
@@ -232,7 +237,7 @@ class KubeApi:
             )
 
         try:
-            response = self._call(f"watch {resource}", open_stream, retry=False)
+            response = self._call(f"watch {resource}", open_stream, stop=stop)
         except ApiError as err:
             if err.status == 410:
                 raise WatchExpired(err.message) from None
@@ -273,8 +278,20 @@ class KubeApi:
             response.release_conn()
 
     def _call(
-        self, action: str, call: Callable[[], Any], *, retry: bool = True, write: bool = False
+        self,
+        action: str,
+        call: Callable[[], Any],
+        *,
+        retry: bool = True,
+        write: bool = False,
+        stop: Optional[threading.Event] = None,
     ) -> Any:
+        """Run ``call``; retry what may succeed later, while the deadline allows.
+
+        A write is retried only when the server surely did not apply it (429/503, or the
+        connection was never made); otherwise ``PatchOutcomeUnknown`` tells the caller to read
+        the object back first.
+        """
         attempt = 0
         started = self._budget.clock()
         while True:
@@ -285,12 +302,20 @@ class KubeApi:
                 if write and failure.applied_unknown:
                     raise PatchOutcomeUnknown(failure.error.message) from None
                 delay = compute_backoff(attempt, failure.retry_after)
-                if not (retry or write) or not failure.retryable or not self._budget.allows(delay):
+                if not retry or not failure.retryable or not self._budget.allows(delay):
                     raise failure.error from None
-                if self._on_retry and self._budget.clock() - started + delay > 2.0:
-                    self._on_retry(f"{failure.error.message}; retrying in {delay:.1f}s")
-                self._sleep(delay)
+                if self._on_retry and self._budget.clock() - started + delay > NOTICE_AFTER:
+                    self._on_retry(describe_retry(failure.error.message, action, delay))
+                if stop is None:
+                    self._sleep(delay)
+                elif stop.wait(delay):
+                    raise failure.error from None
                 attempt += 1
+
+
+def describe_retry(message: str, action: str, delay: float) -> str:
+    """The notice shown while a call keeps failing: what failed, and that we keep trying."""
+    return f"{action}: {message.rstrip('.')}; retrying in {delay:.1f}s"
 
 
 def _selectors(label_selector: Optional[str], field_selector: Optional[str]) -> dict[str, str]:
@@ -330,10 +355,13 @@ def _watch_event(line: bytes, action: str, host: str) -> dict:
         status = event.get("object") or {}
         if status.get("code") == 410:
             raise WatchExpired(status.get("message") or "resource version too old")
+        code = status.get("code")
         raise ApiError(
             status.get("message") or f"{action} failed",
-            status=status.get("code"),
+            _hint_for(int(code or 0), action),
+            status=code,
             reason=status.get("reason") or "",
+            retryable=code in RETRYABLE_STATUSES,
         )
     return event
 

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from kubectl_restart_backend.api import KubeApi, WatchExpired
+from kubectl_restart_backend.api import NOTICE_AFTER, KubeApi, WatchExpired
 from kubectl_restart_backend.errors import ApiError
 from kubectl_restart_backend.retry import RetryBudget, compute_backoff
 
@@ -143,6 +143,7 @@ class RolloutWatcher:
     def _follow(self, resource: str, version: str) -> None:
         """Watch ``resource`` until stopped: resume from the last version, relist on 410."""
         failures = 0
+        trouble = _Trouble(self._budget.clock, self._notice)
         needs_list = False
         while not self._stop.is_set():
             try:
@@ -151,13 +152,18 @@ class RolloutWatcher:
                     needs_list = False
                 received = False
                 for event in self._api.watch(
-                    resource, self.namespace, resource_version=version, **self._selectors(resource)
+                    resource,
+                    self.namespace,
+                    resource_version=version,
+                    stop=self._stop,
+                    **self._selectors(resource),
                 ):
                     if self._stop.is_set():
                         return
                     obj = event.get("object") or {}
                     version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                     received = True
+                    trouble.over()
                     if event.get("type") != "BOOKMARK":
                         self._events.put(("event", resource, event.get("type"), obj))
                 failures = 0 if received else failures + 1
@@ -166,6 +172,8 @@ class RolloutWatcher:
             except WatchExpired:
                 needs_list = True
             except ApiError as err:
+                if self._stop.is_set():
+                    return
                 if not err.retryable:
                     self._events.put(("error", err))
                     return
@@ -173,11 +181,31 @@ class RolloutWatcher:
                 delay = compute_backoff(failures, None)
                 if not self._budget.allows(delay):
                     return
-                if failures == 3:
-                    self._notice(f"{err.message}; still trying")
+                trouble.seen(f"watch {resource}: {err.message.rstrip('.')}", delay)
                 self._stop.wait(delay)
 
     def _relist(self, resource: str) -> str:
         listing = self._api.list(resource, self.namespace, **self._selectors(resource))
         self._events.put(("relist", resource, listing.items))
         return listing.resource_version
+
+
+class _Trouble:
+    """Says once per outage that a watch keeps failing, when it lasts more than a moment."""
+
+    def __init__(self, clock: Callable[[], float], notice: Callable[[str], None]) -> None:
+        self._clock = clock
+        self._notice = notice
+        self._since: Optional[float] = None
+        self._told = False
+
+    def seen(self, message: str, delay: float) -> None:
+        now = self._clock()
+        if self._since is None:
+            self._since = now
+        if not self._told and now - self._since + delay > NOTICE_AFTER:
+            self._notice(f"{message}; retrying")
+            self._told = True
+
+    def over(self) -> None:
+        self._since, self._told = None, False
