@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
 from kubectl_restart_backend.api import KubeApi, PatchOutcomeUnknown
-from kubectl_restart_backend.errors import ApiError, RefusedError
+from kubectl_restart_backend.errors import ApiError, ExitCode, PluginError, RefusedError
 from kubectl_restart_backend.outcome import Outcome, Rollback, Verdict
 from kubectl_restart_backend.report import gather_report
 from kubectl_restart_backend.restart_patch import (
@@ -217,7 +217,9 @@ def send_restart(api: KubeApi, namespace: str, name: str, patch: dict, restarted
     """PATCH once; when the outcome is unknown, read back before ever sending again.
 
     Sending the same annotation value twice would not start a second rollout, but we still
-    read first: the answer tells us whether our restart is the one in effect.
+    read first: the answer tells us whether our restart is the one in effect. Ctrl-C while
+    the PATCH is on its way leaves the outcome unknown, so we say so rather than "nothing
+    was changed".
     """
     for _attempt in range(3):
         try:
@@ -226,6 +228,14 @@ def send_restart(api: KubeApi, namespace: str, name: str, patch: dict, restarted
             current = api.get_deployment(namespace, name)
             if restarted_at_of(current) == restarted_at:
                 return current
+        except KeyboardInterrupt:
+            interrupted = PluginError(
+                f"interrupted while restarting deployment {namespace}/{name}: the restart may "
+                "have been applied",
+                f"check with: kubectl rollout status deployment/{name} -n {namespace}",
+            )
+            interrupted.exit_code = ExitCode.INTERRUPTED
+            raise interrupted from None
     raise ApiError(
         f"could not restart deployment {namespace}/{name}: the API server did not confirm the "
         "change",

@@ -141,7 +141,7 @@ def close_watches_repeatedly(cluster, run, every_events=2):
         epoch = cluster.faults.watch_epoch
         cluster.faults.close_watches(after_events=every_events)
         cluster.wait_for(
-            lambda: run.done or cluster.faults.watch_epoch != epoch,
+            lambda epoch=epoch: run.done or cluster.faults.watch_epoch != epoch,
             timeout=90,
             message="watches never closed",
         )
@@ -311,7 +311,11 @@ class LosePatchAnswer:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            server = socket.create_connection(("127.0.0.1", self.upstream_port))
+            try:
+                server = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:
+                client.close()
+                continue
             state = {"patch": False}
             threading.Thread(target=self._up, args=(client, server, state), daemon=True).start()
             threading.Thread(target=self._down, args=(server, client, state), daemon=True).start()
@@ -350,15 +354,20 @@ class LosePatchAnswer:
                 client.close()
 
 
+def relayed_kubeconfig(cluster, relay, directory):
+    config = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    config["clusters"][0]["cluster"]["server"] = f"http://127.0.0.1:{relay.port}"
+    kubeconfig = directory / "relayed-kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    return kubeconfig
+
+
 @pytest.mark.parametrize("hang", [False, True], ids=["connection-dropped", "read-timeout"])
 def test_patch_whose_answer_is_lost_is_read_back_and_never_sent_twice(make_cluster, checkout, hang):
     cluster = make_cluster(tls=False)
     link(cluster)
     relay = LosePatchAnswer(cluster.port, hang=hang)
-    config = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    config["clusters"][0]["cluster"]["server"] = f"http://127.0.0.1:{relay.port}"
-    kubeconfig = checkout.parent / "relayed-kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(config))
+    kubeconfig = relayed_kubeconfig(cluster, relay, checkout.parent)
     try:
         result = run_plugin(
             ["--kubeconfig", str(kubeconfig), "--timeout", "60s", "--request-timeout", "2s"],
@@ -378,11 +387,11 @@ def test_patch_whose_answer_is_lost_is_read_back_and_never_sent_twice(make_clust
 # -- Ctrl-C ----------------------------------------------------------------------------
 
 
-def start_console_script(cluster, checkout, *args):
+def start_console_script(cluster, checkout, *args, kubeconfig=None):
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(checkout),
-        "KUBECONFIG": cluster.kubeconfig,
+        "KUBECONFIG": str(kubeconfig or cluster.kubeconfig),
         "NO_COLOR": "1",
     }
     return subprocess.Popen(
@@ -475,3 +484,23 @@ def test_template_changed_by_someone_else_mid_watch_is_reported(cluster, checkou
     assert "changed by someone else" in result.stdout
     assert "timeout" not in result.stdout.lower()
     assert_clean(result)
+
+
+def test_ctrl_c_while_the_patch_is_unanswered_says_it_may_have_been_applied(make_cluster, checkout):
+    cluster = make_cluster(tls=False)
+    link(cluster)
+    relay = LosePatchAnswer(cluster.port, hang=True)
+    kubeconfig = relayed_kubeconfig(cluster, relay, checkout.parent)
+    process = start_console_script(cluster, checkout, "--timeout", "60s", kubeconfig=kubeconfig)
+    try:
+        assert relay.swallowed.wait(30), "the PATCH never reached the server"
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        relay.close()
+    assert process.returncode == 130, stdout + stderr
+    assert "the restart may have been applied" in stderr
+    assert "nothing was changed" not in stderr
+    assert "hint: check with: kubectl rollout status deployment/backend -n shop" in stderr
+    assert "Traceback" not in stdout + stderr
