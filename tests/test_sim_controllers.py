@@ -124,6 +124,8 @@ class Recorder:
         if event.resource != "pods":
             return
         self.pod_log.append((obj["metadata"]["ownerReferences"][0]["name"], event.type))
+        if self.max_total is None and self.min_ready is None:
+            return
         pods = self.world.store.select("pods", NS)
         active = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         ready = [p for p in active if _ready(p)]
@@ -650,3 +652,22 @@ def test_pods_created_before_set_behaviour_keep_theirs(world):
     (pod,) = world.pods()
     assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
     assert _ready(pod)
+
+
+def test_500_replica_rollout_stays_within_surge_and_completes(world):
+    """25%/25% of 500: at most 625 pods wanted, never below 375 available."""
+    world.create_deployment(replicas=500)
+    world.settle()
+    recorder = Recorder(world)
+    world.restart()
+    d = world.settle()
+    old, new = _names(world)
+    sizes = {old: 500, new: 0}
+    for message in recorder.scalings:
+        words = message.split()  # Scaled up replica set NAME from A to B
+        sizes[words[4]] = int(words[8])
+        assert sum(sizes.values()) <= 625, message
+    assert sizes == {old: 0, new: 500}
+    assert recorder.scalings[0] == f"Scaled up replica set {new} from 0 to 125"
+    assert recorder.scalings[1] == f"Scaled down replica set {old} from 500 to 375"
+    assert d["status"]["availableReplicas"] == 500 and len(world.pods()) == 500
