@@ -671,3 +671,18 @@ def test_500_replica_rollout_stays_within_surge_and_completes(world):
     assert recorder.scalings[0] == f"Scaled up replica set {new} from 0 to 125"
     assert recorder.scalings[1] == f"Scaled down replica set {old} from 500 to 375"
     assert d["status"]["availableReplicas"] == 500 and len(world.pods()) == 500
+
+
+def test_scaling_to_zero_removes_all_pods_and_omits_zero_counts(world):
+    world.create_deployment(replicas=2)
+    world.settle()
+    world.scale(0)
+    world.run(limit=3)
+    status = world.deployment()["status"]
+    assert world.pods() == []
+    assert {k: v for k, v in status.items() if k != "conditions"} == {
+        "observedGeneration": 2,
+        "terminatingReplicas": 0,
+    }
+    available = next(c for c in status["conditions"] if c["type"] == "Available")
+    assert available["status"] == "True"

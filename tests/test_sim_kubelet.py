@@ -551,3 +551,25 @@ def test_invalid_behaviour_annotation_is_reported_and_the_pod_runs_healthy(world
     )
     (event,) = world.events("InvalidSimBehaviour")
     assert "unknown behaviour 'crashlop'" in event["message"]
+
+
+def test_repeated_events_are_counted_and_old_ones_evicted():
+    from tests.cluster.events import EventRecorder
+
+    clock = ManualClock()
+    store = Store(clock=clock)
+    recorder = EventRecorder(store, clock, max_events=2)
+    pod = {"kind": "Pod", "apiVersion": "v1",
+           "metadata": {"name": "p", "namespace": NS, "uid": "u1"}}  # fmt: skip
+    recorder.record(pod, "Warning", "BackOff", "again", component="kubelet", host="n1")
+    clock.advance(5)
+    recorder.record(pod, "Warning", "BackOff", "again", component="kubelet", host="n1")
+    (event,) = store.list("events", NS)
+    assert event["count"] == 2
+    assert event["lastTimestamp"] > event["firstTimestamp"]
+    assert event["metadata"]["name"].startswith("p.")
+    assert event["involvedObject"] == {"kind": "Pod", "namespace": NS, "name": "p", "uid": "u1",
+                                       "apiVersion": "v1"}  # fmt: skip
+    recorder.record(pod, "Normal", "Pulled", "one", component="kubelet")
+    recorder.record(pod, "Normal", "Started", "two", component="kubelet")
+    assert sorted(e["reason"] for e in store.list("events", NS)) == ["Pulled", "Started"]

@@ -18,9 +18,11 @@ the old `spec.rollbackTo`.
 
 from __future__ import annotations
 
+import calendar
 import json
 import math
 import random
+import time
 from collections import defaultdict
 from typing import Callable, Iterable
 
@@ -98,9 +100,6 @@ def parse_timestamp(value: str | None) -> float | None:
         return None
     cached = _PARSED.get(value)
     if cached is None:
-        import calendar
-        import time
-
         cached = float(calendar.timegm(time.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")))
         if len(_PARSED) < 100_000:
             _PARSED[value] = cached
@@ -198,7 +197,7 @@ def strategy_errors(deployment: dict) -> list[tuple[str, str]]:
         except ValueError as exc:
             errors.append((f"{field}.{name}", f"Invalid value: {value!r}: {exc}"))
             continue
-        if isinstance(value, int) and value < 0 or str(value).startswith("-"):
+        if str(value).startswith("-"):
             errors.append(
                 (f"{field}.{name}", f"Invalid value: {value}: must be greater than or equal to 0")
             )

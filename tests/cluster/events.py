@@ -36,7 +36,7 @@ def involved_object(obj: dict, field_path: str | None = None) -> dict:
     }
     if field_path:
         ref["fieldPath"] = field_path
-    return ref
+    return {k: v for k, v in ref.items() if v is not None}
 
 
 def event_key(ref: dict, event_type: str, reason: str, message: str, component: str) -> tuple:
