@@ -484,7 +484,10 @@ def test_paused_deployment_is_not_rolled_until_resumed(world):
     world.change(edit=lambda d: d["spec"].__setitem__("paused", False))
     d = world.settle()
     _old, new = _names(world)
-    seen = [(c["status"], c["reason"], c["message"]) for _at, c in history]
+    seen: list[tuple] = []
+    for _at, c in history:  # lastUpdateTime moves with each bit of progress: compare the rest
+        if not seen or seen[-1] != (c["status"], c["reason"], c["message"]):
+            seen.append((c["status"], c["reason"], c["message"]))
     assert seen[1:] == [  # [0]: the condition as it was before pausing
         ("Unknown", "DeploymentPaused", "Deployment is paused"),
         ("Unknown", "DeploymentResumed", "Deployment is resumed"),

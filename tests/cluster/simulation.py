@@ -41,7 +41,7 @@ class SimConfig:
     sandbox_delay: float = 0.03  # bound -> sandbox ready (ContainerCreating meanwhile)
     start_delay: float = 0.02  # sandbox ready -> image pull / container start
     pull_delay: float = 0.05  # pulling an image a node does not have yet
-    ready_delay: float = 0.15  # container started -> readiness passes
+    ready_delay: float = 0.25  # container started -> readiness passes
     init_run: float = 0.03  # how long a healthy init container runs
     crash_after: float = 0.1  # how long a crashing container runs
     restart_delay: float = 0.02  # first restart after a crash (before back-off kicks in)
