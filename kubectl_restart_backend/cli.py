@@ -328,6 +328,8 @@ def _finish(console: Any, outcome: Any) -> int:
 def _list(settings: dict, console: Any) -> int:
     from kubectl_restart_backend.commands import list_linked
 
+    if settings["git"] is None and not settings.get("all_repos"):
+        raise settings["git_error"]
     session = _session(settings, console)
     return list_linked(session, settings, console)
 

@@ -154,5 +154,7 @@ def _list_linked(
 def _link_hint(repo, branch, namespace: str) -> str:
     from kubectl_restart_backend.labels import kubectl_label_command
 
-    command = kubectl_label_command(namespace, "DEPLOYMENT", repo, branch)
-    return f"link your Deployment: {command}"
+    command = " && ".join(kubectl_label_command(namespace, "DEPLOYMENT", repo, branch).splitlines())
+    return (
+        f"link one: kubectl restart-backend link DEPLOYMENT -n {namespace} (or by hand: {command})"
+    )

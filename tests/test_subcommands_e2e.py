@@ -157,3 +157,9 @@ def test_malformed_config_file_names_file_line_and_key(cluster, checkout):
     assert ".restart-backend.yaml" in run.stderr and "line 2" in run.stderr
     assert "timout" in run.stderr
     assert not patches(cluster)
+
+
+def test_list_outside_a_checkout_says_so_and_names_all_repos(cluster, tmp_path):
+    run = run_plugin(["list", "--kubeconfig", cluster.kubeconfig], cwd=tmp_path)
+    assert run.exit_code == 2, run.output
+    assert run.stderr.startswith("error: ") and "\nhint: " in run.stderr
