@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -336,3 +339,32 @@ NAMESPACED_ROLE = [
     role_rule("apps", "replicasets", "list", "watch"),
     role_rule("", "pods", "list", "watch"),
 ]
+
+
+def run_console_script(cluster, checkout, *args, env):
+    script = os.path.join(os.path.dirname(sys.executable), "kubectl-restart_backend")
+    full_env = {"PATH": os.environ["PATH"], "HOME": str(checkout), **env}
+    return subprocess.run(
+        [script, "--kubeconfig", cluster.kubeconfig, *args],
+        cwd=checkout,
+        env=full_env,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def test_output_that_cannot_encode_symbols_uses_words(cluster, checkout):
+    link(cluster)
+    done = run_console_script(cluster, checkout, env={"PYTHONIOENCODING": "ascii"})
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode("ascii")
+    assert "OK Rolling restart complete for backend" in text
+
+
+def test_piped_output_has_no_ansi_codes_even_without_no_color(cluster, checkout):
+    link(cluster)
+    cluster.set_behaviour("shop", "backend", Behaviour(kind="crashloop"))
+    done = run_console_script(cluster, checkout, env={"PYTHONIOENCODING": "utf-8"})
+    assert done.returncode == 1
+    assert b"\x1b[" not in done.stdout + done.stderr
+    assert "✗ Restart failed" in done.stdout.decode()
