@@ -295,6 +295,7 @@ def test_undo_on_failure_brings_the_old_pods_back(cluster, checkout):
     deployment = cluster.get("deployments", "shop", "backend")
     annotations = deployment["spec"]["template"]["metadata"].get("annotations") or {}
     assert RESTARTED_AT not in annotations
+    assert deployment["status"]["readyReplicas"] == 3
 
 
 def test_urls_from_an_ingress_with_tls_on_success(cluster, checkout):
@@ -368,3 +369,41 @@ def test_piped_output_has_no_ansi_codes_even_without_no_color(cluster, checkout)
     assert done.returncode == 1
     assert b"\x1b[" not in done.stdout + done.stderr
     assert "✗ Restart failed" in done.stdout.decode()
+
+
+def test_quota_that_blocks_new_pods_fails_with_the_replicaset_reason(cluster, checkout):
+    link(cluster)
+    cluster.set_pod_quota("shop", 3)  # the surge pod of the rolling update is over quota
+    run = restart(cluster, checkout, "--timeout", "60s")
+    assert run.exit_code == 1, run.output
+    assert "✗ Restart failed: ReplicaSet could not create pods" in run.stdout
+    assert "quota" in run.stdout
+    assert "FailedCreate" in run.stdout
+
+
+def test_urls_from_a_load_balancer_service(cluster, checkout):
+    link(cluster)
+    cluster.create_service(
+        "shop",
+        "backend-lb",
+        {"app": "backend"},
+        type="LoadBalancer",
+        ports=[{"port": 8443, "targetPort": 8080}],
+        load_balancer_ingress=["203.0.113.7"],
+    )
+    run = restart(cluster, checkout)
+    assert run.exit_code == 0, run.output
+    assert "URLs: http://203.0.113.7:8443" in run.stdout
+
+
+def test_urls_annotation_wins_over_discovery(cluster, checkout):
+    annotations = {
+        **LINK_ANNOTATIONS,
+        "restart-backend/urls": "https://a.example, https://b.example",
+    }
+    link(cluster, annotations=annotations)
+    lb = {"type": "LoadBalancer", "load_balancer_ingress": ["203.0.113.7"]}
+    cluster.create_service("shop", "backend-lb", {"app": "backend"}, **lb)
+    run = restart(cluster, checkout)
+    assert run.exit_code == 0, run.output
+    assert "URLs: https://a.example, https://b.example" in run.stdout
