@@ -129,7 +129,42 @@ def watch_options(func: Callable) -> Callable:
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(invoke_without_command=True, epilog=EXIT_CODES_HELP, context_settings=CONTEXT_SETTINGS)
+class PlainUsageError(click.ClickException):
+    """A flag mistake said like every other error: one ``error:`` line, one ``hint:`` line."""
+
+    exit_code = int(ExitCode.USAGE)
+
+    def __init__(self, err: click.UsageError) -> None:
+        super().__init__(err.format_message())
+        self.command_path = err.ctx.command_path if err.ctx else "kubectl restart-backend"
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+        click.echo(f"hint: see '{self.command_path} --help'", err=True)
+
+
+class PluginGroup(click.Group):
+    """Click's group, with its usage errors (and its subcommands') in the plugin's shape."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as err:
+            raise PlainUsageError(err) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as err:
+            raise PlainUsageError(err) from None
+
+
+@click.group(
+    cls=PluginGroup,
+    invoke_without_command=True,
+    epilog=EXIT_CODES_HELP,
+    context_settings=CONTEXT_SETTINGS,
+)
 @target_options
 @connection_options
 @watch_options
