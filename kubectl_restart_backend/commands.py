@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from kubectl_restart_backend.errors import ApiError, NotFoundError, RefusedError, UsageError
+from kubectl_restart_backend.errors import RefusedError, UsageError
 from kubectl_restart_backend.labels import matches_exact_values
 from kubectl_restart_backend.linking import (
     build_link_patch,
@@ -18,6 +18,7 @@ from kubectl_restart_backend.linking import (
     row_document,
 )
 from kubectl_restart_backend.render import render_document
+from kubectl_restart_backend.session import get_named_deployment
 
 
 def list_linked(session: Any, settings: dict, console: Any) -> int:
@@ -49,7 +50,7 @@ def link(session: Any, settings: dict, console: Any) -> int:
     git = settings["git"]
     name = settings["deployment_name"]
     namespace = settings.get("namespace") or session.namespace
-    deployment = _get(session, namespace, name)
+    deployment = get_named_deployment(session, namespace, name)
     linked = session.api.list(
         "deployments", namespace, label_selector=link_selector(git.repo, git.branch)
     ).items
@@ -84,7 +85,7 @@ def link(session: Any, settings: dict, console: Any) -> int:
 def unlink(session: Any, settings: dict, console: Any) -> int:
     name = settings["deployment_name"]
     namespace = settings.get("namespace") or session.namespace
-    deployment = _get(session, namespace, name)
+    deployment = get_named_deployment(session, namespace, name)
     patch = build_unlink_patch()
     changes = describe_link_change(deployment, patch)
     if not changes:
@@ -107,18 +108,6 @@ def _confirm(settings: dict, console: Any, summary: list[str]) -> None:
 
     if not click.confirm("Go ahead?", default=False):
         raise RefusedError("cancelled: nothing was changed")
-
-
-def _get(session: Any, namespace: str, name: str) -> dict:
-    try:
-        return session.api.get_deployment(namespace, name)
-    except ApiError as err:
-        if err.status == 404:
-            raise NotFoundError(
-                f'deployment "{name}" not found in namespace {namespace}',
-                f"check the name: kubectl get deployments -n {namespace}",
-            ) from None
-        raise
 
 
 def _same_repo(deployment: dict, git: Any) -> bool:

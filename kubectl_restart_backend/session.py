@@ -91,7 +91,7 @@ def find_target(session: Session, query: TargetQuery, notice: Callable[[str], No
     branch = git.branch if git else None
     if query.deployment:  # naming the Deployment makes the checkout optional
         namespace = query.namespace or session.namespace
-        return Target(_get_named(session, namespace, query.deployment), repo, branch)
+        return Target(get_named_deployment(session, namespace, query.deployment), repo, branch)
     if git is None:
         raise query.git_error or PluginError("cannot tell which repo and branch to restart")
     notes = []
@@ -110,7 +110,8 @@ def find_target(session: Session, query: TargetQuery, notice: Callable[[str], No
     return Target(chosen, repo, branch, tuple(notes))
 
 
-def _get_named(session: Session, namespace: str, name: str) -> dict:
+def get_named_deployment(session: Session, namespace: str, name: str) -> dict:
+    """GET one Deployment; a 404 becomes the plugin's "not found" (exit 4)."""
     try:
         return session.api.get_deployment(namespace, name)
     except ApiError as err:
