@@ -379,21 +379,14 @@ def _classify(exc: BaseException, action: str, host: str) -> _Failure:
 
     if isinstance(exc, ApiError):
         return _Failure(exc.retryable, False, None, exc)
+    if isinstance(exc, ApiException) and not exc.status and str(exc.reason).startswith("SSL"):
+        return _tls_failure(str(exc.reason), host)  # the client turns SSLError into status 0
     if isinstance(exc, ApiException):
         return _from_api_exception(exc, action)
     if isinstance(exc, http.MaxRetryError) and exc.reason is not None:
         exc = exc.reason
     if isinstance(exc, http.SSLError):
-        return _Failure(
-            False,
-            False,
-            None,
-            ApiError(
-                f"TLS verification failed for the API server at {host}: {_ssl_reason(exc)}",
-                "check the cluster's certificate-authority and server address in your "
-                "kubeconfig (verification stays on)",
-            ),
-        )
+        return _tls_failure(str(exc), host)
     if isinstance(exc, (http.NewConnectionError, http.ConnectTimeoutError)):
         return _Failure(
             True,
@@ -425,6 +418,20 @@ def _classify(exc: BaseException, action: str, host: str) -> _Failure:
             ),
         )
     raise exc
+
+
+def _tls_failure(text: str, host: str) -> _Failure:
+    """Certificate problems are never retried and never answered with "skip verification"."""
+    return _Failure(
+        False,
+        False,
+        None,
+        ApiError(
+            f"TLS verification failed for the API server at {host}: {_ssl_reason(text)}",
+            "check the cluster's certificate-authority and server address in your "
+            "kubeconfig (verification stays on)",
+        ),
+    )
 
 
 def _from_api_exception(exc: Any, action: str) -> _Failure:
@@ -468,8 +475,7 @@ def _hint_for(status: int, action: str) -> str:
     return "check the request and try again"
 
 
-def _ssl_reason(exc: BaseException) -> str:
-    text = str(exc)
+def _ssl_reason(text: str) -> str:
     for marker in ("certificate verify failed: ", "doesn't match", "hostname mismatch"):
         if marker in text:
             start = text.index(marker)
