@@ -52,6 +52,7 @@ _LISTS = {
 
 DEFAULT_REQUEST_TIMEOUT = 30.0
 NOTICE_AFTER = 2.0  # seconds of retrying after which the user is told why it is slow
+FIRST_CONTACT_TRIES = 3  # connection attempts before a never-reached server is given up
 FIELD_MANAGER = "kubectl-restart-backend"
 
 
@@ -77,6 +78,7 @@ class _Failure:
     applied_unknown: bool  # the request may have reached storage
     retry_after: Optional[float]
     error: ApiError
+    unreachable: bool = False  # no connection was made at all
 
 
 class KubeApi:
@@ -97,6 +99,10 @@ class KubeApi:
         self._on_retry = on_retry
         self._sleep = sleep
         self._apis: dict[str, Any] = {}
+        # Until the server has answered once, a refused connection most likely means a wrong
+        # address or a cluster that is down: say so quickly instead of retrying to the deadline.
+        # Once it has answered, a refused connection is a restart worth waiting out.
+        self._reached = False
 
     @property
     def host(self) -> str:
@@ -296,13 +302,19 @@ class KubeApi:
         started = self._budget.clock()
         while True:
             try:
-                return call()
+                response = call()
+                self._reached = True
+                return response
             except Exception as exc:  # translated below; nothing escapes untranslated
                 failure = classify_failure(exc, action, self.host)
+                if not failure.unreachable:
+                    self._reached = True  # the server answered, if only with an error
                 if write and failure.applied_unknown:
                     raise PatchOutcomeUnknown(failure.error.message) from None
                 delay = compute_backoff(attempt, failure.retry_after)
                 if not retry or not failure.retryable or not self._budget.allows(delay):
+                    raise failure.error from None
+                if failure.unreachable and not self._reached and attempt >= FIRST_CONTACT_TRIES:
                     raise failure.error from None
                 if self._on_retry and self._budget.clock() - started + delay > NOTICE_AFTER:
                     self._on_retry(describe_retry(failure.error.message, action, delay))
@@ -396,6 +408,7 @@ def _classify(exc: BaseException, action: str, host: str) -> _Failure:
                 f"cannot reach the API server at {host}",
                 "check that the cluster is running and that --context/--kubeconfig point at it",
             ),
+            unreachable=True,
         )
     if isinstance(exc, (http.ReadTimeoutError, http.ProtocolError, ConnectionError)):
         return _Failure(

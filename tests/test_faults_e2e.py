@@ -235,17 +235,6 @@ def test_retry_after_is_honoured_and_a_slow_retry_is_announced(cluster, checkout
     assert_clean(result)
 
 
-def test_errors_that_outlast_the_timeout_end_in_an_error_not_a_hang(cluster, checkout):
-    link(cluster)
-    cluster.faults.fail_next(1000, "GET", ENDPOINTS["list"][1], status=503)
-    result = run_plugin(["--kubeconfig", cluster.kubeconfig, "--timeout", "1s"], cwd=checkout)
-    assert result.exit_code == 5, result.output
-    assert result.stderr.startswith("error: ")
-    assert "hint: " in result.stderr
-    assert not patches(cluster)
-    assert_clean(result)
-
-
 def test_api_server_restart_mid_watch_keeps_trying_and_the_verdict_is_right(cluster, checkout):
     link(cluster)
     slow_rollout(cluster)

@@ -1,0 +1,140 @@
+"""How failures of API calls are read: retry or not, applied or not, and what to tell the user.
+
+The table pins ``classify_failure`` over the exceptions the client and urllib3 really raise;
+the rest drives ``KubeApi`` against the simulated cluster with a short deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+from urllib3 import exceptions as http
+
+from kubectl_restart_backend.api import classify_failure
+from kubectl_restart_backend.errors import ApiError
+from kubectl_restart_backend.session import ConnectOptions, open_session
+
+HOST = "https://127.0.0.1:6443"
+
+
+def api_exception(status, message="", reason="", retry_after=None):
+    exc = ApiException(status=status, reason=reason or "Error")
+    body = {"kind": "Status", "code": status, "message": message, "reason": reason}
+    exc.body = json.dumps(body).encode()
+    exc.headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    return exc
+
+
+@pytest.mark.parametrize(
+    "exc, retryable, applied_unknown, retry_after, words",
+    [
+        (api_exception(429, "Too many requests", retry_after="3"), True, False, 3.0, "Too many"),
+        (api_exception(503, "unavailable"), True, False, None, "unavailable"),
+        (api_exception(500, "etcd timeout"), True, True, None, "etcd timeout"),
+        (api_exception(504, "timeout"), True, True, None, "timeout"),
+        (api_exception(401, "Unauthorized"), False, False, None, "Unauthorized"),
+        (
+            api_exception(403, 'User "dev" cannot patch resource "deployments"'),
+            False,
+            False,
+            None,
+            "cannot patch",
+        ),
+        (api_exception(404, "not found"), False, False, None, "not found"),
+        (api_exception(409, "conflict"), False, False, None, "conflict"),
+        (api_exception(422, "invalid"), False, False, None, "invalid"),
+        (
+            ApiException(status=0, reason="SSLError\n[SSL: CERTIFICATE_VERIFY_FAILED] x"),
+            False,
+            False,
+            None,
+            "TLS verification failed",
+        ),
+        (
+            http.SSLError("certificate verify failed: Hostname mismatch, not valid for 'x'"),
+            False,
+            False,
+            None,
+            "TLS verification failed",
+        ),
+        (http.NewConnectionError(None, "refused"), True, False, None, "cannot reach"),
+        (http.ReadTimeoutError(None, "/", "read timed out"), True, True, None, "broke"),
+        (http.ProtocolError("Connection aborted"), True, True, None, "broke"),
+        (ConnectionResetError(104, "reset"), True, True, None, "broke"),
+        (OSError(113, "No route to host"), True, False, None, "No route to host"),
+    ],
+    ids=[
+        "429-retry-after",
+        "503-not-applied",
+        "500-maybe-applied",
+        "504-maybe-applied",
+        "401",
+        "403",
+        "404",
+        "409",
+        "422",
+        "ssl-from-client",
+        "ssl-from-urllib3",
+        "refused",
+        "read-timeout",
+        "protocol-error",
+        "reset",
+        "oserror",
+    ],
+)
+def test_failures_are_classified_for_retry_and_for_writes(
+    exc, retryable, applied_unknown, retry_after, words
+):
+    failure = classify_failure(exc, "patch deployments", HOST)
+    assert failure.retryable is retryable
+    assert failure.applied_unknown is applied_unknown
+    assert failure.retry_after == retry_after
+    assert words in failure.error.message
+    assert failure.error.hint
+    assert failure.error.retryable is retryable
+
+
+@pytest.mark.parametrize(
+    "status, verb_and_resource",
+    [(403, "patch deployments"), (401, "log in again"), (503, "try again")],
+)
+def test_hints_say_what_to_do(status, verb_and_resource):
+    failure = classify_failure(api_exception(status, "x"), "patch deployments", HOST)
+    assert verb_and_resource in failure.error.hint
+
+
+def test_tls_hint_never_offers_to_skip_verification():
+    failure = classify_failure(http.SSLError("certificate verify failed: x"), "get", HOST)
+    assert "insecure" not in (failure.error.message + failure.error.hint).lower()
+
+
+def session_for(kubeconfig, seconds):
+    return open_session(
+        ConnectOptions(kubeconfig=kubeconfig), {}, deadline=time.monotonic() + seconds
+    )
+
+
+def test_errors_that_outlast_the_deadline_end_in_the_error(cluster):
+    cluster.faults.fail_next(1000, "GET", r"/deployments", status=503)
+    session = session_for(cluster.kubeconfig, 1.5)
+    with pytest.raises(ApiError) as raised:
+        session.api.list("deployments", "shop")
+    assert raised.value.status == 503
+    assert len([r for r in cluster.requests if r.status == 503]) > 1  # it did retry
+
+
+def test_a_server_never_reached_is_given_up_long_before_the_deadline(tmp_path, cluster):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    text = open(cluster.kubeconfig).read().replace(cluster.url, f"https://127.0.0.1:{port}")
+    kubeconfig = tmp_path / "closed-port"
+    kubeconfig.write_text(text)
+    session = session_for(str(kubeconfig), 600)  # pytest-timeout would catch a wait this long
+    with pytest.raises(ApiError) as raised:
+        session.api.list("deployments", "shop")
+    assert "cannot reach the API server" in raised.value.message
