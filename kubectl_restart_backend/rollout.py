@@ -182,13 +182,17 @@ def _progress_message(snapshot: _Snapshot, status: Mapping[str, Any]) -> tuple[O
     """(reason, kubectl-like message) for what still holds the rollout, or (None, "") when done.
 
     Complete means, for our generation: updatedReplicas >= spec.replicas; no old replicas left
-    (status.replicas == updatedReplicas, and no old pod in the snapshot, terminating or not);
+    (status.replicas == updatedReplicas, and no running old pod in the snapshot);
     availableReplicas >= updatedReplicas; and spec.replicas ready pods in the new ReplicaSet.
+    Old pods already terminating do not hold completion back, as in kubectl (the API server
+    counts them out of status.replicas, and the endpoints have dropped them): waiting for them
+    to vanish would cost up to terminationGracePeriodSeconds and say nothing about the restart.
     """
     replicas = snapshot.replicas
     updated = int(status.get("updatedReplicas") or 0)
     available = int(status.get("availableReplicas") or 0)
-    old_pending = max(int(status.get("replicas") or 0) - updated, len(snapshot.old_pods), 0)
+    running_old = [p for p in snapshot.old_pods if p.status != "Terminating"]
+    old_pending = max(int(status.get("replicas") or 0) - updated, len(running_old), 0)
     if updated < replicas:
         return "UpdatingReplicas", f"{updated} of {replicas} new replicas have been updated"
     if old_pending > 0:

@@ -119,9 +119,16 @@ TABLE = [
         ready_replicas=3,
     ),
     case(
-        "terminating-old-pod-still-listed-is-not-complete",
+        "terminating-old-pod-does-not-hold-completion-as-in-kubectl",
         deployment(updated=3),
         [*ready_pods(3), pod("backend-old-p0", rs=OLD_RS, deleting=True)],
+        phase=Phase.COMPLETE,
+        reason="Complete",
+    ),
+    case(
+        "running-old-pod-still-listed-is-not-complete",
+        deployment(updated=3),
+        [*ready_pods(3), pod("backend-old-p0", rs=OLD_RS)],
         phase=Phase.PROGRESSING,
         reason="OldReplicasPendingTermination",
     ),
