@@ -27,7 +27,7 @@ from collections import defaultdict
 from typing import Callable, Iterable
 
 from .events import NORMAL, WARNING, EventRecorder
-from .store import Conflict, Store, WatchEvent, deep_copy, format_timestamp
+from .store import Conflict, NotFound, Store, WatchEvent, deep_copy, format_timestamp
 
 __all__ = [
     "DeploymentController",
@@ -781,6 +781,17 @@ def _owned_by(obj: dict | None, owner: dict) -> bool:
     return bool(ref and ref.get("uid") == owner["metadata"]["uid"])
 
 
+def _sync_atomically(store: Store, sync: Callable[..., None], key: tuple) -> None:
+    """One object's sync under the store lock, so API requests cannot change what it read
+    before it writes. An object deleted meanwhile is skipped (its DELETED event brings it
+    back for garbage collection), as a real controller drops a NotFound and requeues."""
+    with store.lock:
+        try:
+            sync(*key)
+        except NotFound:
+            pass
+
+
 class _OwnerIndex:
     """owner key -> names of the objects whose controller ownerReference names it, kept up to
     date from watch events, so no controller ever lists a whole resource."""
@@ -855,7 +866,7 @@ class DeploymentController:
         """Sync every dirty Deployment once; returns how many."""
         keys, self.dirty = self.dirty, set()
         for key in sorted(keys):
-            self.sync(*key)
+            _sync_atomically(self._store, self.sync, key)
         return len(keys)
 
     # -- syncDeployment
@@ -1386,7 +1397,7 @@ class ReplicaSetController:
         """Sync every dirty ReplicaSet once; returns how many."""
         keys, self.dirty = self.dirty, set()
         for key in sorted(keys):
-            self.sync(*key)
+            _sync_atomically(self._store, self.sync, key)
         return len(keys)
 
     def sync(self, namespace: str, name: str) -> None:

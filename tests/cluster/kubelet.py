@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable
 from . import behaviours as bh
 from .behaviours import Behaviour, image_pull_fails
 from .events import NORMAL, WARNING, EventRecorder
-from .store import Store, WatchEvent, format_timestamp
+from .store import NotFound, Store, WatchEvent, format_timestamp
 
 if TYPE_CHECKING:
     from .simulation import SimConfig
@@ -484,8 +484,13 @@ class Kubelet:
         uids, self.due = self.due, set()
         for uid in sorted(uids):
             runtime = self._pods.get(uid)
-            if runtime is not None:
-                self._advance(runtime)
+            if runtime is None:
+                continue
+            with self._store.lock:  # API requests cannot change the Pod under our feet
+                try:
+                    self._advance(runtime)
+                except NotFound:  # deleted meanwhile: its DELETED event cleans up
+                    pass
         return len(uids)
 
     def delete_pod(self, pod: dict) -> None:

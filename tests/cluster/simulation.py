@@ -170,7 +170,9 @@ class Simulation:
     def delete_pod(self, namespace: str, name: str) -> bool:
         """Delete a Pod gracefully, as `DELETE .../pods/<name>` does: it shows as Terminating
         (deletionTimestamp set) until the kubelet has stopped it. False if there is none."""
-        with self._lock:
+        # Only the store lock: callers (the API server) may hold it already, and step() takes
+        # its own lock before the store's, so taking ours here could deadlock.
+        with self.store.lock:
             pod = self.store.get_shared("pods", namespace, name)
             if pod is None:
                 return False
