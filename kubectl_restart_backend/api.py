@@ -52,6 +52,7 @@ _LISTS = {
 
 DEFAULT_REQUEST_TIMEOUT = 30.0
 NOTICE_AFTER = 2.0  # seconds of retrying after which the user is told why it is slow
+NOTICE_EVERY = 5.0  # at most one retry notice per this many seconds
 FIRST_CONTACT_TRIES = 3  # connection attempts before a never-reached server is given up
 FIELD_MANAGER = "kubectl-restart-backend"
 
@@ -103,6 +104,7 @@ class KubeApi:
         # address or a cluster that is down: say so quickly instead of retrying to the deadline.
         # Once it has answered, a refused connection is a restart worth waiting out.
         self._reached = False
+        self._quiet_until = float("-inf")
 
     @property
     def host(self) -> str:
@@ -255,6 +257,16 @@ class KubeApi:
 
     # -- plumbing ------------------------------------------------------------------------
 
+    def _tell_retry(self, started: float, delay: float, message: str, action: str) -> None:
+        """One notice per stretch of trouble, not one per call (three watches fail at once)."""
+        now = self._budget.clock()
+        if self._on_retry is None or now - started + delay <= NOTICE_AFTER:
+            return
+        if now < self._quiet_until:
+            return
+        self._quiet_until = now + NOTICE_EVERY
+        self._on_retry(describe_retry(message, action, delay))
+
     def _api(self, name: str) -> Any:
         if name not in self._apis:
             from kubernetes import client
@@ -316,8 +328,7 @@ class KubeApi:
                     raise failure.error from None
                 if failure.unreachable and not self._reached and attempt >= FIRST_CONTACT_TRIES:
                     raise failure.error from None
-                if self._on_retry and self._budget.clock() - started + delay > NOTICE_AFTER:
-                    self._on_retry(describe_retry(failure.error.message, action, delay))
+                self._tell_retry(started, delay, failure.error.message, action)
                 if stop is None:
                     self._sleep(delay)
                 elif stop.wait(delay):
