@@ -307,7 +307,7 @@ def _session(settings: dict, console: Any, *, timeout: float = 120.0) -> Any:
         namespace=settings.get("namespace"),
         request_timeout=settings.get("request_timeout") or None,
     )
-    deadline = time.monotonic() + timeout + 30.0
+    deadline = time.monotonic() + timeout
     return open_session(connect, settings["env"], deadline=deadline, on_retry=console.notice)
 
 

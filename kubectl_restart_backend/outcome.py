@@ -55,6 +55,7 @@ class Outcome:
     urls: tuple[str, ...] = ()
     urls_note: str = ""  # said instead of URLs when there are none or we could not look
     events: tuple = ()  # diagnosis.EventLine
+    events_note: str = ""  # said when the events could not be read
     logs: tuple[LogExcerpt, ...] = ()
     notes: tuple[str, ...] = ()  # things the user should know (fallbacks, degraded reports)
     plan: dict = field(default_factory=dict)  # --dry-run: what would be sent and checked

@@ -182,6 +182,8 @@ def _last_state(pod: PodInfo) -> Optional[str]:
 
 def _events_and_logs(outcome: Outcome) -> list[str]:
     lines: list[str] = []
+    if outcome.events_note:
+        lines.append(f"Events: {outcome.events_note}")
     if outcome.events:
         lines.append("Events:")
         for event in outcome.events:
@@ -268,7 +270,9 @@ def outcome_document(outcome: Outcome, exit_code: int) -> dict[str, Any]:
         ],
         "restartedAt": outcome.restarted_at,
         "durationSeconds": round(outcome.duration_seconds, 3),
-        "notes": list(outcome.notes),
+        "notes": list(outcome.notes)
+        + ([f"events: {outcome.events_note}"] if outcome.events_note else [])
+        + ([f"URLs: {outcome.urls_note}"] if outcome.urls_note and not outcome.urls else []),
         "exitCode": int(exit_code),
     }
 

@@ -22,13 +22,14 @@ def gather_report(
         return gather_urls(session, deployment)
     if verdict in (Verdict.FAILED, Verdict.TIMEOUT):
         return {
-            "events": gather_events(session, state, deployment),
+            **gather_events(session, state, deployment),
             "logs": gather_logs(session, state, deployment, watch_options.logs),
         }
     return {}
 
 
 def gather_urls(session: Any, deployment: dict) -> dict:
+    """URLs from the annotation, else from what routes to the pods; each source optional."""
     meta = deployment["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     annotated = discover_urls(deployment, [], [], [])
@@ -36,17 +37,28 @@ def gather_urls(session: Any, deployment: dict) -> dict:
         return {"urls": tuple(annotated)}
     try:
         services = session.api.list("services", namespace).items
-        ingresses = session.api.list("ingresses", namespace).items
-        routes = session.api.list_httproutes(namespace)
-    except ApiError as err:
+    except ApiError as err:  # every source routes through a Service: nothing to match
         return {"urls_note": f"unknown (could not look: {err.message})"}
-    urls = discover_urls(deployment, services, ingresses, routes)
+    unseen = []
+    sources = {"ingresses": (), "httproutes": ()}
+    for resource, fetch in (
+        ("ingresses", lambda: session.api.list("ingresses", namespace).items),
+        ("httproutes", lambda: session.api.list_httproutes(namespace)),
+    ):
+        try:
+            sources[resource] = fetch()
+        except ApiError as err:
+            unseen.append(f"{resource}: {err.message}")
+    urls = discover_urls(deployment, services, sources["ingresses"], sources["httproutes"])
     if urls:
         return {"urls": tuple(urls)}
+    if unseen:
+        return {"urls_note": f"none found (could not look at {'; '.join(unseen)})"}
     return {"urls_note": describe_no_urls(name)}
 
 
-def gather_events(session: Any, state: RolloutState, deployment: dict) -> tuple:
+def gather_events(session: Any, state: RolloutState, deployment: dict) -> dict:
+    """Warning events of the failing pods, their ReplicaSet and the Deployment."""
     meta = deployment["metadata"]
     involved = {("Deployment", meta["name"])}
     if state.new_replicaset:
@@ -54,9 +66,9 @@ def gather_events(session: Any, state: RolloutState, deployment: dict) -> tuple:
     involved |= {("Pod", pod.name) for pod in state.pods if not pod.ready}
     try:
         events = session.api.list("events", meta["namespace"]).items
-    except ApiError:
-        return ()
-    return tuple(summarize_events(events, now=session.now(), involved=involved))
+    except ApiError as err:
+        return {"events_note": f"could not look: {err.message}"}
+    return {"events": tuple(summarize_events(events, now=session.now(), involved=involved))}
 
 
 def gather_logs(session: Any, state: RolloutState, deployment: dict, tail: int) -> tuple:

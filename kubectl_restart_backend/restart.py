@@ -76,7 +76,14 @@ def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -
     base["restarted_at"] = restarted_at
     if not options.wait:
         return Outcome(Verdict.TRIGGERED, duration_seconds=session.clock() - started, **base)
-    return watch_to_verdict(session, patched, options.watch, reporter, base, started)
+    try:
+        return watch_to_verdict(session, patched, options.watch, reporter, base, started)
+    except PluginError as err:  # e.g. 403 on watch: say that the restart itself happened
+        err.hint = (
+            "the restart was triggered and goes on in the cluster "
+            f"(kubectl rollout status deployment/{name} -n {namespace}); {err.hint}"
+        ).rstrip("; ")
+        raise
 
 
 def run_status(session: Session, query: TargetQuery, watch: WatchOptions, reporter: Reporter):

@@ -58,11 +58,32 @@ def open_session(
         namespace=connect.namespace,
     )
     client = build_api_client(resolved)
+    if _skips_tls_verification(resolved.config_dict_for_client):
+        _silence_insecure_request_warnings()
+        if on_retry is not None:
+            on_retry(
+                f"TLS verification is off for {resolved.server} "
+                "(insecure-skip-tls-verify in your kubeconfig)"
+            )
     context = resolved.context_name or ("in-cluster" if resolved.in_cluster else "")
     namespace = resolved.namespace
     budget = RetryBudget(deadline, time.monotonic)
     api = KubeApi(client, budget=budget, request_timeout=connect.request_timeout, on_retry=on_retry)
     return Session(api=api, context=context, namespace=namespace or "default")
+
+
+def _skips_tls_verification(config: dict) -> bool:
+    clusters = config.get("clusters") or [{}]
+    return (clusters[0].get("cluster") or {}).get("insecure-skip-tls-verify") is True
+
+
+def _silence_insecure_request_warnings() -> None:
+    """The user chose this in the kubeconfig: say it once, not on every request."""
+    import warnings
+
+    from urllib3.exceptions import InsecureRequestWarning
+
+    warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
 
 @dataclass(frozen=True)
