@@ -34,8 +34,6 @@ OPTIONAL = [
     role_rule("", ["pods/log"], "get"),
     role_rule("", ["events", "services"], "list"),
     role_rule("networking.k8s.io", ["ingresses"], "list"),
-    # Not in README "Permissions" yet (reported): without it the URL lookup says it could not
-    # look, even with every permission the README lists.
     role_rule("gateway.networking.k8s.io", ["httproutes"], "list"),
 ]
 
@@ -115,8 +113,17 @@ def test_without_optional_permissions_the_report_is_shorter_not_different(
         assert "| FATAL: boom" in full.stdout
         assert "| FATAL: boom" not in minimal.stdout
         assert "forbidden" in minimal.stdout  # the log section says why it is empty
-        # Events that may not be listed are left out silently for now (reported to the
-        # owner of report.py: the report should say it could not look, as it does for logs).
+        assert "Events: could not look:" in minimal.stdout
+        assert "Events: could not look:" not in full.stdout
+
+
+def test_without_ingress_permission_the_urls_line_says_it_could_not_look(cluster, checkout):
+    link(cluster)
+    rules = REQUIRED + [role_rule("", ["services"], "list")]
+    run = restart(as_user(cluster, rules), checkout)
+    assert run.exit_code == 0, run.output
+    urls = [line for line in run.stdout.splitlines() if line.startswith("URLs: ")]
+    assert urls and "could not look at ingresses" in urls[0]
 
 
 def test_dry_run_asks_the_server_and_writes_nothing(cluster, checkout):

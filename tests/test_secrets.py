@@ -8,8 +8,10 @@ runs (success, rollout failure, bad input, 401, ``-o json``/``-o yaml``) is sear
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -224,5 +226,24 @@ def test_tls_verification_is_on_unless_the_kubeconfig_says_otherwise(cluster, tm
     insecure = cluster.write_kubeconfig(user="admin", tls=False, context="insecure")
     run = run_plugin(["--kubeconfig", insecure, "--no-wait"], cwd=checkout)
     assert run.exit_code == 0, run.output
+    assert run.output.count("TLS verification is off") == 1  # said once, by us
     source = "\n".join(p.read_text() for p in PACKAGE.rglob("*.py"))
     assert not re.search(r"verify_ssl\s*=\s*False|cert_reqs\s*=\s*.?CERT_NONE", source)
+
+
+def test_an_insecure_kubeconfig_is_said_once_not_warned_on_every_request(cluster, tmp_path):
+    link(cluster)
+    checkout = make_checkout(tmp_path / "shop")
+    insecure = cluster.write_kubeconfig(user="admin", tls=False, context="insecure")
+    script = Path(sys.executable).with_name("kubectl-restart_backend")
+    done = subprocess.run(
+        [str(script), "--kubeconfig", insecure],
+        cwd=checkout,
+        env={"PATH": os.environ["PATH"], "HOME": str(checkout), "PYTHONWARNINGS": "default"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout + done.stderr).count("TLS verification is off") == 1
+    assert "InsecureRequestWarning" not in done.stdout + done.stderr
