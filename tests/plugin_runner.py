@@ -67,3 +67,15 @@ def make_checkout(
     git("add", "README")
     git("commit", "-q", "-m", "init")
     return root
+
+
+def link(cluster, namespace: str = "shop", name: str = "backend", **kwargs) -> dict:
+    """A Deployment linked to acme/shop@main (labels and exact-value annotations)."""
+    kwargs.setdefault("labels", {**LINK_LABELS, "app": name})
+    kwargs.setdefault("annotations", dict(LINK_ANNOTATIONS))
+    return cluster.create_deployment(namespace, name, **kwargs)
+
+
+def patches(cluster) -> list:
+    """The PATCH requests the cluster has seen (the plugin's writes)."""
+    return [r for r in cluster.requests if r.method == "PATCH"]

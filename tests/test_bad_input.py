@@ -17,24 +17,14 @@ import yaml
 from tests.cluster import rule
 from tests.cluster.behaviours import Behaviour
 from tests.cluster.certs import generate_certificates
-from tests.plugin_runner import LINK_ANNOTATIONS, LINK_LABELS, make_checkout, run_plugin
+from tests.plugin_runner import (
+    LINK_LABELS,
+    link,
+    patches,
+    run_plugin,
+)
 
 USAGE, NOT_FOUND, REFUSED, FAILED = 2, 4, 5, 1
-
-
-@pytest.fixture
-def checkout(tmp_path):
-    return make_checkout(tmp_path / "shop")
-
-
-def link(cluster, namespace="shop", name="backend", **kwargs):
-    kwargs.setdefault("labels", {**LINK_LABELS, "app": name})
-    kwargs.setdefault("annotations", dict(LINK_ANNOTATIONS))
-    return cluster.create_deployment(namespace, name, **kwargs)
-
-
-def patches(cluster):
-    return [r for r in cluster.requests if r.method == "PATCH"]
 
 
 def assert_refused(run, exit_code, *words, cluster=None):

@@ -20,22 +20,11 @@ import pytest
 import yaml
 
 from tests.cluster.behaviours import Behaviour
-from tests.plugin_runner import LINK_ANNOTATIONS, LINK_LABELS, make_checkout, run_plugin
+from tests.plugin_runner import link, run_plugin
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 CONSOLE_SCRIPT = Path(sys.executable).parent / "kubectl-restart_backend"
 WATCH_TARGET = r"\?.*watch=true"
-
-
-@pytest.fixture
-def checkout(tmp_path):
-    return make_checkout(tmp_path / "shop")
-
-
-def link(cluster, namespace="shop", name="backend", **kwargs):
-    kwargs.setdefault("labels", {**LINK_LABELS, "app": name})
-    kwargs.setdefault("annotations", dict(LINK_ANNOTATIONS))
-    return cluster.create_deployment(namespace, name, **kwargs)
 
 
 def slow_rollout(cluster):

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from tests.cluster.behaviours import Behaviour
-from tests.plugin_runner import LINK_ANNOTATIONS, LINK_LABELS, make_checkout, run_plugin
+from tests.plugin_runner import LINK_ANNOTATIONS, LINK_LABELS, run_plugin
 
 
 def role_rule(group, resources, *verbs):
@@ -36,11 +36,6 @@ OPTIONAL = [
     role_rule("networking.k8s.io", ["ingresses"], "list"),
     role_rule("gateway.networking.k8s.io", ["httproutes"], "list"),
 ]
-
-
-@pytest.fixture
-def checkout(tmp_path):
-    return make_checkout(tmp_path / "shop")
 
 
 def link(cluster, **kwargs):

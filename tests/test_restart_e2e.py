@@ -12,28 +12,20 @@ import pytest
 import yaml
 
 from tests.cluster.behaviours import Behaviour
-from tests.plugin_runner import LINK_ANNOTATIONS, LINK_LABELS, make_checkout, run_plugin
+from tests.plugin_runner import (
+    LINK_ANNOTATIONS,
+    LINK_LABELS,
+    link,
+    make_checkout,
+    patches,
+    run_plugin,
+)
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
-@pytest.fixture
-def checkout(tmp_path):
-    return make_checkout(tmp_path / "shop")
-
-
-def link(cluster, namespace="shop", name="backend", **kwargs):
-    kwargs.setdefault("labels", {**LINK_LABELS, "app": name})
-    kwargs.setdefault("annotations", dict(LINK_ANNOTATIONS))
-    return cluster.create_deployment(namespace, name, **kwargs)
-
-
 def restart(cluster, checkout, *args, env=None):
     return run_plugin(["--kubeconfig", cluster.kubeconfig, *args], cwd=checkout, env=env)
-
-
-def patches(cluster):
-    return [r for r in cluster.requests if r.method == "PATCH"]
 
 
 def test_restart_succeeds_and_reports_in_the_specs_words(cluster, checkout):

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.cluster.behaviours import Behaviour
-from tests.plugin_runner import LINK_ANNOTATIONS, LINK_LABELS, make_checkout, run_plugin
+from tests.plugin_runner import LINK_ANNOTATIONS, LINK_LABELS, patches, run_plugin
 
 REPO_LABEL, BRANCH_LABEL = "restart-backend/repo", "restart-backend/branch"
-
-
-@pytest.fixture
-def checkout(tmp_path):
-    return make_checkout(tmp_path / "shop")
 
 
 def link(cluster, namespace="shop", name="backend", branch="main", repo="acme/shop"):
@@ -25,10 +18,6 @@ def link(cluster, namespace="shop", name="backend", branch="main", repo="acme/sh
 
 def plugin(cluster, checkout, *args):
     return run_plugin([*args, "--kubeconfig", cluster.kubeconfig], cwd=checkout)
-
-
-def patches(cluster):
-    return [r for r in cluster.requests if r.method == "PATCH"]
 
 
 def test_status_watches_a_rollout_someone_else_started(cluster, checkout):
