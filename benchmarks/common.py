@@ -175,33 +175,7 @@ def start_cluster(**options: Any):
     """A started SimCluster (HTTPS, simulation running unless told otherwise)."""
     from tests.cluster import SimCluster
 
-    _serve_without_nagle()
     return SimCluster(**options).start()
-
-
-def _serve_without_nagle() -> None:
-    """Set TCP_NODELAY on the simulated API server's connections, as Go's net/http (so the
-    real kube-apiserver) does. Without it every plain response (headers and body written
-    separately) waits ~40 ms for the client's delayed ACK, which would add a simulation
-    artefact to every request of every tool. Idempotent; a no-op once the server does it."""
-    import socket
-
-    from tests.cluster import server
-
-    handler = server._Handler
-    if getattr(handler, "_bench_nodelay", False):
-        return
-    original = handler.setup
-
-    def setup(self: Any) -> None:
-        try:
-            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
-        original(self)
-
-    handler.setup = setup
-    handler._bench_nodelay = True
 
 
 def sim_config(**overrides: Any):
