@@ -6,6 +6,7 @@ the restart and the verdict, with a line saying what could not be looked at.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from kubectl_restart_backend.diagnosis import choose_log_targets, summarize_events
@@ -15,11 +16,43 @@ from kubectl_restart_backend.rollout import RolloutState
 from kubectl_restart_backend.urls import describe_no_urls, discover_urls
 
 
+class UrlPrefetch:
+    """Look up the URLs while the rollout runs, so success is printed the moment it happens.
+
+    What routes to a Deployment does not change because its pods restart, so the answer
+    fetched at the start is the one to print at the end; on failure it is simply not used.
+    """
+
+    def __init__(self, session: Any, deployment: dict) -> None:
+        self._result: dict = {}
+        self._thread = threading.Thread(
+            target=self._fetch, args=(session, deployment), name="urls", daemon=True
+        )
+        self._thread.start()
+
+    def _fetch(self, session: Any, deployment: dict) -> None:
+        try:
+            self._result = gather_urls(session, deployment)
+        except Exception as err:  # noqa: BLE001 - optional data must never break the verdict
+            self._result = {"urls_note": f"unknown (could not look: {err})"}
+
+    def result(self, timeout: float = 30.0) -> dict:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            return {"urls_note": "unknown (the lookup did not answer in time)"}
+        return self._result
+
+
 def gather_report(
-    session: Any, state: RolloutState, verdict: Verdict, deployment: dict, watch_options: Any
+    session: Any,
+    state: RolloutState,
+    verdict: Verdict,
+    deployment: dict,
+    watch_options: Any,
+    urls: UrlPrefetch | None = None,
 ) -> dict:
     if verdict is Verdict.COMPLETE:
-        return gather_urls(session, deployment)
+        return urls.result() if urls is not None else gather_urls(session, deployment)
     if verdict in (Verdict.FAILED, Verdict.TIMEOUT):
         return {
             **gather_events(session, state, deployment),

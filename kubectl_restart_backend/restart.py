@@ -14,7 +14,7 @@ from typing import Optional, Protocol
 from kubectl_restart_backend.api import KubeApi, PatchOutcomeUnknown
 from kubectl_restart_backend.errors import ApiError, ExitCode, PluginError, RefusedError
 from kubectl_restart_backend.outcome import Outcome, Rollback, Verdict
-from kubectl_restart_backend.report import gather_report
+from kubectl_restart_backend.report import UrlPrefetch, gather_report
 from kubectl_restart_backend.restart_patch import (
     build_restart_patch,
     build_undo_patch,
@@ -108,6 +108,7 @@ def watch_to_verdict(
         return Outcome(Verdict.NO_PODS, duration_seconds=session.clock() - started, **base)
     generation = int((deployment.get("metadata") or {}).get("generation") or 0)
     deadline = session.clock() + watch.timeout
+    urls = UrlPrefetch(session, deployment)
     try:
         state, timed_out = follow_rollout(
             session, deployment, generation, deadline, watch, reporter
@@ -115,7 +116,7 @@ def watch_to_verdict(
     except KeyboardInterrupt:
         return Outcome(Verdict.INTERRUPTED, duration_seconds=session.clock() - started, **base)
     verdict = Verdict.TIMEOUT if timed_out else _verdict_of(state)
-    report = gather_report(session, state, verdict, deployment, watch)
+    report = gather_report(session, state, verdict, deployment, watch, urls)
     rollback = None
     restarted_at = base.get("restarted_at")
     if verdict is Verdict.FAILED and watch.undo_on_failure and restarted_at:
