@@ -480,12 +480,17 @@ def _client_from_dict(resolved: ResolvedConfig, configuration, k8s_config, confi
         configuration.proxy = cluster["proxy-url"]
     with _captured_client_errors() as logged:
         try:
-            api_client = k8s_config.new_client_from_config_dict(
+            # load_kube_config_from_dict + ApiClient, not new_client_from_config_dict: the
+            # latter only takes a client_configuration from 31.x on (our range starts at 29).
+            k8s_config.load_kube_config_from_dict(
                 config_dict=conf,
                 context=conf["current-context"],
-                persist_config=False,
                 client_configuration=configuration,
+                persist_config=False,
             )
+            from kubernetes import client as k8s_client
+
+            api_client = k8s_client.ApiClient(configuration=configuration)
         except config_error as err:
             raise UsageError(
                 f"kubeconfig: {_scrub(str(err), user)}",
