@@ -27,6 +27,7 @@ import logging
 import os
 import shutil
 import sys
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, MutableMapping, Sequence
 
@@ -443,6 +444,9 @@ def build_api_client(resolved: ResolvedConfig, request_timeout: float | None = N
     connect and read timeout of every request that does not pass its own.
     """
     sanitize_subprocess_env()
+    # google-auth (imported by the client's config layer) warns on every run under an
+    # end-of-life Python; the user of a kubectl plugin cannot act on that.
+    warnings.filterwarnings("ignore", message=".*end of life.*", category=FutureWarning)
     from kubernetes import client as k8s_client
     from kubernetes import config as k8s_config
     from kubernetes.config.config_exception import ConfigException

@@ -40,7 +40,7 @@ def run_plugin(args: list[str], *, cwd: Path, env: Optional[dict] = None) -> Run
     previous = os.getcwd()
     os.chdir(cwd)
     try:
-        result = CliRunner().invoke(
+        result = _runner().invoke(
             main_group, args, env=base_env, prog_name="kubectl restart-backend"
         )
     finally:
@@ -48,6 +48,14 @@ def run_plugin(args: list[str], *, cwd: Path, env: Optional[dict] = None) -> Run
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return Run(result.exit_code, result.stdout, result.stderr)
+
+
+def _runner() -> CliRunner:
+    """stdout and stderr apart: click >= 8.2 always, 8.1 (Python 3.9) when asked."""
+    try:
+        return CliRunner(mix_stderr=False)
+    except TypeError:
+        return CliRunner()
 
 
 def make_checkout(
