@@ -372,9 +372,11 @@ def find_new_replicaset(
     """The ReplicaSet running the Deployment's current pod template, as the controller picks it.
 
     First the owned ReplicaSet whose template equals the Deployment's (ignoring the
-    pod-template-hash label the controller adds); else the highest revision, unless that is
-    older than the Deployment's own revision annotation (our snapshot of ReplicaSets is behind:
-    better to wait than to judge the old ReplicaSet's pods as new).
+    pod-template-hash label the controller adds); else the highest revision, but only when it
+    is newer than the Deployment's own revision annotation (our snapshot of the Deployment is
+    behind). One that is not newer ran an earlier template: the new ReplicaSet is not there yet
+    (our snapshot of ReplicaSets is behind, or Recreate waits for the old pods to go first), and
+    it is better to wait than to judge the old ReplicaSet's pods as new.
     """
     wanted = _strip_hash((deployment.get("spec") or {}).get("template") or {})
     for rs in owned:
@@ -384,7 +386,7 @@ def find_new_replicaset(
         return None
     newest = max(owned, key=_revision)
     deployment_revision = _revision(deployment)
-    if deployment_revision and _revision(newest) < deployment_revision:
+    if deployment_revision and _revision(newest) <= deployment_revision:
         return None
     return newest
 

@@ -549,6 +549,18 @@ TABLE = [
         reason="WaitingForReplicaSet",
         new_replicaset=None,
     ),
+    # Recreate: the controller scales the old ReplicaSet down and reports our generation
+    # before it creates the new one (the Deployment's revision annotation is not raised yet);
+    # the old, crashing pods about to be deleted are not the restart's pods.
+    case(
+        "recreate-before-the-new-replicaset-does-not-judge-old-pods-as-new",
+        deployment(updated=0, status_replicas=1, available=0, revision="1"),
+        [pod("backend-old-p0", rs=OLD_RS, waiting=CRASH, restarts=5)],
+        rss=[old_replicaset(0)],
+        phase=Phase.WAITING,
+        reason="WaitingForReplicaSet",
+        new_replicaset=None,
+    ),
 ]
 
 
@@ -628,8 +640,9 @@ def test_complete_state_lists_only_new_pods() -> None:
     [
         ([old_replicaset(), replicaset()], NEW_RS),
         ([replicaset(), old_replicaset()], NEW_RS),
-        # no template match: the highest revision, when it is not older than the Deployment's
-        ([old_replicaset(), replicaset(pod_template=template(image="x"), revision=2)], NEW_RS),
+        # no template match: the highest revision, when it is newer than the Deployment's
+        ([old_replicaset(), replicaset(pod_template=template(image="x"), revision=3)], NEW_RS),
+        ([old_replicaset(), replicaset(pod_template=template(image="x"), revision=2)], None),
         ([old_replicaset()], None),
         ([replicaset(owner_uid="someone-else")], None),
         ([], None),
@@ -638,6 +651,7 @@ def test_complete_state_lists_only_new_pods() -> None:
         "template-match",
         "template-match-any-order",
         "highest-revision-fallback",
+        "same-revision-as-deployment-with-another-template-is-not-new",
         "older-revision-than-deployment-is-not-new",
         "not-owned",
         "none",
