@@ -109,18 +109,20 @@ def watch_to_verdict(
     generation = int((deployment.get("metadata") or {}).get("generation") or 0)
     deadline = session.clock() + watch.timeout
     urls = UrlPrefetch(session, deployment)
+    # Ctrl-C while the verdict is explained (events, logs) or rolled back is still after the
+    # patch: never let it reach the CLI's "nothing was changed".
     try:
         state, timed_out = follow_rollout(
             session, deployment, generation, deadline, watch, reporter
         )
+        verdict = Verdict.TIMEOUT if timed_out else _verdict_of(state)
+        report = gather_report(session, state, verdict, deployment, watch, urls)
+        rollback = None
+        restarted_at = base.get("restarted_at")
+        if verdict is Verdict.FAILED and watch.undo_on_failure and restarted_at:
+            rollback = undo_restart(session, deployment, state, restarted_at, watch, reporter)
     except KeyboardInterrupt:
         return Outcome(Verdict.INTERRUPTED, duration_seconds=session.clock() - started, **base)
-    verdict = Verdict.TIMEOUT if timed_out else _verdict_of(state)
-    report = gather_report(session, state, verdict, deployment, watch, urls)
-    rollback = None
-    restarted_at = base.get("restarted_at")
-    if verdict is Verdict.FAILED and watch.undo_on_failure and restarted_at:
-        rollback = undo_restart(session, deployment, state, restarted_at, watch, reporter)
     return Outcome(
         verdict,
         state=state,
