@@ -187,11 +187,12 @@ def _progress_message(snapshot: _Snapshot, status: Mapping[str, Any]) -> tuple[O
     Old pods already terminating do not hold completion back, as in kubectl (the API server
     counts them out of status.replicas, and the endpoints have dropped them): waiting for them
     to vanish would cost up to terminationGracePeriodSeconds and say nothing about the restart.
+    Finished old pods (an evicted pod waits for pod GC, possibly for days) do not either.
     """
     replicas = snapshot.replicas
     updated = int(status.get("updatedReplicas") or 0)
     available = int(status.get("availableReplicas") or 0)
-    running_old = [p for p in snapshot.old_pods if p.status != "Terminating"]
+    running_old = [p for p in snapshot.old_pods if _is_active(snapshot.raw_pods[p.name])]
     old_pending = max(int(status.get("replicas") or 0) - updated, len(running_old), 0)
     if updated < replicas:
         return "UpdatingReplicas", f"{updated} of {replicas} new replicas have been updated"
@@ -208,6 +209,13 @@ def _progress_message(snapshot: _Snapshot, status: Mapping[str, Any]) -> tuple[O
     if snapshot.ready_replicas < replicas:
         return "WaitingForReadyPods", f"{snapshot.ready_replicas} of {replicas} new pods are ready"
     return None, ""
+
+
+def _is_active(pod: Mapping[str, Any]) -> bool:
+    """Neither being deleted nor finished (Succeeded/Failed, e.g. an evicted pod left for pod
+    GC): the pods the controller counts (controller.IsPodActive)."""
+    phase = (pod.get("status") or {}).get("phase")
+    return not pod_is_terminating(pod) and phase not in ("Succeeded", "Failed")
 
 
 def _pod_failure(

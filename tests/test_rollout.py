@@ -549,6 +549,26 @@ TABLE = [
         reason="WaitingForReplicaSet",
         new_replicaset=None,
     ),
+    # An evicted (Failed) pod of the old ReplicaSet lingers until pod GC; it runs nothing and
+    # the controller no longer counts it, so it does not hold a finished rollout back.
+    case(
+        "evicted-old-pod-left-behind-does-not-block-completion",
+        deployment(),
+        [
+            *ready_pods(3),
+            pod(
+                "backend-old-e1",
+                rs=OLD_RS,
+                phase="Failed",
+                reason="Evicted",
+                message="The node was low on resource: memory.",
+                ready=False,
+                terminated=("Error", 137),
+            ),
+        ],
+        phase=Phase.COMPLETE,
+        reason="Complete",
+    ),
     # Recreate: the controller scales the old ReplicaSet down and reports our generation
     # before it creates the new one (the Deployment's revision annotation is not raised yet);
     # the old, crashing pods about to be deleted are not the restart's pods.
