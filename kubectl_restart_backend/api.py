@@ -96,7 +96,8 @@ class KubeApi:
     ) -> None:
         self._client = api_client
         self._budget = budget
-        self._timeout = request_timeout or DEFAULT_REQUEST_TIMEOUT
+        # None: not given (our default); 0: no timeout at all, as kubectl's --request-timeout.
+        self._timeout = DEFAULT_REQUEST_TIMEOUT if request_timeout is None else request_timeout
         self._on_retry = on_retry
         self._sleep = sleep
         self._apis: dict[str, Any] = {}
@@ -240,7 +241,7 @@ class KubeApi:
                 allow_watch_bookmarks=True,
                 timeout_seconds=timeout_seconds,
                 _preload_content=False,
-                _request_timeout=(self._timeout, timeout_seconds + 15),
+                _request_timeout=(self._timeout or None, timeout_seconds + 15),
                 **kwargs,
             )
 
@@ -276,6 +277,8 @@ class KubeApi:
 
     def _opts(self) -> dict[str, Any]:
         # A (connect, read) pair: the client silently ignores a float total timeout.
+        if not self._timeout:
+            return {"_preload_content": False}
         return {"_preload_content": False, "_request_timeout": (self._timeout, self._timeout)}
 
     def _json(self, action: str, call: Callable[[], Any], **kw: Any) -> dict:

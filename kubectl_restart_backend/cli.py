@@ -305,7 +305,7 @@ def _session(settings: dict, console: Any, *, timeout: float = 120.0) -> Any:
         cluster=settings.get("cluster"),
         user=settings.get("user"),
         namespace=settings.get("namespace"),
-        request_timeout=settings.get("request_timeout") or None,
+        request_timeout=settings.get("request_timeout"),
     )
     deadline = time.monotonic() + timeout
     return open_session(connect, settings["env"], deadline=deadline, on_retry=console.notice)

@@ -222,7 +222,12 @@ def _rollback_or_hint(outcome: Outcome, style: Style) -> list[str]:
 
 
 def _status_command(outcome: Outcome) -> str:
-    return f"kubectl restart-backend status --deployment {outcome.app_name} -n {outcome.namespace}"
+    """The command that keeps watching this very rollout (same cluster, same Deployment)."""
+    context = f" --context {outcome.context}" if outcome.context else ""
+    return (
+        f"kubectl restart-backend status --deployment {outcome.app_name} "
+        f"-n {outcome.namespace}{context}"
+    )
 
 
 # -- outcome as data -----------------------------------------------------------------------

@@ -59,11 +59,7 @@ def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -
     target = find_target(session, options.query, reporter.notice)
     meta = target.deployment["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    if (target.deployment.get("spec") or {}).get("paused"):
-        raise RefusedError(
-            f"deployment {namespace}/{name} is paused: a restart would not roll out",
-            f"resume it first: kubectl rollout resume deployment/{name} -n {namespace}",
-        )
+    _refuse_paused(target.deployment, "a restart would not roll out")
     base = _outcome_base(session, target)
     restarted_at = format_rfc3339(session.now())
     patch = build_restart_patch(restarted_at)
@@ -90,6 +86,7 @@ def run_status(session: Session, query: TargetQuery, watch: WatchOptions, report
     """Watch the target's current rollout to a verdict, without restarting anything."""
     started = session.clock()
     target = find_target(session, query, reporter.notice)
+    _refuse_paused(target.deployment, "its rollout will not progress")
     base = _outcome_base(session, target)
     base["restarted_at"] = restarted_at_of(target.deployment)
     return watch_to_verdict(session, target.deployment, watch, reporter, base, started)
@@ -131,6 +128,16 @@ def watch_to_verdict(
         **report,
         **base,
     )
+
+
+def _refuse_paused(deployment: dict, why: str) -> None:
+    meta = deployment["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    if (deployment.get("spec") or {}).get("paused"):
+        raise RefusedError(
+            f"deployment {namespace}/{name} is paused: {why}",
+            f"resume it first: kubectl rollout resume deployment/{name} -n {namespace}",
+        )
 
 
 def _outcome_base(session: Session, target: Target) -> dict:

@@ -183,6 +183,12 @@ class RolloutWatcher:
                     return
                 trouble.seen(f"watch {resource}: {err.message.rstrip('.')}", delay)
                 self._stop.wait(delay)
+            except Exception as err:  # noqa: BLE001 - a dead thread would leave the run blind
+                if not self._stop.is_set():
+                    self._events.put(
+                        ("error", ApiError(f"watching {resource} failed unexpectedly: {err}"))
+                    )
+                return
 
     def _relist(self, resource: str) -> str:
         listing = self._api.list(resource, self.namespace, **self._selectors(resource))

@@ -399,9 +399,8 @@ def test_ctrl_c_while_watching_says_how_to_keep_watching(cluster, checkout):
     assert process.returncode == 130, stdout + stderr
     assert "restart goes on in the cluster" in stdout
     keep_watching = stdout.split("to keep watching run:", 1)[1].strip().splitlines()[0]
-    assert keep_watching in (
-        "kubectl restart-backend status --deployment backend -n shop",
-        "kubectl rollout status deployment/backend -n shop",
+    assert (
+        keep_watching == "kubectl restart-backend status --deployment backend -n shop --context sim"
     )
     assert "Traceback" not in stdout + stderr
     assert len(patches(cluster)) == 1

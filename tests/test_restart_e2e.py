@@ -399,3 +399,16 @@ def test_urls_annotation_wins_over_discovery(cluster, checkout):
     run = restart(cluster, checkout)
     assert run.exit_code == 0, run.output
     assert "URLs: https://a.example, https://b.example" in run.stdout
+
+
+@pytest.mark.parametrize("request_timeout, exit_code", [("0", 0), ("1s", 5)])
+def test_request_timeout_zero_means_none_and_a_short_one_gives_up(
+    cluster, checkout, request_timeout, exit_code
+):
+    link(cluster)
+    cluster.faults.set_latency(1.5)  # every answer takes longer than 1s
+    run = restart(cluster, checkout, "--request-timeout", request_timeout, "--timeout", "20s")
+    assert run.exit_code == exit_code, run.output
+    if exit_code:
+        assert "error: " in run.stderr and "Traceback" not in run.output
+        assert not patches(cluster)

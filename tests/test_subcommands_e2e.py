@@ -10,10 +10,12 @@ from tests.plugin_runner import LINK_ANNOTATIONS, LINK_LABELS, patches, run_plug
 REPO_LABEL, BRANCH_LABEL = "restart-backend/repo", "restart-backend/branch"
 
 
-def link(cluster, namespace="shop", name="backend", branch="main", repo="acme/shop"):
+def link(cluster, namespace="shop", name="backend", branch="main", repo="acme/shop", **kwargs):
     labels = {REPO_LABEL: repo.replace("/", "-"), BRANCH_LABEL: branch, "app": name}
     annotations = {REPO_LABEL: repo, BRANCH_LABEL: branch}
-    return cluster.create_deployment(namespace, name, labels=labels, annotations=annotations)
+    return cluster.create_deployment(
+        namespace, name, labels=labels, annotations=annotations, **kwargs
+    )
 
 
 def plugin(cluster, checkout, *args):
@@ -152,3 +154,10 @@ def test_list_outside_a_checkout_says_so_and_names_all_repos(cluster, tmp_path):
     run = run_plugin(["list", "--kubeconfig", cluster.kubeconfig], cwd=tmp_path)
     assert run.exit_code == 2, run.output
     assert run.stderr.startswith("error: ") and "\nhint: " in run.stderr
+
+
+def test_status_of_a_paused_deployment_is_refused_like_a_restart(cluster, checkout):
+    link(cluster, paused=True)
+    run = plugin(cluster, checkout, "status")
+    assert run.exit_code == 5, run.output
+    assert "is paused" in run.stderr and "kubectl rollout resume" in run.stderr
