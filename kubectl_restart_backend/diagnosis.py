@@ -386,9 +386,17 @@ def _find_culprit(spec: Mapping[str, Any], status: Mapping[str, Any]) -> _Culpri
             cs, f"Init:{label}", init=True, pod_restarts=_restarts(init_statuses)
         )
 
-    pod_restarts = _restarts(status.get("containerStatuses") or [])
+    # Sidecars (init containers with restartPolicy Always) run beside the app once the pod is
+    # initialized, so a crash-looping sidecar is judged like any other container.
+    sidecars = [
+        cs
+        for cs in init_statuses
+        if (init_specs.get(cs.get("name")) or {}).get("restartPolicy") == "Always"
+    ]
+    regular = status.get("containerStatuses") or []
+    pod_restarts = _restarts(regular)
     best: Optional[tuple[int, dict, Optional[str]]] = None
-    for cs in status.get("containerStatuses") or []:
+    for cs in [*regular, *sidecars]:
         rank, label = _container_rank(cs)
         if best is None or rank < best[0]:
             best = (rank, cs, label)

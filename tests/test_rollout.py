@@ -37,6 +37,16 @@ QUOTA = (
 NO_CPU = "0/3 nodes are available: 3 Insufficient cpu."
 
 
+def with_sidecar(pod_obj: dict, **state: Any) -> dict:
+    """``pod_obj`` with a native sidecar (init container, restartPolicy Always) in ``state``."""
+    sidecar = container("proxy", last_terminated=("Error", 1), **state)
+    pod_obj["spec"]["initContainers"] = [
+        {"name": "proxy", "image": "envoy:1", "restartPolicy": "Always"}
+    ]
+    pod_obj["status"]["initContainerStatuses"] = [sidecar]
+    return pod_obj
+
+
 def case(
     id: str,
     dep: Optional[dict],
@@ -396,6 +406,15 @@ TABLE = [
         reason="CrashLoopBackOff",
         failure_reason="pod backend-new-p0 (init container migrate) is in CrashLoopBackOff: "
         "exit code 2, 4 restarts",
+    ),
+    case(
+        "crash-looping-sidecar-after-initialization-fails-early",
+        deployment(updated=1, available=0),
+        [with_sidecar(pod("backend-new-p0", ready=False), waiting=CRASH, restarts=3)],
+        phase=Phase.FAILED,
+        reason="CrashLoopBackOff",
+        failure_reason="pod backend-new-p0 (container proxy) is in CrashLoopBackOff: "
+        "exit code 1, 3 restarts",
     ),
     case(
         "crashed-once-and-running-again-is-not-a-failure",
