@@ -11,14 +11,18 @@ from kubectl_restart_backend.linking import (
     build_link_patch,
     build_unlink_patch,
     describe_link_change,
-    link_selector,
     linked_row,
     render_rows,
     repo_selector,
     row_document,
 )
 from kubectl_restart_backend.render import render_document
-from kubectl_restart_backend.session import get_named_deployment
+from kubectl_restart_backend.session import (
+    TargetQuery,
+    get_named_deployment,
+    search_linked_deployments,
+)
+from kubectl_restart_backend.target import qualified_name
 
 
 def list_linked(session: Any, settings: dict, console: Any) -> int:
@@ -51,16 +55,16 @@ def link(session: Any, settings: dict, console: Any) -> int:
     name = settings["deployment_name"]
     namespace = settings.get("namespace") or session.namespace
     deployment = get_named_deployment(session, namespace, name)
-    linked = session.api.list(
-        "deployments", namespace, label_selector=link_selector(git.repo, git.branch)
-    ).items
+    # Wherever the restart would look (all namespaces), so a link never makes it ambiguous.
+    linked, _scope = search_linked_deployments(session, git, TargetQuery(git=git), console.notice)
     others = [
         d
         for d in linked
-        if d["metadata"]["name"] != name and matches_exact_values(d, git.repo, git.branch)
+        if qualified_name(d) != f"{namespace}/{name}"
+        and matches_exact_values(d, git.repo, git.branch)
     ]
     if others and not settings.get("force"):
-        names = ", ".join(f"{namespace}/{d['metadata']['name']}" for d in others)
+        names = ", ".join(qualified_name(d) for d in others)
         raise RefusedError(
             f"{names} is already linked to {git.repo}@{git.branch}",
             f"pass --force to move the link to {namespace}/{name}, or unlink the other first",
@@ -73,10 +77,11 @@ def link(session: Any, settings: dict, console: Any) -> int:
         )
         return 0
     summary = [f"Link deployment {namespace}/{name} to {git.repo}@{git.branch}:", *changes]
-    summary += [f"  and unlink {namespace}/{d['metadata']['name']}" for d in others]
+    summary += [f"  and unlink {qualified_name(d)}" for d in others]
     _confirm(settings, console, summary)
     for other in others:
-        session.api.patch_deployment(namespace, other["metadata"]["name"], build_unlink_patch())
+        meta = other["metadata"]
+        session.api.patch_deployment(meta["namespace"], meta["name"], build_unlink_patch())
     session.api.patch_deployment(namespace, name, patch)
     console.write(f"deployment {namespace}/{name} linked to {git.repo}@{git.branch}\n")
     return 0

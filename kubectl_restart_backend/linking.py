@@ -15,12 +15,10 @@ from kubectl_restart_backend.diagnosis import format_age, parse_time
 from kubectl_restart_backend.labels import (
     BRANCH_LABEL,
     REPO_LABEL,
-    build_selector,
     slug,
 )
 from kubectl_restart_backend.repo_url import RepoRef
 from kubectl_restart_backend.restart_patch import restarted_at_of
-from kubectl_restart_backend.target import qualified_name
 
 
 @dataclass(frozen=True)
@@ -58,15 +56,6 @@ def build_unlink_patch() -> dict:
 def repo_selector(repo: Optional[RepoRef]) -> str:
     """All branches of ``repo``; every linked Deployment when ``repo`` is None."""
     return f"{REPO_LABEL}={slug(str(repo))}" if repo else REPO_LABEL
-
-
-def link_selector(repo: RepoRef, branch: str) -> str:
-    return build_selector(repo, branch)
-
-
-def other_links(deployments: Sequence[dict], name: str) -> list[str]:
-    """Deployments other than ``name`` already linked to the same repo and branch."""
-    return [qualified_name(d) for d in deployments if d["metadata"].get("name") != name]
 
 
 def describe_link_change(deployment: dict, patch: dict) -> list[str]:

@@ -119,7 +119,7 @@ def find_target(session: Session, query: TargetQuery, notice: Callable[[str], No
     if git.branch_source not in ("git", "--branch"):
         notes.append(f"branch {git.branch!r} taken from ${git.branch_source} (detached HEAD)")
         notice(notes[-1])
-    deployments, scope = _list_linked(session, git, query, notice)
+    deployments, scope = search_linked_deployments(session, git, query, notice)
     if scope.note:
         notes.append(scope.note)
     try:
@@ -144,10 +144,11 @@ def get_named_deployment(session: Session, namespace: str, name: str) -> dict:
         raise
 
 
-def _list_linked(
+def search_linked_deployments(
     session: Session, git: GitContext, query: TargetQuery, notice: Callable[[str], None]
 ) -> tuple[list[dict], SearchScope]:
-    """Ask the server for the labelled Deployments: all namespaces, or the context's on 403."""
+    """Ask the server for the Deployments labelled for repo@branch: in ``query.namespace``,
+    else in all namespaces, falling back to the context's namespace on 403."""
     from kubectl_restart_backend.labels import build_selector
 
     selector = build_selector(git.repo, git.branch)

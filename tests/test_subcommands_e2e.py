@@ -161,3 +161,16 @@ def test_status_of_a_paused_deployment_is_refused_like_a_restart(cluster, checko
     run = plugin(cluster, checkout, "status")
     assert run.exit_code == 5, run.output
     assert "is paused" in run.stderr and "kubectl rollout resume" in run.stderr
+
+
+def test_link_refuses_when_a_deployment_in_another_namespace_is_linked(cluster, checkout):
+    link(cluster, "shop-old", "backend")
+    cluster.create_deployment("shop", "backend")
+    run = plugin(cluster, checkout, "link", "backend", "-n", "shop", "--yes")
+    assert run.exit_code == 5, run.output
+    assert "shop-old/backend is already linked" in run.stderr
+    run = plugin(cluster, checkout, "link", "backend", "-n", "shop", "--yes", "--force")
+    assert run.exit_code == 0, run.output
+    assert REPO_LABEL not in cluster.get("deployments", "shop-old", "backend")["metadata"]["labels"]
+    run = plugin(cluster, checkout, "--no-wait")
+    assert run.exit_code == 0, run.output  # exactly one linked Deployment left
