@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional, Sequence
 
-from kubectl_restart_backend.diagnosis import format_age, parse_time
+from kubectl_restart_backend.diagnosis import format_age, one_line, parse_time
 from kubectl_restart_backend.labels import (
     BRANCH_LABEL,
     REPO_LABEL,
@@ -109,6 +109,7 @@ def render_rows(rows: Sequence[LinkedRow]) -> str:
                 format_age(row.age_seconds) if row.age_seconds is not None else "<unknown>",
             )
         )
+    table = [tuple(one_line(cell) for cell in r) for r in table]  # annotations are data
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     return "".join(
         "   ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() + "\n" for r in table

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from kubectl_restart_backend.diagnosis import cut_log_line, format_age, safe_text
+from kubectl_restart_backend.diagnosis import cut_log_line, format_age, one_line, safe_text
 from kubectl_restart_backend.outcome import Outcome, Verdict
 from kubectl_restart_backend.rollout import PodInfo, RolloutState
 
@@ -85,7 +85,8 @@ def _complete(outcome: Outcome, style: Style) -> list[str]:
 def _failed(outcome: Outcome, style: Style) -> list[str]:
     state = outcome.state
     assert state is not None
-    lines = [f"{style.mark(Verdict.FAILED)} Restart failed: {state.failure_reason or state.reason}"]
+    reason = one_line(state.failure_reason or state.reason, limit=1000)
+    lines = [f"{style.mark(Verdict.FAILED)} Restart failed: {reason}"]
     new_pods = [pod for pod in state.pods if pod.is_new] or list(state.pods)
     lines += ["Pod details:"] + _pod_details(new_pods, failing_only=False)
     lines += _events_and_logs(outcome)
@@ -162,6 +163,7 @@ def _pod_details(pods: Sequence[PodInfo], *, failing_only: bool) -> list[str]:
         )
     if len(rows) == 1:
         return ["  (no pods)"]
+    rows = [tuple(one_line(cell) for cell in row) for row in rows]  # cluster text is data
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows
@@ -171,8 +173,8 @@ def _pod_details(pods: Sequence[PodInfo], *, failing_only: bool) -> list[str]:
             continue
         detail = [d for d in (pod.message, _last_state(pod)) if d]
         if detail and not pod.ready:
-            where = f" (container {pod.container})" if pod.container else ""
-            lines.append(f"  {pod.name}{where}: {'; '.join(safe_text(d) for d in detail)}")
+            where = f" (container {one_line(pod.container)})" if pod.container else ""
+            lines.append(f"  {one_line(pod.name)}{where}: {'; '.join(one_line(d) for d in detail)}")
     return lines
 
 

@@ -172,3 +172,10 @@ def test_document_schema_and_spec_booleans(verdict, phase, expected):
 def test_document_renders_as_json_and_yaml_alike():
     doc = outcome_document(outcome(Verdict.COMPLETE, state()), 0)
     assert json.loads(render_document(doc, "json")) == yaml.safe_load(render_document(doc, "yaml"))
+
+
+def test_pod_table_cells_from_the_cluster_cannot_inject_lines_or_escapes():
+    hostile = pod(name="evil\x1b[2J\nfake-line", status="Running\r\nhint: pwned")
+    text = render_outcome(outcome(Verdict.FAILED, state(Phase.FAILED, 0, 3, "x", [hostile])), PLAIN)
+    assert "\x1b" not in text and "\r" not in text
+    assert not any(line.startswith("hint:") for line in text.splitlines())
