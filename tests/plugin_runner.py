@@ -7,10 +7,12 @@ cluster through the real kubernetes client; only stdout/stderr are captured.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from click.testing import CliRunner
 
@@ -87,3 +89,45 @@ def link(cluster, namespace: str = "shop", name: str = "backend", **kwargs) -> d
 def patches(cluster) -> list:
     """The PATCH requests the cluster has seen (the plugin's writes)."""
     return [r for r in cluster.requests if r.method == "PATCH"]
+
+
+CONSOLE_SCRIPT = Path(sys.executable).parent / "kubectl-restart_backend"
+
+
+def start_console_script(cluster, checkout: Path, *args: str, kubeconfig=None):
+    """The installed console script as a real process (for signals and exit codes)."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(checkout),
+        "KUBECONFIG": str(kubeconfig or cluster.kubeconfig),
+        "NO_COLOR": "1",
+    }
+    return subprocess.Popen(
+        [str(CONSOLE_SCRIPT), *args],
+        cwd=checkout,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def interrupt_when(
+    cluster, process, ready: Callable[[], bool], *, timeout: float = 60.0
+) -> tuple[int, str, str]:
+    """Ctrl-C ``process`` once ``ready()`` holds (or it has exited); its code and output.
+
+    The condition is re-checked on every change in the cluster (``cluster.wait_for``): no
+    fixed sleep stands in for it.
+    """
+    try:
+        cluster.wait_for(
+            lambda: process.poll() is not None or ready(),
+            timeout=timeout,
+            message="the plugin never reached the point to interrupt",
+        )
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    return process.returncode, stdout, stderr

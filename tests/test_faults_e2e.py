@@ -8,10 +8,7 @@ twice and that nothing leaked a traceback.
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -20,7 +17,7 @@ import pytest
 import yaml
 
 from tests.cluster.behaviours import Behaviour
-from tests.plugin_runner import link, run_plugin
+from tests.plugin_runner import interrupt_when, link, run_plugin, start_console_script
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 CONSOLE_SCRIPT = Path(sys.executable).parent / "kubectl-restart_backend"
@@ -365,38 +362,14 @@ def test_patch_whose_answer_is_lost_is_read_back_and_never_sent_twice(make_clust
 # -- Ctrl-C ----------------------------------------------------------------------------
 
 
-def start_console_script(cluster, checkout, *args, kubeconfig=None):
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(checkout),
-        "KUBECONFIG": str(kubeconfig or cluster.kubeconfig),
-        "NO_COLOR": "1",
-    }
-    return subprocess.Popen(
-        [str(CONSOLE_SCRIPT), *args],
-        cwd=checkout,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_ctrl_c_while_watching_says_how_to_keep_watching(cluster, checkout):
     link(cluster)
     cluster.set_behaviour("shop", "backend", Behaviour.never_ready())
     process = start_console_script(cluster, checkout, "--timeout", "60s")
-    try:
-        cluster.wait_for(
-            lambda: process.poll() is not None or len(watches_after_patch(cluster)) >= 3,
-            timeout=30,
-            message="the plugin never started watching",
-        )
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=30)
-    finally:
-        process.kill()
-    assert process.returncode == 130, stdout + stderr
+    code, stdout, stderr = interrupt_when(
+        cluster, process, lambda: len(watches_after_patch(cluster)) >= 3
+    )
+    assert code == 130, stdout + stderr
     assert "restart goes on in the cluster" in stdout
     keep_watching = stdout.split("to keep watching run:", 1)[1].strip().splitlines()[0]
     assert (
@@ -411,17 +384,10 @@ def test_ctrl_c_before_the_patch_changes_nothing(cluster, checkout):
     before = cluster.get("deployments", "shop", "backend")
     cluster.faults.fail_next(1000, "GET", ENDPOINTS["list"][1], status=503)
     process = start_console_script(cluster, checkout, "--timeout", "60s")
-    try:
-        cluster.wait_for(
-            lambda: process.poll() is not None or any(r.status == 503 for r in cluster.requests),
-            timeout=30,
-            message="the plugin never asked for the Deployments",
-        )
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=30)
-    finally:
-        process.kill()
-    assert process.returncode == 130, stdout + stderr
+    code, stdout, stderr = interrupt_when(
+        cluster, process, lambda: any(r.status == 503 for r in cluster.requests)
+    )
+    assert code == 130, stdout + stderr
     assert "nothing was changed" in stderr
     assert "Traceback" not in stdout + stderr
     assert not patches(cluster)
@@ -470,13 +436,10 @@ def test_ctrl_c_while_the_patch_is_unanswered_says_it_may_have_been_applied(make
     kubeconfig = relayed_kubeconfig(cluster, relay, checkout.parent)
     process = start_console_script(cluster, checkout, "--timeout", "60s", kubeconfig=kubeconfig)
     try:
-        assert relay.swallowed.wait(30), "the PATCH never reached the server"
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=30)
+        code, stdout, stderr = interrupt_when(cluster, process, relay.swallowed.is_set)
     finally:
-        process.kill()
         relay.close()
-    assert process.returncode == 130, stdout + stderr
+    assert code == 130, stdout + stderr
     assert "the restart may have been applied" in stderr
     assert "nothing was changed" not in stderr
     assert "hint: check with: kubectl rollout status deployment/backend -n shop" in stderr
