@@ -258,7 +258,7 @@ class KubeApi:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _tell_retry(self, started: float, delay: float, message: str, action: str) -> None:
+    def tell_retry(self, started: float, delay: float, message: str, action: str) -> None:
         """One notice per stretch of trouble, not one per call (three watches fail at once)."""
         now = self._budget.clock()
         if self._on_retry is None or now - started + delay <= NOTICE_AFTER:
@@ -331,7 +331,7 @@ class KubeApi:
                     raise failure.error from None
                 if failure.unreachable and not self._reached and attempt >= FIRST_CONTACT_TRIES:
                     raise failure.error from None
-                self._tell_retry(started, delay, failure.error.message, action)
+                self.tell_retry(started, delay, failure.error.message, action)
                 if stop is None:
                     self._sleep(delay)
                 elif stop.wait(delay):

@@ -162,7 +162,7 @@ def follow_rollout(
 ) -> tuple[RolloutState, bool]:
     """Watch until the pure rule says complete or failed, or the deadline passes."""
     budget = RetryBudget(deadline, session.clock)
-    watcher = RolloutWatcher(session.api, patched, budget=budget, on_notice=reporter.notice)
+    watcher = RolloutWatcher(session.api, patched, budget=budget)
     watcher.start()
     last_shown: Optional[tuple] = None
     last_time = 0.0

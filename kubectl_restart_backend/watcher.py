@@ -12,9 +12,9 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
-from kubectl_restart_backend.api import NOTICE_AFTER, KubeApi, WatchExpired
+from kubectl_restart_backend.api import KubeApi, WatchExpired
 from kubectl_restart_backend.errors import ApiError
 from kubectl_restart_backend.retry import RetryBudget, compute_backoff
 
@@ -75,7 +75,6 @@ class RolloutWatcher:
         deployment: dict,
         *,
         budget: RetryBudget,
-        on_notice: Callable[[str], None] = lambda _msg: None,
     ) -> None:
         meta = deployment.get("metadata") or {}
         self.namespace: str = meta.get("namespace", "")
@@ -83,7 +82,6 @@ class RolloutWatcher:
         self.snapshot = Snapshot(deployment)
         self._api = api
         self._budget = budget
-        self._notice = on_notice
         self._selector = selector_string(deployment)
         self._events: queue.Queue = queue.Queue()
         self._stop = threading.Event()
@@ -143,7 +141,7 @@ class RolloutWatcher:
     def _follow(self, resource: str, version: str) -> None:
         """Watch ``resource`` until stopped: resume from the last version, relist on 410."""
         failures = 0
-        trouble = _Trouble(self._budget.clock, self._notice)
+        trouble_since: Optional[float] = None  # when the current stretch of failures began
         needs_list = False
         while not self._stop.is_set():
             try:
@@ -163,7 +161,7 @@ class RolloutWatcher:
                     obj = event.get("object") or {}
                     version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                     received = True
-                    trouble.over()
+                    trouble_since = None
                     if event.get("type") != "BOOKMARK":
                         self._events.put(("event", resource, event.get("type"), obj))
                 failures = 0 if received else failures + 1
@@ -181,7 +179,9 @@ class RolloutWatcher:
                 delay = compute_backoff(failures, None)
                 if not self._budget.allows(delay):
                     return
-                trouble.seen(f"watch {resource}: {err.message.rstrip('.')}", delay)
+                if trouble_since is None:
+                    trouble_since = self._budget.clock()
+                self._api.tell_retry(trouble_since, delay, err.message, f"watch {resource}")
                 self._stop.wait(delay)
             except Exception as err:  # noqa: BLE001 - a dead thread would leave the run blind
                 if not self._stop.is_set():
@@ -194,24 +194,3 @@ class RolloutWatcher:
         listing = self._api.list(resource, self.namespace, **self._selectors(resource))
         self._events.put(("relist", resource, listing.items))
         return listing.resource_version
-
-
-class _Trouble:
-    """Says once per outage that a watch keeps failing, when it lasts more than a moment."""
-
-    def __init__(self, clock: Callable[[], float], notice: Callable[[str], None]) -> None:
-        self._clock = clock
-        self._notice = notice
-        self._since: Optional[float] = None
-        self._told = False
-
-    def seen(self, message: str, delay: float) -> None:
-        now = self._clock()
-        if self._since is None:
-            self._since = now
-        if not self._told and now - self._since + delay > NOTICE_AFTER:
-            self._notice(f"{message}; retrying")
-            self._told = True
-
-    def over(self) -> None:
-        self._since, self._told = None, False
