@@ -82,7 +82,9 @@ def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -
         raise
 
 
-def run_status(session: Session, query: TargetQuery, watch: WatchOptions, reporter: Reporter):
+def run_status(
+    session: Session, query: TargetQuery, watch: WatchOptions, reporter: Reporter
+) -> Outcome:
     """Watch the target's current rollout to a verdict, without restarting anything."""
     started = session.clock()
     target = find_target(session, query, reporter.notice)
