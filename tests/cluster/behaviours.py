@@ -17,6 +17,19 @@ How a Pod gets its behaviour, first match wins:
 
 3. Otherwise healthy.
 
+Healing: real clusters are full of trouble that clears up by itself, so each kind of trouble
+can stop after a while (``failures``: crash N times, fail N pulls, then work; ``unready_for``:
+fail readiness for T seconds, then pass). A Behaviour with ``failures=None`` misbehaves forever.
+
+Time: durations in a Behaviour that describe the *workload* (``unready_for``) are in kubelet
+seconds, the same seconds as the kubelet's back-off schedule (10 s, doubling, capped at 300 s),
+so a runner that scales its clock scales them alike and the ratios stay real.
+
+This module is the one behaviour vocabulary shared by the simulated cluster's kubelet
+(``tests/cluster/kubelet.py``) and the fake kubelet that drives the official control plane in
+the real test tier: a scenario reads the same on both, and both write the registry's words
+from ``PULL_ERRORS``.
+
 Independently of the behaviour, two things fail the way a real kubelet fails them:
 
 - an image whose tag is `doesnotexist` (e.g. `nginx:doesnotexist`) can never be pulled
@@ -47,6 +60,8 @@ __all__ = [
     "IMAGE_PULL_BACKOFF",
     "NEVER_READY",
     "UNSCHEDULABLE",
+    "PULL_ERRORS",
+    "pull_error_message",
 ]
 
 ANNOTATION_PREFIX = "sim.restart-backend.dev/"
@@ -73,6 +88,39 @@ _DEFAULT_OOM_LOG = (
 )
 
 
+# What a registry answers, as containerd reports it in the ErrImagePull message (the kubelet
+# prefixes `Failed to pull image "<image>": ` in its event). `{ref}` is the fully qualified
+# reference (docker.io/library/nginx:1), `{registry}` its host, `{path}` the rest without tag.
+# Permanent answers first; whether an answer is permanent is for the plugin to decide.
+PULL_ERRORS: dict[str, str] = {
+    "not_found": (
+        'rpc error: code = NotFound desc = failed to pull and unpack image "{ref}": '
+        'failed to resolve reference "{ref}": {ref}: not found'
+    ),
+    "unauthorized": (
+        'rpc error: code = Unknown desc = failed to pull and unpack image "{ref}": '
+        'failed to resolve reference "{ref}": pull access denied, repository does not exist '
+        "or may require authorization: server message: insufficient_scope: authorization failed"
+    ),
+    "unavailable": (
+        'rpc error: code = Unknown desc = failed to pull and unpack image "{ref}": '
+        'failed to resolve reference "{ref}": unexpected status from HEAD request to '
+        "https://{registry}/v2/{path}/manifests/{tag}: 503 Service Unavailable"
+    ),
+    "rate_limited": (
+        'rpc error: code = Unknown desc = failed to pull and unpack image "{ref}": '
+        "failed to copy: httpReadSeeker: failed open: unexpected status code "
+        "https://{registry}/v2/{path}/manifests/{tag}: 429 Too Many Requests - Server message: "
+        "toomanyrequests: You have reached your pull rate limit."
+    ),
+    "timeout": (
+        'rpc error: code = Unknown desc = failed to pull and unpack image "{ref}": '
+        'failed to resolve reference "{ref}": failed to do request: Head '
+        '"https://{registry}/v2/{path}/manifests/{tag}": dial tcp 203.0.113.7:443: i/o timeout'
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Behaviour:
     """What the simulated kubelet does with a Pod. Construct with the class methods."""
@@ -91,10 +139,23 @@ class Behaviour:
     probe_message: str = "HTTP probe failed with statuscode: 503"
     # unschedulable; None: "0/<nodes> nodes are available: <nodes> Insufficient cpu."
     scheduling_message: str | None = None
+    # healing (crash loop, OOMKilled, image pull): how many times the misbehaving container
+    # fails (exits, or fails a pull) before it works; None: it never does
+    failures: int | None = None
+    # image pull: what the registry answers, a key of PULL_ERRORS
+    pull_error: str = "not_found"
+    # never ready: kubelet seconds of failing readiness after the start, then it passes;
+    # None: it never passes
+    unready_for: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
             raise ValueError(f"unknown behaviour {self.kind!r}; known: {', '.join(_KINDS)}")
+        if self.pull_error not in PULL_ERRORS:
+            known = ", ".join(PULL_ERRORS)
+            raise ValueError(f"unknown pull error {self.pull_error!r}; known: {known}")
+        if self.failures is not None and self.failures < 0:
+            raise ValueError("failures must be >= 0 (or None: forever)")
 
     @classmethod
     def healthy(
@@ -115,36 +176,64 @@ class Behaviour:
         log_lines: tuple[str, ...] | None = None,
         container: str | None = None,
         run_seconds: float | None = None,
+        failures: int | None = None,
     ) -> Behaviour:
         """Exits with `exit_code` shortly after each start (reason Error), then
-        CrashLoopBackOff; the last log line explains why."""
+        CrashLoopBackOff; the last log line explains why. With `failures=N` it crashes N
+        times, then starts and becomes ready (a dependency that was still starting)."""
         return cls(
             CRASH_LOOP,
             container=container,
             exit_code=exit_code,
             log_lines=log_lines,
             run_seconds=run_seconds,
+            failures=failures,
         )
 
     @classmethod
     def oom_killed(
-        cls, *, container: str | None = None, log_lines: tuple[str, ...] | None = None
+        cls,
+        *,
+        container: str | None = None,
+        log_lines: tuple[str, ...] | None = None,
+        failures: int | None = None,
     ) -> Behaviour:
-        """Killed for exceeding its memory limit (reason OOMKilled, exit code 137)."""
-        return cls(OOM_KILLED, container=container, exit_code=137, log_lines=log_lines)
+        """Killed for exceeding its memory limit (reason OOMKilled, exit code 137); with
+        `failures=N`, N times, then it fits (a warm-up spike)."""
+        return cls(
+            OOM_KILLED, container=container, exit_code=137, log_lines=log_lines, failures=failures
+        )
 
     @classmethod
-    def image_pull_backoff(cls, *, container: str | None = None) -> Behaviour:
-        """Its image can never be pulled (ErrImagePull, then ImagePullBackOff)."""
-        return cls(IMAGE_PULL_BACKOFF, container=container)
+    def image_pull_backoff(
+        cls,
+        *,
+        container: str | None = None,
+        pull_error: str = "not_found",
+        failures: int | None = None,
+    ) -> Behaviour:
+        """Its image pulls fail with the registry answer `pull_error` (ErrImagePull, then
+        ImagePullBackOff with the kubelet's image back-off); with `failures=N` the pull after
+        N failed ones succeeds (a registry hiccup)."""
+        return cls(
+            IMAGE_PULL_BACKOFF, container=container, pull_error=pull_error, failures=failures
+        )
 
     @classmethod
     def never_ready(
-        cls, *, probe_message: str | None = None, container: str | None = None
+        cls,
+        *,
+        probe_message: str | None = None,
+        container: str | None = None,
+        unready_for: float | None = None,
     ) -> Behaviour:
-        """Runs but its readiness probe never passes (Unhealthy events)."""
+        """Runs but its readiness probe fails (Unhealthy events); forever, or for
+        `unready_for` kubelet seconds after the start and then passes (a slow warm-up)."""
         return cls(
-            NEVER_READY, container=container, probe_message=probe_message or cls.probe_message
+            NEVER_READY,
+            container=container,
+            probe_message=probe_message or cls.probe_message,
+            unready_for=unready_for,
         )
 
     @classmethod
@@ -190,10 +279,27 @@ def behaviour_from_annotations(annotations: Mapping[str, str] | None) -> Behavio
         changes["exit_code"] = int(annotations[ANNOTATION_PREFIX + "exit-code"])
     if ANNOTATION_PREFIX + "crash-log" in annotations:
         changes["log_lines"] = tuple(annotations[ANNOTATION_PREFIX + "crash-log"].splitlines())
-    for key, field in (("start-delay", "start_delay"), ("ready-delay", "ready_delay")):
+    for key, field in (
+        ("start-delay", "start_delay"),
+        ("ready-delay", "ready_delay"),
+        ("unready-for", "unready_for"),
+    ):
         if ANNOTATION_PREFIX + key in annotations:
             changes[field] = float(annotations[ANNOTATION_PREFIX + key])
+    if ANNOTATION_PREFIX + "failures" in annotations:
+        changes["failures"] = int(annotations[ANNOTATION_PREFIX + "failures"])
+    if ANNOTATION_PREFIX + "pull-error" in annotations:
+        changes["pull_error"] = annotations[ANNOTATION_PREFIX + "pull-error"]
     return replace(behaviour, **changes) if changes else behaviour
+
+
+def pull_error_message(kind: str, ref: str) -> str:
+    """The containerd message for pulling the fully qualified `ref` with registry answer
+    `kind` (a key of PULL_ERRORS)."""
+    registry, _, rest = ref.partition("/")
+    path, _, tag = rest.rpartition(":") if ":" in rest.rsplit("/", 1)[-1] else (rest, "", "")
+    registry_host = "registry-1.docker.io" if registry == "docker.io" else registry
+    return PULL_ERRORS[kind].format(ref=ref, registry=registry_host, path=path, tag=tag or "latest")
 
 
 def image_pull_fails(image: str) -> bool:
