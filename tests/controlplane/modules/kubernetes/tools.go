@@ -1,0 +1,10 @@
+//go:build tools
+
+// Package tools pins the official control-plane commands we build, so that go.mod and go.sum
+// list everything they need.
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+)
