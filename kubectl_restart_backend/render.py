@@ -7,12 +7,13 @@ kept verbatim (they are our contract); what we add (pod table, events, logs) com
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from kubectl_restart_backend.diagnosis import cut_log_line, format_age, one_line, safe_text
 from kubectl_restart_backend.outcome import Outcome, Verdict
-from kubectl_restart_backend.rollout import PodInfo, RolloutState
+from kubectl_restart_backend.rollout import Phase, PodInfo, RolloutState
 
 _GREEN, _RED, _YELLOW, _BOLD, _RESET = "\033[32m", "\033[31m", "\033[33m", "\033[1m", "\033[0m"
 
@@ -47,12 +48,64 @@ def choose_style(encoding: Optional[str], is_tty: bool, env: dict) -> Style:
 # -- progress ------------------------------------------------------------------------------
 
 
-def render_triggered() -> str:
+def render_target(action: str, namespace: str, name: str, context: str) -> str:
+    """Which Deployment, where: said before anything is sent, the last chance to notice the
+    wrong cluster (``action``: Restarting, Watching)."""
+    where = f" (context {one_line(context)})" if context else ""
+    return f"{action} deployment {one_line(namespace)}/{one_line(name)}{where}"
+
+
+def render_triggered(waiting: bool = True) -> str:
+    """The spec's line; with --no-wait only its first sentence (nothing waits)."""
+    if not waiting:
+        return "Rolling restart triggered."
     return "Rolling restart triggered. Waiting for pods to restart..."
 
 
 def render_progress(state: RolloutState) -> str:
-    return f"Pods: {state.ready_replicas}/{state.replicas} ready, rollout in progress..."
+    """The spec's progress line, plus what is still awaited when the count does not tell.
+
+    ``3/3 ready`` while the rollout goes on (old pods still terminating, minReadySeconds,
+    the controller not there yet) would read like a hang; the state's message says why.
+    """
+    line = f"Pods: {state.ready_replicas}/{state.replicas} ready, rollout in progress..."
+    count_explains = state.phase is Phase.PROGRESSING and state.ready_replicas < state.replicas
+    if count_explains or not state.message or state.message == state.reason:
+        return line
+    return f"{line} ({one_line(state.message)})"
+
+
+def fit_to_width(line: str, width: Optional[int], unicode: bool = True) -> str:
+    """Cut ``line`` to fit a terminal ``width`` columns wide, marking the cut.
+
+    A line updated in place must never wrap: ``\\r`` only returns to the start of the last
+    row, so every update would leave the wrapped part behind. One column stays free, since
+    some terminals wrap as soon as the last column is written.
+    """
+    if not width or width <= 1:
+        return line
+    room = width - 1
+    if display_width(line) <= room:
+        return line
+    mark = "…" if unicode else "..."
+    kept, used = [], display_width(mark)
+    for char in line:
+        used += display_width(char)
+        if used > room:
+            break
+        kept.append(char)
+    return "".join(kept) + mark if room >= display_width(mark) else "".join(kept)
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: wide East Asian characters take two, combining
+    marks none."""
+    width = 0
+    for char in text:
+        if unicodedata.combining(char):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
 
 
 # -- outcome as text -----------------------------------------------------------------------
@@ -74,6 +127,12 @@ def render_outcome(outcome: Outcome, style: Style) -> str:
 def _complete(outcome: Outcome, style: Style) -> list[str]:
     state = outcome.state
     assert state is not None
+    if state.replicas == 0:  # scaled to 0 while we watched: "healthy: 0/0" would say nothing
+        return [
+            f"{style.mark(Verdict.COMPLETE)} Rolling restart complete for {outcome.app_name}",
+            f"No pods running: deployment {outcome.namespace}/{outcome.app_name} was scaled to "
+            "0 replicas during the restart",
+        ]
     urls = ", ".join(outcome.urls) if outcome.urls else (outcome.urls_note or "none")
     return [
         f"{style.mark(Verdict.COMPLETE)} Rolling restart complete for {outcome.app_name}",
@@ -99,7 +158,7 @@ def _timeout(outcome: Outcome, style: Style) -> list[str]:
     assert state is not None
     lines = [
         f"{style.mark(Verdict.TIMEOUT)} Restart timeout - pods may still be cycling",
-        f"Current: {state.ready_replicas}/{state.replicas} ready",
+        _current(state),
         "Check pod status manually or try again",
     ]
     holding = [pod for pod in state.pods if not pod.ready]
@@ -108,6 +167,16 @@ def _timeout(outcome: Outcome, style: Style) -> list[str]:
     lines += _events_and_logs(outcome)
     lines.append(f"The rollout goes on in the cluster: {_status_command(outcome)}")
     return lines
+
+
+def _current(state: RolloutState) -> str:
+    """The spec's ``Current:`` line, saying whose pods are counted: ``0/3 ready`` alone reads
+    like an outage while the old pods still serve."""
+    old_ready = sum(
+        1 for pod in state.pods if not pod.is_new and pod.ready and pod.status != "Terminating"
+    )
+    old = f"; {old_ready} old pod{'' if old_ready == 1 else 's'} still ready" if old_ready else ""
+    return f"Current: {state.ready_replicas}/{state.replicas} ready (new pods{old})"
 
 
 def _triggered(outcome: Outcome, style: Style) -> list[str]:
@@ -134,8 +203,12 @@ def _dry_run(outcome: Outcome, style: Style) -> list[str]:
         f"Dry run: would restart deployment {outcome.namespace}/{outcome.app_name} "
         f"(context {outcome.context})",
     ]
-    if outcome.repo:
+    if outcome.repo and outcome.branch:
         lines.append(f"Linked to: {outcome.repo}@{outcome.branch}")
+    elif outcome.repo:
+        lines.append(f"Linked to: {outcome.repo} (no branch)")
+    else:
+        lines.append("Linked to: no repo (chosen by name)")
     lines += [
         f"PATCH {plan.get('path')} ({plan.get('contentType')})",
         f"  {json.dumps(plan.get('patch'), sort_keys=True)}",
@@ -281,6 +354,50 @@ def outcome_document(outcome: Outcome, exit_code: int) -> dict[str, Any]:
         + ([f"events: {outcome.events_note}"] if outcome.events_note else [])
         + ([f"URLs: {outcome.urls_note}"] if outcome.urls_note and not outcome.urls else []),
         "exitCode": int(exit_code),
+        "error": None,
+    }
+
+
+def error_document(
+    message: str,
+    hint: str,
+    exit_code: int,
+    known: Mapping[str, Any],
+    *,
+    triggered: bool = False,
+    duration_seconds: float = 0.0,
+    notes: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The document for a run that ended in an error instead of a verdict (any exit code).
+
+    Same keys as ``outcome_document``, so a machine reads every run alike: ``verdict`` is
+    ``error``, ``error`` says what and what to do, the target is filled in as far as it was
+    known (``known``: appName, namespace, context, repo, branch). ``triggered``: the restart
+    was sent before the error (e.g. watching was forbidden), so the rollout goes on.
+    """
+    return {
+        "appName": known.get("appName"),
+        "namespace": known.get("namespace"),
+        "context": known.get("context"),
+        "repo": known.get("repo"),
+        "branch": known.get("branch"),
+        "verdict": "error",
+        "ready": False,
+        "rolloutInProgress": triggered,
+        "failed": False,
+        "failureReason": None,
+        "timedOut": False,
+        "readyReplicas": 0,
+        "replicas": 0,
+        "pods": [],
+        "deployedUrls": [],
+        "events": [],
+        "logs": [],
+        "restartedAt": None,
+        "durationSeconds": round(duration_seconds, 3),
+        "notes": list(notes),
+        "exitCode": int(exit_code),
+        "error": {"message": message, "hint": hint or None},
     }
 
 

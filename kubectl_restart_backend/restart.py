@@ -33,6 +33,8 @@ TICK = 1.0  # how often time-based rules (unschedulable grace) are re-evaluated
 
 class Reporter(Protocol):
     def notice(self, message: str) -> None: ...
+    def restarting(self, namespace: str, name: str, context: str) -> None: ...
+    def watching(self, namespace: str, name: str, context: str) -> None: ...
     def triggered(self, namespace: str, name: str) -> None: ...
     def progress(self, state: RolloutState) -> None: ...
 
@@ -67,6 +69,7 @@ def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -
         plan = plan_dry_run(session.api, target.deployment, patch)
         return Outcome(Verdict.DRY_RUN, restarted_at=restarted_at, plan=plan, **base)
 
+    reporter.restarting(namespace, name, session.context)
     patched = send_restart(session.api, namespace, name, patch, restarted_at)
     reporter.triggered(namespace, name)
     base["restarted_at"] = restarted_at
@@ -90,6 +93,7 @@ def run_status(
     target = find_target(session, query, reporter.notice)
     _refuse_paused(target.deployment, "its rollout will not progress")
     base = _outcome_base(session, target)
+    reporter.watching(base["namespace"], base["app_name"], session.context)
     base["restarted_at"] = restarted_at_of(target.deployment)
     return watch_to_verdict(session, target.deployment, watch, reporter, base, started)
 

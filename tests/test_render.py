@@ -41,11 +41,13 @@ def pod(name="backend-7d9f-x2x", **overrides):
     return PodInfo(**values)
 
 
-def state(phase=Phase.COMPLETE, ready=3, replicas=3, failure=None, pods=()):
+def state(
+    phase=Phase.COMPLETE, ready=3, replicas=3, failure=None, pods=(), reason=None, message=""
+):
     return RolloutState(
         phase=phase,
-        reason="Complete" if phase is Phase.COMPLETE else "CrashLoopBackOff",
-        message="",
+        reason=reason or ("Complete" if phase is Phase.COMPLETE else "CrashLoopBackOff"),
+        message=message,
         ready_replicas=ready,
         replicas=replicas,
         updated_replicas=replicas,
@@ -114,7 +116,7 @@ def test_timeout_is_worded_as_in_the_spec():
     lines = render_outcome(outcome(Verdict.TIMEOUT, st), PLAIN).splitlines()
     assert lines[:3] == [
         "⚠ Restart timeout - pods may still be cycling",
-        "Current: 1/3 ready",
+        "Current: 1/3 ready (new pods)",
         "Check pod status manually or try again",
     ]
 
@@ -148,7 +150,7 @@ def test_no_ansi_codes_without_colour():
 SCHEMA_KEYS = [
     "appName", "namespace", "context", "repo", "branch", "verdict", "ready", "rolloutInProgress",
     "failed", "failureReason", "timedOut", "readyReplicas", "replicas", "pods", "deployedUrls",
-    "events", "logs", "restartedAt", "durationSeconds", "notes", "exitCode",
+    "events", "logs", "restartedAt", "durationSeconds", "notes", "exitCode", "error",
 ]  # fmt: skip
 
 

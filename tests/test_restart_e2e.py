@@ -33,7 +33,10 @@ def test_restart_succeeds_and_reports_in_the_specs_words(cluster, checkout):
     run = restart(cluster, checkout)
     assert run.exit_code == 0, run.output
     lines = run.stdout.splitlines()
-    assert lines[0] == "Rolling restart triggered. Waiting for pods to restart..."
+    assert lines[:2] == [
+        "Restarting deployment shop/backend (context sim)",
+        "Rolling restart triggered. Waiting for pods to restart...",
+    ]
     assert "✓ Rolling restart complete for backend" in lines
     assert "All pods healthy: 3/3 ready" in lines
     deployment = cluster.get("deployments", "shop", "backend")
@@ -166,7 +169,7 @@ def test_timeout_reports_the_current_count(cluster, checkout):
     assert run.exit_code == 3, run.output
     lines = run.stdout.splitlines()
     assert "⚠ Restart timeout - pods may still be cycling" in lines
-    assert "Current: 0/3 ready" in lines
+    assert "Current: 0/3 ready (new pods; 3 old pods still ready)" in lines
     assert "Check pod status manually or try again" in lines
 
 
