@@ -53,6 +53,8 @@ def read_git_context(
 
     Raises ``UsageError`` with a one-line message and a hint for every way this can fail.
     """
+    repo_override = as_text(repo_override) if repo_override is not None else None
+    branch_override = as_text(branch_override) if branch_override is not None else None
     repo = parse_repo_option(repo_override) if repo_override is not None else None
     branch = _checked_branch(branch_override, "--branch") if branch_override is not None else None
     if repo is not None and branch is not None:
@@ -69,6 +71,19 @@ def read_git_context(
         return GitContext(repo, branch, "--branch", root, repo_source)
     branch, source = _current_branch(git, env)
     return GitContext(repo, branch, source, root, repo_source)
+
+
+def as_text(value: str) -> str:
+    """A name from argv or the environment as the characters the user typed.
+
+    Under an ASCII locale Python keeps the bytes it could not decode as ``\\udcXX`` escapes;
+    sent to the cluster (JSON) or printed in a hint, they would not be the branch's name.
+    Names are UTF-8 in practice (git stores them so), so the bytes are decoded as UTF-8.
+    """
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate no decoder made: leave the value alone
+        return value
 
 
 def _origin_repo(git: _Git, root: str) -> RepoRef:
@@ -103,7 +118,7 @@ def _current_branch(git: _Git, env: Mapping[str, str]) -> tuple[str, str]:
             )
         return _checked_branch(name, "git"), "git"
     for variable in CI_BRANCH_VARIABLES:
-        value = env.get(variable, "")
+        value = as_text(env.get(variable, ""))
         if value.strip():
             return _checked_branch(value.strip(), variable), variable
     raise UsageError(
@@ -169,7 +184,7 @@ class _Git:
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
-                text=True,
+                encoding="utf-8",  # git writes names as UTF-8, whatever the locale says
                 errors="replace",
                 timeout=GIT_TIMEOUT_SECONDS,
                 shell=False,
