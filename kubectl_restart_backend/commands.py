@@ -20,18 +20,21 @@ from kubectl_restart_backend.render import render_document
 from kubectl_restart_backend.session import (
     TargetQuery,
     get_named_deployment,
+    list_deployments_in_scope,
     search_linked_deployments,
 )
 from kubectl_restart_backend.target import qualified_name
 
 
 def list_linked(session: Any, settings: dict, console: Any) -> int:
+    """Every Deployment linked to the repo (all branches), where the restart would look: all
+    namespaces (the context's on 403), or ``-n``."""
     git = settings["git"]
     repo = None if settings.get("all_repos") else git.repo
-    namespace = None
-    if not settings.get("all_namespaces"):
-        namespace = settings.get("namespace") or session.namespace
-    items = session.api.list("deployments", namespace, label_selector=repo_selector(repo)).items
+    namespace = None if settings.get("all_namespaces") else settings.get("namespace")
+    items, scope = list_deployments_in_scope(
+        session, repo_selector(repo), namespace, console.notice
+    )
     if repo is not None:
         items = [d for d in items if _same_repo(d, git)]
     rows = sorted(
@@ -41,10 +44,9 @@ def list_linked(session: Any, settings: dict, console: Any) -> int:
     if output != "text":
         console.write(render_document({"items": [row_document(r) for r in rows]}, output))
         return 0
-    where = "all namespaces" if namespace is None else f"namespace {namespace}"
     if not rows:
         whose = f"{repo}" if repo else "any repo"
-        console.notice(f"no deployments linked to {whose} in {where}")
+        console.notice(f"no deployments linked to {whose} in {scope.describe()}")
         return 0
     console.write(render_rows(rows))
     return 0

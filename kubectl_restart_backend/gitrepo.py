@@ -48,10 +48,14 @@ def read_git_context(
     env: Mapping[str, str],
     repo_override: str | None = None,
     branch_override: str | None = None,
+    *,
+    need_branch: bool = True,
 ) -> GitContext:
     """Resolve repo and branch: overrides first, then git, then (branch only) CI variables.
 
     Raises ``UsageError`` with a one-line message and a hint for every way this can fail.
+    ``need_branch=False`` (``list``, which covers every branch): a branch nobody can tell
+    (detached HEAD, no checkout at all with ``--repo``) is ``""`` with source ``unknown``.
     """
     repo_override = as_text(repo_override) if repo_override is not None else None
     branch_override = as_text(branch_override) if branch_override is not None else None
@@ -61,7 +65,12 @@ def read_git_context(
         return GitContext(repo, branch, "--branch", os.path.abspath(cwd), "--repo")
 
     git = _Git(cwd, env)
-    root = git.toplevel()
+    try:
+        root = git.toplevel()
+    except UsageError:
+        if need_branch or repo is None:
+            raise
+        return GitContext(repo, "", "unknown", os.path.abspath(cwd), "--repo")
     if repo is None:
         repo = _origin_repo(git, root)
         repo_source = "origin"
@@ -69,7 +78,12 @@ def read_git_context(
         repo_source = "--repo"
     if branch is not None:
         return GitContext(repo, branch, "--branch", root, repo_source)
-    branch, source = _current_branch(git, env)
+    try:
+        branch, source = _current_branch(git, env)
+    except UsageError:
+        if need_branch:
+            raise
+        branch, source = "", "unknown"
     return GitContext(repo, branch, source, root, repo_source)
 
 

@@ -154,7 +154,15 @@ def search_linked_deployments(
     selector = build_selector(git.repo, git.branch)
     if query.selector:
         selector = f"{selector},{query.selector}"
-    namespace = query.namespace
+    return list_deployments_in_scope(session, selector, query.namespace, notice)
+
+
+def list_deployments_in_scope(
+    session: Session, selector: str, namespace: Optional[str], notice: Callable[[str], None]
+) -> tuple[list[dict], SearchScope]:
+    """Deployments matching ``selector`` in ``namespace``, else in all namespaces, falling
+    back to the context's namespace (said as a notice) when listing everywhere is forbidden.
+    The restart's search and ``list`` share it, so they always look in the same places."""
     if namespace:
         listing = session.api.list("deployments", namespace, label_selector=selector)
         return listing.items, SearchScope((namespace,))
