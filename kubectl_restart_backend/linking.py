@@ -12,9 +12,11 @@ from datetime import datetime
 from typing import Any, Optional, Sequence
 
 from kubectl_restart_backend.diagnosis import format_age, one_line, parse_time
+from kubectl_restart_backend.errors import UsageError
 from kubectl_restart_backend.labels import (
     BRANCH_LABEL,
     REPO_LABEL,
+    matches_exact_values,
     slug,
 )
 from kubectl_restart_backend.repo_url import RepoRef
@@ -77,17 +79,40 @@ def describe_link_change(deployment: dict, patch: dict) -> list[str]:
     return lines
 
 
-def linked_row(deployment: dict, now: datetime) -> LinkedRow:
+def link_of(deployment: dict) -> tuple[Optional[str], Optional[str]]:
+    """The repo and branch a Deployment is linked to: the exact values (annotations), else
+    the slugs (labels); None for what it does not say."""
     meta = deployment.get("metadata") or {}
     labels = meta.get("labels") or {}
     annotations = meta.get("annotations") or {}
+    repo = annotations.get(REPO_LABEL) or labels.get(REPO_LABEL) or None
+    branch = annotations.get(BRANCH_LABEL) or labels.get(BRANCH_LABEL) or None
+    return repo, branch
+
+
+def is_linked_to(deployment: dict, repo: RepoRef, branch: str) -> bool:
+    """True when the Deployment's labels carry the slugs of repo@branch and its annotations,
+    if any, the exact values: what the restart's label search would find."""
+    labels = (deployment.get("metadata") or {}).get("labels") or {}
+    try:
+        slugs = (slug(repo.slug_source), slug(branch))
+    except UsageError:
+        return False
+    return (labels.get(REPO_LABEL), labels.get(BRANCH_LABEL)) == slugs and matches_exact_values(
+        deployment, repo, branch
+    )
+
+
+def linked_row(deployment: dict, now: datetime) -> LinkedRow:
+    meta = deployment.get("metadata") or {}
     status = deployment.get("status") or {}
     created = parse_time(meta.get("creationTimestamp"))
+    repo, branch = link_of(deployment)
     return LinkedRow(
         namespace=meta.get("namespace", ""),
         name=meta.get("name", ""),
-        repo=annotations.get(REPO_LABEL) or labels.get(REPO_LABEL, ""),
-        branch=annotations.get(BRANCH_LABEL) or labels.get(BRANCH_LABEL, ""),
+        repo=repo or "",
+        branch=branch or "",
         ready=int(status.get("readyReplicas") or 0),
         replicas=int((deployment.get("spec") or {}).get("replicas", 1)),
         restarted_at=restarted_at_of(deployment),

@@ -108,11 +108,9 @@ class Target:
 def find_target(session: Session, query: TargetQuery, notice: Callable[[str], None]) -> Target:
     """The Deployment to restart: by name with --deployment, else by the repo/branch labels."""
     git = query.git
-    repo = str(git.repo) if git else None
-    branch = git.branch if git else None
     if query.deployment:  # naming the Deployment makes the checkout optional
         namespace = query.namespace or session.namespace
-        return Target(get_named_deployment(session, namespace, query.deployment), repo, branch)
+        return _named_target(session, namespace, query.deployment, git, notice)
     if git is None:
         raise query.git_error or PluginError("cannot tell which repo and branch to restart")
     notes = []
@@ -128,7 +126,30 @@ def find_target(session: Session, query: TargetQuery, notice: Callable[[str], No
         if "No deployment found" in err.message:
             err.hint = _link_hint(git.repo, git.branch, query.namespace or session.namespace)
         raise
-    return Target(chosen, repo, branch, tuple(notes))
+    return Target(chosen, str(git.repo), git.branch, tuple(notes))
+
+
+def _named_target(
+    session: Session,
+    namespace: str,
+    name: str,
+    git: Optional[GitContext],
+    notice: Callable[[str], None],
+) -> Target:
+    """A Deployment chosen by name: its repo and branch are the ones it is linked to (not
+    the checkout's), and a link to another branch is said, since it may be the wrong one."""
+    from kubectl_restart_backend.linking import is_linked_to, link_of
+
+    deployment = get_named_deployment(session, namespace, name)
+    repo, branch = link_of(deployment)
+    notes = []
+    if git is not None and repo and not is_linked_to(deployment, git.repo, git.branch):
+        notes.append(
+            f"deployment {namespace}/{name} is linked to {repo}@{branch or '?'}, "
+            f"not to this checkout's {git.repo}@{git.branch}"
+        )
+        notice(notes[-1])
+    return Target(deployment, repo, branch, tuple(notes))
 
 
 def get_named_deployment(session: Session, namespace: str, name: str) -> dict:
