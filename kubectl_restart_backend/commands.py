@@ -105,15 +105,17 @@ def unlink(session: Any, settings: dict, console: Any) -> int:
 
 
 def _confirm(settings: dict, console: Any, summary: list[str]) -> None:
-    """Show the change; ask unless --yes. Without a terminal to ask on, refuse (never hang)."""
+    """Show the change; ask unless --yes. Without a terminal to ask on, refuse (never hang).
+
+    No, or end of input (Ctrl-D), changes nothing (exit 5); Ctrl-C is an interruption like
+    anywhere else (exit 130, nothing changed).
+    """
     console.write("\n".join(summary) + "\n")
     if settings.get("yes"):
         return
     if not sys.stdin or not sys.stdin.isatty():
         raise UsageError("no terminal to ask for confirmation on", "pass --yes to go ahead")
-    import click
-
-    if not click.confirm("Go ahead?", default=False):
+    if not console.ask("Go ahead? [y/N]: ", sys.stdin):
         raise RefusedError("cancelled: nothing was changed")
 
 
