@@ -51,6 +51,7 @@ class BranchEntry:
     pattern: str
     settings: Mapping[str, Any]
     line: int
+    lines: Mapping[str, int] = field(default_factory=dict)  # setting -> its line
 
     def matches(self, branch: str) -> bool:
         """fnmatch-style, case-sensitive like git; ``*`` also matches ``/``."""
@@ -64,10 +65,21 @@ class RepoConfig:
     path: str
     settings: Mapping[str, Any] = field(default_factory=dict)
     branches: tuple[BranchEntry, ...] = ()
+    lines: Mapping[str, int] = field(default_factory=dict)  # top-level setting -> its line
 
     def branch_entry_for(self, branch: str) -> BranchEntry | None:
         """The first entry, in file order, whose pattern matches the branch."""
         return next((entry for entry in self.branches if entry.matches(branch)), None)
+
+    def where(self, key: str, branch: str) -> str | None:
+        """``path, line N`` of the value ``settings_for(branch)`` gives ``key``, so an error
+        about that value can say where it came from."""
+        entry = self.branch_entry_for(branch)
+        if entry is not None and key in entry.settings:
+            line = entry.lines.get(key) if entry.settings[key] is not None else None
+        else:
+            line = self.lines.get(key)
+        return f"{self.path}, line {line}" if line else None
 
     def settings_for(self, branch: str) -> dict[str, Any]:
         """Top-level settings with the matching branch entry over them (null drops a key)."""
@@ -126,6 +138,7 @@ def parse_repo_config(text: str, path: str = CONFIG_FILE_NAME) -> RepoConfig:
         if not isinstance(root, yaml.MappingNode):
             raise _error(path, root, None, "the file must be a mapping of settings")
         settings: dict[str, Any] = {}
+        lines: dict[str, int] = {}
         branches: tuple[BranchEntry, ...] = ()
         for key, key_node, value_node in _pairs(loader, path, root):
             if key == BRANCHES_KEY:
@@ -134,7 +147,8 @@ def parse_repo_config(text: str, path: str = CONFIG_FILE_NAME) -> RepoConfig:
                 value = _setting(loader, path, key, key_node, value_node, top_level=True)
                 if value is not None:
                     settings[key] = value
-        return RepoConfig(path=path, settings=settings, branches=branches)
+                    lines[key] = key_node.start_mark.line + 1
+        return RepoConfig(path=path, settings=settings, branches=branches, lines=lines)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
@@ -171,6 +185,7 @@ def _branches(loader: yaml.SafeLoader, path: str, node: yaml.Node) -> tuple[Bran
         if problem:
             raise _error(path, key_node, f"{BRANCHES_KEY}.{pattern}", problem)
         settings: dict[str, Any] = {}
+        lines: dict[str, int] = {}
         if not _is_null(value_node):
             if not isinstance(value_node, yaml.MappingNode):
                 raise _error(
@@ -180,7 +195,8 @@ def _branches(loader: yaml.SafeLoader, path: str, node: yaml.Node) -> tuple[Bran
                 settings[key] = _setting(
                     loader, path, key, inner_key_node, inner_value_node, top_level=False
                 )
-        entries.append(BranchEntry(pattern, settings, key_node.start_mark.line + 1))
+                lines[key] = inner_key_node.start_mark.line + 1
+        entries.append(BranchEntry(pattern, settings, key_node.start_mark.line + 1, lines))
     return tuple(entries)
 
 

@@ -377,8 +377,14 @@ def resolve_from_environment(
     if empty and not kubeconfig_flag and not (context or cluster or user):
         if env.get("KUBERNETES_SERVICE_HOST"):
             return _in_cluster(namespace, serviceaccount_dir)
+        existing = [path for path in paths if os.path.isfile(path)]
+        found = (
+            f"The kubeconfig {', '.join(existing)} has no clusters, users or contexts"
+            if existing
+            else f"No kubeconfig found (looked at {', '.join(paths)})"
+        )
         raise UsageError(
-            f"No kubeconfig found (looked at {', '.join(paths)})",
+            found,
             "Set KUBECONFIG or pass --kubeconfig PATH (kubectl config view shows what "
             "kubectl sees)",
         )
