@@ -7,6 +7,7 @@ kubernetes client, the watcher) are imported inside the commands, so ``--help`` 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from typing import Any, Callable, Optional
@@ -105,7 +106,7 @@ def watch_options(func: Callable) -> Callable:
             "--timeout",
             type=DURATION,
             metavar="DURATION",
-            help="How long to wait for the rollout (e.g. 90s, 5m).  [default: 2m]",
+            help="How long to wait for the rollout (e.g. 90s, 5m; 0: no limit).  [default: 2m]",
         ),
         click.option(
             "--unschedulable-grace",
@@ -291,6 +292,8 @@ def _settings(flags: dict, *, need_git: bool) -> dict:
     settings = merge_settings(given, file_settings, DEFAULTS)
     if isinstance(settings.get("logs"), bool):
         settings["logs"] = DEFAULTS["logs"] if settings["logs"] else 0
+    if settings.get("timeout") == 0:  # as kubectl's --timeout=0: no timeout, wait for a verdict
+        settings["timeout"] = math.inf
     return {**flags, **settings, "env": env, "git": git, "git_error": git_error}
 
 
