@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 import click
 
 from kubectl_restart_backend import __version__
-from kubectl_restart_backend.errors import ExitCode, PluginError
+from kubectl_restart_backend.errors import ExitCode, PluginError, UsageError
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -340,6 +340,12 @@ def _watch(settings: dict) -> Any:
 def _restart(settings: dict, console: Any) -> int:
     from kubectl_restart_backend.restart import RestartOptions, run_restart
 
+    if settings["no_wait"] and settings.get("undo_on_failure"):
+        raise UsageError(
+            "--undo-on-failure needs to watch the rollout, and --no-wait does not watch",
+            "drop one of them (kubectl restart-backend status can watch later, without undo)",
+        )
+    console.waiting = not settings["no_wait"]
     options = RestartOptions(
         query=_query(settings),
         watch=_watch(settings),
