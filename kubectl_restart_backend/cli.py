@@ -131,33 +131,64 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 
 class PlainUsageError(click.ClickException):
-    """A flag mistake said like every other error: one ``error:`` line, one ``hint:`` line."""
+    """A flag mistake said like every other error: one ``error:`` line, one ``hint:`` line;
+    with ``-o json|yaml`` among the arguments, the error document on stdout too."""
 
     exit_code = int(ExitCode.USAGE)
 
-    def __init__(self, err: click.UsageError) -> None:
+    def __init__(self, err: click.UsageError, args: list[str]) -> None:
         super().__init__(err.format_message())
         self.command_path = err.ctx.command_path if err.ctx else "kubectl restart-backend"
+        self.output = requested_output(args)
+        self.document = "list" if err.ctx and err.ctx.info_name == "list" else "outcome"
 
     def show(self, file: Any = None) -> None:
+        hint = f"see '{self.command_path} --help'"
         click.echo(f"error: {self.format_message()}", err=True)
-        click.echo(f"hint: see '{self.command_path} --help'", err=True)
+        click.echo(f"hint: {hint}", err=True)
+        if self.output != "text":
+            from kubectl_restart_backend.console import Console
+            from kubectl_restart_backend.render import render_document
+
+            console = Console.for_output(self.output)
+            document = _error_document(
+                console, self.format_message(), hint, self.exit_code, self.document, 0.0
+            )
+            console.write(render_document(document, self.output))
+
+
+def requested_output(args: list[str]) -> str:
+    """The ``-o`` value among raw arguments (for errors before Click has parsed them)."""
+    output, tokens = "text", iter(args)
+    for token in tokens:
+        if token == "--":
+            break
+        if token in ("-o", "--output"):
+            output = next(tokens, "text")
+        elif token.startswith("--output="):
+            output = token.split("=", 1)[1]
+        elif token.startswith("-o") and not token.startswith("--"):
+            output = token[2:].lstrip("=")
+    return output if output in OUTPUT_FORMATS else "text"
 
 
 class PluginGroup(click.Group):
     """Click's group, with its usage errors (and its subcommands') in the plugin's shape."""
 
-    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+    def make_context(self, info_name: Any, args: list[str], *rest: Any, **kwargs: Any) -> Any:
+        given = list(args)
         try:
-            return super().make_context(*args, **kwargs)
+            ctx = super().make_context(info_name, args, *rest, **kwargs)
         except click.UsageError as err:
-            raise PlainUsageError(err) from None
+            raise PlainUsageError(err, given) from None
+        ctx.meta["restart_backend.args"] = given
+        return ctx
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as err:
-            raise PlainUsageError(err) from None
+            raise PlainUsageError(err, ctx.meta.get("restart_backend.args", [])) from None
 
 
 @click.group(
@@ -213,13 +244,21 @@ def status_command(**flags: Any) -> None:
 @main_group.command("list", context_settings=CONTEXT_SETTINGS)
 @click.option("--repo", metavar="OWNER/NAME", help="Repository (default: git origin).")
 @click.option("--all-repos", is_flag=True, help="Every linked Deployment, of any repo.")
-@click.option("-A", "--all-namespaces", is_flag=True, help="Look in all namespaces.")
+@click.option(
+    "-A",
+    "--all-namespaces",
+    is_flag=True,
+    help="Look in all namespaces (the default, as for the restart; wins over -n).",
+)
 @connection_options
 @output_option
 def list_command(**flags: Any) -> None:
-    """List the Deployments linked to this repo (all branches)."""
+    """List the Deployments linked to this repo (all branches), in all namespaces like the
+    restart's search (-n: one namespace). Works on a detached HEAD, and with --repo outside a
+    checkout."""
     flags.update(branch=None, deployment=None)
-    sys.exit(_run(flags, _list, need_git=not flags["all_repos"]))
+    need_git = not flags["all_repos"]
+    sys.exit(_run(flags, _list, need_git=need_git, need_branch=False, document="list"))
 
 
 @main_group.command("link", context_settings=CONTEXT_SETTINGS)
@@ -250,27 +289,87 @@ def unlink_command(**flags: Any) -> None:
 # -- running a command ---------------------------------------------------------------------
 
 
-def _run(flags: dict, command: Callable[[Any, Any], int], *, need_git: bool = True) -> int:
-    """Prepare settings, run ``command``, and turn any ``PluginError`` into its exit code."""
+def _run(
+    flags: dict,
+    command: Callable[[Any, Any], int],
+    *,
+    need_git: bool = True,
+    need_branch: bool = True,
+    document: str = "outcome",
+) -> int:
+    """Prepare settings, run ``command``, and turn any ``PluginError`` into its exit code.
+
+    ``document``: the shape of the ``-o json|yaml`` answer written on an error (``outcome``
+    for the restart and ``status``, ``list`` for ``list``), so machines always get one.
+    """
+    import time
+
     from kubectl_restart_backend.console import Console
 
+    started = time.monotonic()
     console = Console.for_output(flags.get("output") or "text")
+    console.known.update(_known_target(flags, None))
     try:
-        settings = _settings(flags, need_git=need_git)
+        settings = _settings(flags, need_git=need_git, need_branch=need_branch)
+        console.known.update(_known_target(flags, settings))
         return command(settings, console)
     except PluginError as err:
-        console.error(err)
-        return int(err.exit_code)
+        return _fail(console, err, document, time.monotonic() - started)
     except KeyboardInterrupt:
         console.line_break()
-        console.error(PluginError("interrupted: nothing was changed"))
-        return int(ExitCode.INTERRUPTED)
+        interrupted = PluginError("interrupted: nothing was changed")
+        interrupted.exit_code = ExitCode.INTERRUPTED
+        return _fail(console, interrupted, document, time.monotonic() - started)
+
+
+def _fail(console: Any, err: PluginError, document: str, duration: float) -> int:
+    """Say the error (stderr) and, with ``-o json|yaml``, write its document (stdout)."""
+    code = int(err.exit_code)
+    console.error(err)
+    if console.output != "text":
+        from kubectl_restart_backend.render import render_document
+
+        error = _error_document(console, err.message, err.hint, code, document, duration)
+        console.write(render_document(error, console.output))
+    return code
+
+
+def _error_document(
+    console: Any, message: str, hint: str, code: int, document: str, duration: float
+) -> dict:
+    from kubectl_restart_backend.render import error_document
+
+    if document == "list":
+        return {"items": [], "exitCode": code, "error": {"message": message, "hint": hint or None}}
+    return error_document(
+        message,
+        hint,
+        code,
+        console.known,
+        triggered=console.triggered_restart,
+        duration_seconds=duration,
+        notes=console.notes,
+    )
+
+
+def _known_target(flags: dict, settings: Optional[dict]) -> dict:
+    """The target as far as the flags, the config file and git tell, before the cluster does."""
+    source = settings if settings is not None else flags
+    git = settings.get("git") if settings is not None else None
+    known = {
+        "appName": source.get("deployment"),
+        "namespace": source.get("namespace"),
+        "context": source.get("context"),
+        "repo": str(git.repo) if git else flags.get("repo"),
+        "branch": (git.branch or None) if git else flags.get("branch"),
+    }
+    return {key: value for key, value in known.items() if value is not None}
 
 
 DEFAULTS = {"timeout": 120.0, "logs": 20, "unschedulable_grace": 30.0}
 
 
-def _settings(flags: dict, *, need_git: bool) -> dict:
+def _settings(flags: dict, *, need_git: bool, need_branch: bool = True) -> dict:
     """Flags > the config file's branch entry > its top level > defaults."""
     from kubectl_restart_backend.config_file import load_repo_config, merge_settings
     from kubectl_restart_backend.gitrepo import read_git_context
@@ -279,7 +378,9 @@ def _settings(flags: dict, *, need_git: bool) -> dict:
     git = git_error = None
     if need_git or flags.get("repo"):
         try:
-            git = read_git_context(os.getcwd(), env, flags.get("repo"), flags.get("branch"))
+            git = read_git_context(
+                os.getcwd(), env, flags.get("repo"), flags.get("branch"), need_branch=need_branch
+            )
         except PluginError as err:
             git_error = err
     file_settings: dict = {}
@@ -373,7 +474,12 @@ def _list(settings: dict, console: Any) -> int:
     from kubectl_restart_backend.commands import list_linked
 
     if settings["git"] is None and not settings.get("all_repos"):
-        raise settings["git_error"]
+        err = settings["git_error"]
+        err.hint = (
+            "run it inside the repo's checkout, pass --repo OWNER/NAME, or --all-repos for "
+            "every linked Deployment"
+        )
+        raise err
     session = _session(settings, console)
     return list_linked(session, settings, console)
 

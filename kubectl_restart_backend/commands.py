@@ -42,7 +42,8 @@ def list_linked(session: Any, settings: dict, console: Any) -> int:
     )
     output = settings.get("output") or "text"
     if output != "text":
-        console.write(render_document({"items": [row_document(r) for r in rows]}, output))
+        document = {"items": [row_document(r) for r in rows], "exitCode": 0, "error": None}
+        console.write(render_document(document, output))
         return 0
     if not rows:
         whose = f"{repo}" if repo else "any repo"
