@@ -384,10 +384,13 @@ def _settings(flags: dict, *, need_git: bool, need_branch: bool = True) -> dict:
         except PluginError as err:
             git_error = err
     file_settings: dict = {}
+    context_from = None
     if git is not None:
         config = load_repo_config(git.root)
         if config is not None:
-            file_settings = config.settings_for(git.branch)
+            file_settings = config.settings_for(git.branch) if git.branch else dict(config.settings)
+            if flags.get("context") is None and file_settings.get("context"):
+                context_from = config.where("context", git.branch)
     given = {key: flags.get(key) for key in ("context", "namespace", "deployment", "timeout")}
     given.update(logs=flags.get("logs"), unschedulable_grace=flags.get("unschedulable_grace"))
     settings = merge_settings(given, file_settings, DEFAULTS)
@@ -395,7 +398,14 @@ def _settings(flags: dict, *, need_git: bool, need_branch: bool = True) -> dict:
         settings["logs"] = DEFAULTS["logs"] if settings["logs"] else 0
     if settings.get("timeout") == 0:  # as kubectl's --timeout=0: no timeout, wait for a verdict
         settings["timeout"] = math.inf
-    return {**flags, **settings, "env": env, "git": git, "git_error": git_error}
+    return {
+        **flags,
+        **settings,
+        "env": env,
+        "git": git,
+        "git_error": git_error,
+        "context_from": context_from,
+    }
 
 
 def _session(settings: dict, console: Any, *, timeout: float = 120.0) -> Any:
@@ -412,7 +422,14 @@ def _session(settings: dict, console: Any, *, timeout: float = 120.0) -> Any:
         request_timeout=settings.get("request_timeout"),
     )
     deadline = time.monotonic() + timeout
-    return open_session(connect, settings["env"], deadline=deadline, on_retry=console.notice)
+    try:
+        return open_session(connect, settings["env"], deadline=deadline, on_retry=console.notice)
+    except UsageError as err:
+        context, where = settings.get("context"), settings.get("context_from")
+        if where and context and context in err.message:
+            err.message = f"{err.message} (context {context!r} is set in {where})"
+            err.hint = f"{err.hint}; or fix {where}".lstrip("; ")
+        raise
 
 
 def _query(settings: dict) -> Any:
