@@ -423,13 +423,15 @@ def _session(settings: dict, console: Any, *, timeout: float = 120.0) -> Any:
     )
     deadline = time.monotonic() + timeout
     try:
-        return open_session(connect, settings["env"], deadline=deadline, on_retry=console.notice)
+        session = open_session(connect, settings["env"], deadline=deadline, on_retry=console.notice)
     except UsageError as err:
         context, where = settings.get("context"), settings.get("context_from")
         if where and context and context in err.message:
             err.message = f"{err.message} (context {context!r} is set in {where})"
             err.hint = f"{err.hint}; or fix {where}".lstrip("; ")
         raise
+    console.known["context"] = session.context or None  # the one in use, for error documents
+    return session
 
 
 def _query(settings: dict) -> Any:

@@ -107,7 +107,7 @@ def test_no_deployment_found_writes_an_error_document(cluster, checkout, fmt):
     assert doc["verdict"] == "error" and doc["exitCode"] == 4
     assert doc["error"]["message"].startswith("No deployment found for acme/shop@main")
     assert "kubectl restart-backend link" in doc["error"]["hint"]
-    assert (doc["repo"], doc["branch"]) == ("acme/shop", "main")
+    assert (doc["repo"], doc["branch"], doc["context"]) == ("acme/shop", "main", "sim")
     assert run.stderr.startswith("error: No deployment found")
 
 
