@@ -346,7 +346,7 @@ def _error_document(
         hint,
         code,
         console.known,
-        triggered=console.triggered_restart,
+        triggered=console.restart_triggered,
         duration_seconds=duration,
         notes=console.notes,
     )

@@ -104,7 +104,7 @@ class Console:
         self.waiting = True  # False with --no-wait: nothing will wait for the pods
         self.known: dict[str, Any] = {}  # the target, as far as known (for error documents)
         self.notes: list[str] = []  # every notice said, for error documents
-        self.triggered_restart = False  # the restart was sent (errors after it must say so)
+        self.restart_triggered = False  # the restart was sent (errors after it must say so)
 
     @classmethod
     def for_output(cls, output: str) -> Console:
@@ -129,7 +129,7 @@ class Console:
         self._say(render_target("Watching", namespace, name, context))
 
     def triggered(self, namespace: str, name: str) -> None:
-        self.triggered_restart = True
+        self.restart_triggered = True
         self._say(render_triggered(self.waiting))
 
     def progress(self, state) -> None:
