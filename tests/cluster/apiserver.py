@@ -265,7 +265,7 @@ class Api:
 
     @staticmethod
     def scale_of(rt: ResourceType, obj: dict) -> dict:
-        """The autoscaling/v1 Scale view of a Deployment or ReplicaSet."""
+        """The autoscaling/v1 Scale view of a Deployment, ReplicaSet or StatefulSet."""
         meta = obj["metadata"]
         selector = defaults.selector_string((obj.get("spec") or {}).get("selector"))
         return {
@@ -401,7 +401,7 @@ class Api:
             raise ApiError(409, "Conflict", str(exc), _details(rt, name)) from exc
 
     def _update_scale(self, rt: ResourceType, namespace: str | None, name: str, body: Any) -> dict:
-        if rt.plural not in ("deployments", "replicasets"):
+        if "scale" not in {sub.name for sub in rt.subresources}:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         replicas = ((body or {}).get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or replicas < 0:

@@ -64,6 +64,40 @@ def _default_replicaset(obj: dict) -> None:
     _default_template(spec)
 
 
+def _default_statefulset(obj: dict) -> None:
+    """SetDefaults_StatefulSet (1.37: MaxUnavailableStatefulSet and the PVC retention policy
+    on by default). A RollingUpdate given without parameters keeps rollingUpdate unset."""
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    strategy = spec.setdefault("updateStrategy", {})
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+        strategy.setdefault("rollingUpdate", {})
+    rolling = strategy.get("rollingUpdate")
+    if strategy["type"] == "RollingUpdate" and rolling is not None:
+        rolling.setdefault("partition", 0)
+        rolling.setdefault("maxUnavailable", 1)
+    policy = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
+    policy.setdefault("whenDeleted", "Retain")
+    policy.setdefault("whenScaled", "Retain")
+    spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
+    _default_template(spec)
+
+
+def _default_daemonset(obj: dict) -> None:
+    """SetDefaults_DaemonSet: RollingUpdate, maxUnavailable 1, maxSurge 0, history 10."""
+    spec = obj.setdefault("spec", {})
+    strategy = spec.setdefault("updateStrategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.setdefault("rollingUpdate", {})
+        rolling.setdefault("maxUnavailable", 1)
+        rolling.setdefault("maxSurge", 0)
+    spec.setdefault("revisionHistoryLimit", 10)
+    _default_template(spec)
+
+
 def _default_service(obj: dict, cluster_ip: str | None) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
@@ -88,6 +122,10 @@ def apply_defaults(resource: str, obj: dict, *, cluster_ip: str | None = None) -
         _default_deployment(obj)
     elif resource == "replicasets":
         _default_replicaset(obj)
+    elif resource == "statefulsets":
+        _default_statefulset(obj)
+    elif resource == "daemonsets":
+        _default_daemonset(obj)
     elif resource == "pods":
         _default_pod_spec(obj.setdefault("spec", {}))
     elif resource == "services":
@@ -107,6 +145,11 @@ def initial_status(resource: str, obj: dict) -> Any:
     """The status a freshly created object starts with (clients cannot set it on create)."""
     if resource in ("deployments", "replicasets"):
         return {}
+    if resource == "statefulsets":  # the fields without omitempty
+        return {"replicas": 0, "availableReplicas": 0}
+    if resource == "daemonsets":
+        return {"currentNumberScheduled": 0, "numberMisscheduled": 0,
+                "desiredNumberScheduled": 0, "numberReady": 0}  # fmt: skip
     if resource == "pods":
         return {"phase": "Pending", "qosClass": "BestEffort"}
     if resource == "namespaces":
@@ -170,10 +213,56 @@ def _validate_containers(containers: list, field: str) -> list[tuple[str, str]]:
     return causes
 
 
+def _validate_update_strategy(obj: dict, daemonset: bool) -> list[tuple[str, str]]:
+    """StatefulSet and DaemonSet updateStrategy: RollingUpdate or OnDelete; a StatefulSet's
+    rollingUpdate only with RollingUpdate; a DaemonSet's maxUnavailable and maxSurge not
+    both 0."""
+    strategy = (obj.get("spec") or {}).get("updateStrategy") or {}
+    kind, rolling = strategy.get("type"), strategy.get("rollingUpdate")
+    field = "spec.updateStrategy"
+    if kind not in ("RollingUpdate", "OnDelete"):
+        return [(field, f"Invalid value: \"{kind}\": must be 'RollingUpdate' or 'OnDelete'")]
+    if kind == "OnDelete" and rolling is not None and not daemonset:
+        return [(f"{field}.rollingUpdate",
+                 "Invalid value: {}: only allowed for updateStrategy 'RollingUpdate'")]  # fmt: skip
+    causes: list[tuple[str, str]] = []
+    partition = (rolling or {}).get("partition", 0)
+    if not isinstance(partition, int) or partition < 0:
+        causes.append(
+            (
+                f"{field}.rollingUpdate.partition",
+                f"Invalid value: {partition}: must be greater than or equal to 0",
+            )
+        )
+    if daemonset and rolling is not None:
+        surge, unavailable = rolling.get("maxSurge", 0), rolling.get("maxUnavailable", 1)
+        if str(surge) in ("0", "0%") and str(unavailable) in ("0", "0%"):
+            causes.append(
+                (
+                    f"{field}.rollingUpdate.maxUnavailable",
+                    f"Invalid value: {unavailable}: may not be 0 when `maxSurge` is 0",
+                )
+            )
+    return causes
+
+
 def validate(resource: str, obj: dict) -> list[tuple[str, str]]:
     """(field, message) pairs the API server would reject the object for; empty when valid."""
     if resource in ("deployments", "replicasets"):
         return _validate_workload(obj)
+    if resource == "statefulsets":
+        policy = (obj.get("spec") or {}).get("podManagementPolicy")
+        causes = _validate_workload(obj) + _validate_update_strategy(obj, False)
+        if policy not in ("OrderedReady", "Parallel"):
+            causes.append(
+                (
+                    "spec.podManagementPolicy",
+                    f"Invalid value: \"{policy}\": must be 'OrderedReady' or 'Parallel'",
+                )
+            )
+        return causes
+    if resource == "daemonsets":
+        return _validate_workload(obj) + _validate_update_strategy(obj, True)
     if resource == "pods":
         return _validate_containers((obj.get("spec") or {}).get("containers") or [],
                                     "spec.containers")  # fmt: skip

@@ -18,6 +18,7 @@ __all__ = [
     "by_plural",
     "lookup",
     "resolve",
+    "workload_key",
     "api_version_of",
     "api_versions_doc",
     "api_group_list_doc",
@@ -114,6 +115,19 @@ REGISTRY: tuple[ResourceType, ...] = (
         subresources=(_scale(), _status("apps", "v1", "ReplicaSet")),
     ),
     ResourceType(
+        "apps", "v1", "StatefulSet", "statefulsets", "statefulset", True,
+        short_names=("sts",), categories=("all",),
+        subresources=(_scale(), _status("apps", "v1", "StatefulSet")),
+    ),
+    ResourceType(
+        "apps", "v1", "DaemonSet", "daemonsets", "daemonset", True,
+        short_names=("ds",), categories=("all",),
+        subresources=(_status("apps", "v1", "DaemonSet"),),
+    ),
+    ResourceType(
+        "apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", True,
+    ),
+    ResourceType(
         "networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", True,
         short_names=("ing",), subresources=(_status("networking.k8s.io", "v1", "Ingress"),),
     ),
@@ -143,6 +157,13 @@ def resolve(name: str) -> ResourceType:
         if wanted in (rt.plural, rt.singular, rt.kind.lower(), *rt.short_names):
             return rt
     raise KeyError(f"unknown resource {name!r}")
+
+
+def workload_key(workload: str) -> tuple[str, str]:
+    """(kind, name) for "name" (a Deployment) or "KIND/NAME" with any spelling kubectl
+    accepts for the kind ("statefulset/db", "sts/db", "StatefulSet/db")."""
+    kind, _, name = workload.rpartition("/")
+    return (resolve(kind).kind if kind else "Deployment"), name
 
 
 def lookup(group: str, version: str, plural: str) -> ResourceType | None:

@@ -39,7 +39,10 @@ __all__ = [
 ]
 
 # Resources whose metadata.generation tracks spec changes (the ones our controllers observe).
-GENERATION_RESOURCES = frozenset({"deployments", "replicasets"})
+GENERATION_RESOURCES = frozenset({"deployments", "replicasets", "statefulsets", "daemonsets"})
+# The DaemonSet registry keeps the template generation (bumped on template changes) in this
+# annotation of apps/v1 objects; clients cannot set it on update.
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
 
 _GENERATE_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -90,6 +93,26 @@ def deep_copy(value: Any) -> Any:
 def format_timestamp(seconds: float) -> str:
     """RFC 3339 in UTC with a trailing Z and whole seconds, as metav1.Time serializes."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def _keep_template_generation(new: dict, old: dict | None) -> None:
+    """The DaemonSet strategy: template generation 1 on create (or what the client gave, if
+    higher), the old one on update, plus one when the pod template changed."""
+    annotations = new["metadata"].get("annotations") or {}
+
+    def number(obj: dict | None) -> int:
+        value = ((obj or {}).get("metadata") or {}).get("annotations", {}) or {}
+        try:
+            return int(value.get(TEMPLATE_GENERATION) or 0)
+        except ValueError:
+            return 0
+
+    if old is None:
+        generation = max(1, number(new))
+    else:
+        template = (new.get("spec") or {}).get("template")
+        generation = number(old) + (template != (old.get("spec") or {}).get("template"))
+    new["metadata"]["annotations"] = {**annotations, TEMPLATE_GENERATION: str(generation)}
 
 
 def _key(namespace: str | None, namespaced: bool) -> str:
@@ -241,6 +264,8 @@ class Store:
             meta["creationTimestamp"] = format_timestamp(self._clock())
             if resource in GENERATION_RESOURCES:
                 meta["generation"] = 1
+            if resource == "daemonsets":
+                _keep_template_generation(new, None)
             meta.pop("deletionTimestamp", None)
             meta["resourceVersion"] = str(self._next_rv())
             bucket[name] = new
@@ -275,6 +300,8 @@ class Store:
                 new["status"] = old["status"]
             else:
                 new.pop("status", None)
+            if resource == "daemonsets":
+                _keep_template_generation(new, old)
             if new == old:
                 return deep_copy(old)
             if resource in GENERATION_RESOURCES and new.get("spec") != old.get("spec"):

@@ -135,8 +135,26 @@ def _ingress_address(ing: dict, now: float) -> str:
     return _external_ip(ing, now).replace("<none>", "").replace("<pending>", "")
 
 
-def _deployment_ready(obj: dict, now: float) -> str:
+def _ready_replicas(obj: dict, now: float) -> str:
+    """READY of Deployments and StatefulSets: ready/desired replicas."""
     return f"{_get('status', 'readyReplicas')(obj, now)}/{_get('spec', 'replicas')(obj, now)}"
+
+
+def _node_selector(obj: dict, _now: float) -> str:
+    """labels.FormatLabels of the template's nodeSelector, as the DaemonSet printer shows it."""
+    spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+    selector = spec.get("nodeSelector") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>"
+
+
+def _revision_controller(obj: dict, _now: float) -> str:
+    """`statefulset.apps/web`: the controller of a ControllerRevision, or <none>."""
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("controller"):
+            group = str(ref.get("apiVersion") or "").rpartition("/")[0]
+            kind = str(ref.get("kind") or "").lower()
+            return f"{kind}.{group}/{ref.get('name')}" if group else f"{kind}/{ref.get('name')}"
+    return "<none>"
 
 
 _NAME: Column = ("Name", "string", 0, lambda o, _n: o["metadata"]["name"])
@@ -145,7 +163,7 @@ _AGE: Column = ("Age", "string", 0, _age)
 _COLUMNS: dict[str, list[Column]] = {
     "deployments": [
         _NAME,
-        ("Ready", "string", 0, _deployment_ready),
+        ("Ready", "string", 0, _ready_replicas),
         ("Up-to-date", "integer", 0, _get("status", "updatedReplicas")),
         ("Available", "integer", 0, _get("status", "availableReplicas")),
         _AGE,
@@ -159,6 +177,33 @@ _COLUMNS: dict[str, list[Column]] = {
         ("Desired", "integer", 0, _get("spec", "replicas")),
         ("Current", "integer", 0, _get("status", "replicas")),
         ("Ready", "integer", 0, _get("status", "readyReplicas")),
+        _AGE,
+    ],
+    "statefulsets": [
+        _NAME,
+        ("Ready", "string", 0, _ready_replicas),
+        _AGE,
+        ("Containers", "string", 1, lambda o, _n: _containers(o, "name")),
+        ("Images", "string", 1, lambda o, _n: _containers(o, "image")),
+    ],
+    "daemonsets": [
+        _NAME,
+        ("Desired", "integer", 0, _get("status", "desiredNumberScheduled")),
+        ("Current", "integer", 0, _get("status", "currentNumberScheduled")),
+        ("Ready", "integer", 0, _get("status", "numberReady")),
+        ("Up-to-date", "integer", 0, _get("status", "updatedNumberScheduled")),
+        ("Available", "integer", 0, _get("status", "numberAvailable")),
+        ("Node Selector", "string", 0, _node_selector),
+        _AGE,
+        ("Containers", "string", 1, lambda o, _n: _containers(o, "name")),
+        ("Images", "string", 1, lambda o, _n: _containers(o, "image")),
+        ("Selector", "string", 1,
+         lambda o, _n: selector_string((o.get("spec") or {}).get("selector")) or "<none>"),
+    ],
+    "controllerrevisions": [
+        _NAME,
+        ("Controller", "string", 0, _revision_controller),
+        ("Revision", "integer", 0, _get("revision")),
         _AGE,
     ],
     "pods": [
