@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable
 from . import behaviours as bh
 from .behaviours import Behaviour, image_pull_fails
 from .events import NORMAL, WARNING, EventRecorder
+from .scheduling import affinity_mismatch_message, feasible_nodes
 from .store import NotFound, Store, WatchEvent, format_timestamp
 
 if TYPE_CHECKING:
@@ -614,10 +615,13 @@ class Kubelet:
 
     def _pod_schedule(self, runtime: PodRuntime, now: float) -> None:
         pod = self._pod(runtime)
-        if runtime.behaviour.kind == bh.UNSCHEDULABLE:
+        nodes = feasible_nodes(pod.get("spec") or {}, self._config.nodes, self._config.node_labels)
+        if runtime.behaviour.kind == bh.UNSCHEDULABLE or not nodes:
             count = len(self._config.nodes)
             message = runtime.behaviour.scheduling_message or (
                 f"0/{count} nodes are available: {count} Insufficient cpu."
+                if nodes
+                else affinity_mismatch_message(count)
             )
             runtime.unschedulable = True
             runtime.scheduling_message = message
@@ -625,7 +629,7 @@ class Kubelet:
                 pod, WARNING, "FailedScheduling", message, component="default-scheduler"
             )
             return
-        node = min(self._config.nodes, key=lambda n: self._node_pods[n])
+        node = min(nodes, key=lambda n: self._node_pods[n])
         copy = dict(pod)
         copy["spec"] = {**(pod.get("spec") or {}), "nodeName": node}
         pod = self._store.update("pods", copy)

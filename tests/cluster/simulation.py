@@ -20,8 +20,8 @@ import random
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
 from .behaviours import Behaviour, behaviour_from_annotations
 from .controllers import DeploymentController, PodQuota, ReplicaSetController, controller_ref
@@ -55,6 +55,9 @@ class SimConfig:
     max_events: int = 20_000  # oldest Events are deleted beyond this
     max_rounds: int = 200  # safety bound on cascades within one step()
     seed: int | None = None  # for generated names in quota errors
+    # labels of the nodes beyond the well-known ones (kubernetes.io/hostname, os, arch), for
+    # DaemonSet nodeSelectors and node affinity: {"sim-node-1": {"disk": "ssd"}}
+    node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @classmethod
     def bulk(cls, **overrides) -> SimConfig:
