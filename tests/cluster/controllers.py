@@ -39,6 +39,7 @@ __all__ = [
     "max_unavailable",
     "strategy_errors",
     "pod_template_hash",
+    "safe_encode_string",
     "templates_equal_ignoring_hash",
     "new_rs_new_replicas",
     "plan_old_scale_down",
@@ -262,8 +263,13 @@ def pod_template_hash(template: dict, collision_count: int | None = None) -> str
     data = json.dumps(_without_hash(template), sort_keys=True, separators=(",", ":"))
     if collision_count:
         data += f"#{collision_count}"
-    digits = str(_fnv32a(data.encode()))
-    return "".join(_NAME_ALPHABET[ord(ch) % len(_NAME_ALPHABET)] for ch in digits)
+    return safe_encode_string(str(_fnv32a(data.encode())))
+
+
+def safe_encode_string(text: str) -> str:
+    """rand.SafeEncodeString: each character mapped onto an alphabet without vowels (no
+    words) and without 0/1/3 (no look-alikes), as Kubernetes spells its name hashes."""
+    return "".join(_NAME_ALPHABET[ord(ch) % len(_NAME_ALPHABET)] for ch in text)
 
 
 # ----------------------------------------------------------------------------- replica sets

@@ -1,5 +1,5 @@
-"""The simulated control plane: Deployment and ReplicaSet controllers, scheduler and kubelet,
-stepped by whoever owns the clock.
+"""The simulated control plane: Deployment, ReplicaSet, StatefulSet and DaemonSet controllers,
+scheduler and kubelet, stepped by whoever owns the clock.
 
 `Simulation` subscribes to the store and queues every change; `step()` hands the changes to
 the controllers (which mark the objects concerned dirty), fires the timers that are due, and
@@ -25,8 +25,11 @@ from typing import Callable, Mapping
 
 from .behaviours import Behaviour, behaviour_from_annotations
 from .controllers import DeploymentController, PodQuota, ReplicaSetController, controller_ref
+from .daemonset_controller import DaemonSetController
 from .events import EventRecorder
 from .kubelet import Kubelet, LogBook, LogError
+from .resources import workload_key
+from .statefulset_controller import StatefulSetController
 from .store import Store, WatchEvent
 
 __all__ = ["Simulation", "SimConfig", "Behaviour", "LogError", "ManualClock", "run_until"]
@@ -111,7 +114,8 @@ class Simulation:
         self._lock = threading.RLock()
         self._queue: deque[WatchEvent] = deque()
         self._timers = _Timers()
-        self._overrides: dict[tuple[str, str], tuple[Behaviour, int]] = {}
+        # (namespace, workload kind, name) -> (behaviour, resourceVersion when set)
+        self._overrides: dict[tuple[str, str, str], tuple[Behaviour, int]] = {}
         self.quota = PodQuota()
         self.recorder = EventRecorder(
             store, clock, enabled=self.config.record_events, max_events=self.config.max_events
@@ -137,6 +141,15 @@ class Simulation:
             self.config.controller_retry,
             random.Random(self.config.seed),
         )
+        owners = (store, self.recorder, clock, self._timers.schedule, self.kubelet.delete_pod,
+                  self.quota, self.config.controller_retry)  # fmt: skip
+        self.statefulsets = StatefulSetController(*owners)
+        self.daemonsets = DaemonSetController(
+            *owners,
+            nodes=self.config.nodes,
+            extra_node_labels=self.config.node_labels,
+            rng=random.Random(self.config.seed),
+        )
         with store.lock:
             self._unsubscribe = store.subscribe(self._queue.append)
             self._bootstrap()
@@ -153,6 +166,8 @@ class Simulation:
                 work = self.kubelet.sync_due()
                 work += self.replicasets.sync_dirty()
                 work += self.deployments.sync_dirty()
+                work += self.statefulsets.sync_dirty()
+                work += self.daemonsets.sync_dirty()
                 if not work and not self._queue:
                     break
             else:
@@ -160,10 +175,14 @@ class Simulation:
             due = self._timers.next_due()
             return None if due is None else max(0.0, due - self.clock())
 
-    def set_behaviour(self, namespace: str, deployment: str, behaviour: Behaviour) -> None:
-        """Pods created from now on for that Deployment follow `behaviour`."""
+    def set_behaviour(self, namespace: str, workload: str, behaviour: Behaviour) -> None:
+        """Pods created from now on for that workload follow `behaviour`. `workload` is a
+        Deployment's name, or KIND/NAME for any kind ("statefulset/db", "ds/agent")."""
         with self.store.lock:
-            self._overrides[(namespace, deployment)] = (behaviour, self.store.resource_version)
+            self._overrides[(namespace, *workload_key(workload))] = (
+                behaviour,
+                self.store.resource_version,
+            )
 
     def set_pod_quota(self, namespace: str, limit: int | None, name: str = "pod-quota") -> None:
         """Allow at most `limit` Pods in the namespace (None: no limit), like a ResourceQuota
@@ -203,7 +222,8 @@ class Simulation:
 
     def _bootstrap(self) -> None:
         """Pick up objects that existed before the simulation started (one scan, once)."""
-        for resource in ("deployments", "replicasets", "pods"):
+        for resource in ("deployments", "replicasets", "statefulsets", "daemonsets",
+                         "controllerrevisions", "pods"):  # fmt: skip
             for obj in self.store.list(resource):
                 rv = int(obj["metadata"].get("resourceVersion") or 0)
                 self._queue.append(WatchEvent("ADDED", resource, obj, rv))
@@ -213,6 +233,8 @@ class Simulation:
             event = self._queue.popleft()
             self.deployments.observe(event)
             self.replicasets.observe(event)
+            self.statefulsets.observe(event)
+            self.daemonsets.observe(event)
             self.kubelet.observe(event)
 
     def _fire(self, key: tuple) -> None:
@@ -223,20 +245,30 @@ class Simulation:
             self.replicasets.dirty.add((key[1], key[2]))
         elif kind == "deployment":
             self.deployments.dirty.add((key[1], key[2]))
+        elif kind == "statefulset":
+            self.statefulsets.dirty.add((key[1], key[2]))
+        elif kind == "daemonset":
+            self.daemonsets.dirty.add((key[1], key[2]))
+
+    def _workload_of(self, pod: dict) -> tuple[str, str] | None:
+        """(kind, name) of the workload behind a Pod: its controller, or the Deployment
+        behind its ReplicaSet."""
+        ref = controller_ref(pod)
+        if ref and ref.get("kind") == "ReplicaSet":
+            rs = self.store.get_shared("replicasets", pod["metadata"].get("namespace"),
+                                       ref["name"])  # fmt: skip
+            ref = controller_ref(rs) if rs else None
+        return (ref["kind"], ref["name"]) if ref else None
 
     def _behaviour_for(self, pod: dict, resource_version: int) -> Behaviour:
-        """set_behaviour for the Pod's Deployment (if set before the Pod was created), else
+        """set_behaviour for the Pod's workload (if set before the Pod was created), else
         the Pod's annotations, else healthy."""
         meta = pod["metadata"]
-        namespace = meta.get("namespace") or ""
-        ref = controller_ref(pod)
-        if ref and ref.get("kind") == "ReplicaSet" and self._overrides:
-            rs = self.store.get_shared("replicasets", namespace, ref["name"])
-            owner = controller_ref(rs) if rs else None
-            if owner and owner.get("kind") == "Deployment":
-                override = self._overrides.get((namespace, owner["name"]))
-                if override and resource_version > override[1]:
-                    return override[0]
+        workload = self._workload_of(pod) if self._overrides else None
+        if workload is not None:
+            override = self._overrides.get((meta.get("namespace") or "", *workload))
+            if override and resource_version > override[1]:
+                return override[0]
         try:
             return behaviour_from_annotations(meta.get("annotations")) or Behaviour.healthy()
         except ValueError as exc:  # a typo in a test's annotation: say so where it shows
