@@ -163,3 +163,114 @@ def test_unknown_token_is_unauthorized(cluster, home, tmp_path):
     result = kubectl(cluster, home, "get", "pods", kubeconfig=config)
     assert result.returncode == 1
     assert "You must be logged in to the server" in result.stderr
+
+
+# --------------------------------------------------------------- StatefulSets and DaemonSets
+
+RESTARTED = "kubectl.kubernetes.io/restartedAt"
+
+
+def _revisions(cluster: SimCluster, namespace: str) -> set[str]:
+    return {p["metadata"]["labels"]["controller-revision-hash"] for p in
+            cluster.list("pods", namespace)}  # fmt: skip
+
+
+def test_rollout_restart_then_status_of_a_statefulset(cluster, home):
+    cluster.create_statefulset("shop", "db", labels=LABELS)
+    cluster.clear_requests()
+    restart = kubectl(cluster, home, "rollout", "restart", "statefulset/db", "-n", "shop")
+    assert restart.returncode == 0, restart.stderr
+    assert restart.stdout.strip() == "statefulset.apps/db restarted"
+    (patch,) = [r for r in cluster.requests if r.method == "PATCH"]
+    assert patch.path == "/apis/apps/v1/namespaces/shop/statefulsets/db"
+    assert list(patch.json["spec"]["template"]["metadata"]["annotations"]) == [RESTARTED]
+    status = kubectl(cluster, home, "rollout", "status", "sts/db", "-n", "shop", "--timeout=60s")
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.splitlines()[-1] == (
+        "partitioned roll out complete: 3 new pods have been updated..."
+    )
+    sts = cluster.get("statefulsets", "shop", "db")
+    assert sts["status"]["currentRevision"] == sts["status"]["updateRevision"]
+    assert _revisions(cluster, "shop") == {sts["status"]["updateRevision"]}
+
+
+def test_rollout_restart_then_status_and_history_of_a_daemonset(cluster, home):
+    cluster.create_daemonset("shop", "agent", labels=LABELS)
+    restart = kubectl(cluster, home, "rollout", "restart", "daemonset/agent", "-n", "shop")
+    assert restart.returncode == 0, restart.stderr
+    assert restart.stdout.strip() == "daemonset.apps/agent restarted"
+    status = kubectl(cluster, home, "rollout", "status", "ds/agent", "-n", "shop",
+                     "--timeout=60s")  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.splitlines()[-1] == 'daemon set "agent" successfully rolled out'
+    assert len(_revisions(cluster, "shop")) == 1 and len(cluster.list("pods", "shop")) == 3
+    history = kubectl(cluster, home, "rollout", "history", "ds/agent", "-n", "shop")
+    assert history.returncode == 0, history.stderr
+    rows = [line.split() for line in history.stdout.splitlines() if line.strip()]
+    assert rows == [["daemonset.apps/agent"], ["REVISION", "CHANGE-CAUSE"], ["1", "<none>"],
+                    ["2", "<none>"]]  # fmt: skip
+
+
+def test_rollout_status_keeps_waiting_on_a_crash_looping_statefulset(cluster, home):
+    cluster.create_statefulset("shop", "db", labels=LABELS)
+    old = _revisions(cluster, "shop")
+    cluster.set_behaviour("shop", "statefulset/db", Behaviour.crash_loop())
+    assert kubectl(cluster, home, "rollout", "restart", "sts/db", "-n", "shop").returncode == 0
+
+    def crash_looping() -> bool:
+        pod = cluster.get("pods", "shop", "db-2") or {}
+        statuses = (pod.get("status") or {}).get("containerStatuses") or [{}]
+        return statuses[0].get("restartCount", 0) >= 2
+
+    cluster.wait_for(crash_looping, timeout=30, message="db-2 never crash-looped")
+    status = kubectl(cluster, home, "rollout", "status", "sts/db", "-n", "shop", "--timeout=2s")
+    assert status.returncode == 1
+    assert status.stderr.strip() == "error: timed out waiting for the condition", (
+        "kubectl timed out waiting; it did not fail the rollout"
+    )
+    assert status.stdout.splitlines()[-1] == "Waiting for 1 pods to be ready..."
+    revisions = {p["metadata"]["name"]: p["metadata"]["labels"]["controller-revision-hash"]
+                 for p in cluster.list("pods", "shop")}  # fmt: skip
+    assert {revisions["db-0"], revisions["db-1"]} == old, "the rollout stopped at db-2"
+
+
+def test_get_history_undo_and_scale_of_a_statefulset(cluster, home):
+    cluster.create_statefulset("shop", "db", labels=LABELS)
+    cluster.create_daemonset("shop", "agent", labels=LABELS)
+    first = cluster.get("statefulsets", "shop", "db")["status"]["currentRevision"]
+    get = kubectl(cluster, home, "get", "sts,ds", "-n", "shop")
+    assert get.returncode == 0, get.stderr
+    lines = [line.split() for line in get.stdout.splitlines()]
+    assert lines[0] == ["NAME", "READY", "AGE"]
+    assert lines[1][:2] == ["statefulset.apps/db", "3/3"]
+    assert lines[3] == ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE",
+                        "SELECTOR", "AGE"]  # fmt: skip
+    assert lines[4][:7] == ["daemonset.apps/agent", "3", "3", "3", "3", "3", "<none>"]
+    assert kubectl(cluster, home, "rollout", "restart", "sts/db", "-n", "shop").returncode == 0
+    cluster.wait_for_rollout("shop", "sts/db")
+    undo = kubectl(cluster, home, "rollout", "undo", "statefulset/db", "-n", "shop")
+    assert undo.returncode == 0, undo.stderr
+    assert undo.stdout.strip() == "statefulset.apps/db rolled back"
+    status = kubectl(cluster, home, "rollout", "status", "sts/db", "-n", "shop", "--timeout=60s")
+    assert status.returncode == 0, status.stderr
+    assert cluster.get("statefulsets", "shop", "db")["status"]["currentRevision"] == first
+    history = kubectl(cluster, home, "rollout", "history", "sts/db", "-n", "shop")
+    assert [line.split()[0] for line in history.stdout.splitlines()[2:] if line.strip()] == [
+        "2", "3"]  # fmt: skip
+    scale = kubectl(cluster, home, "scale", "sts/db", "--replicas=4", "-n", "shop")
+    assert scale.returncode == 0, scale.stderr
+    cluster.wait_for_rollout("shop", "sts/db")
+    assert sorted(p["metadata"]["name"] for p in cluster.list("pods", "shop", "app=db")) == [
+        "db-0", "db-1", "db-2", "db-3"]  # fmt: skip
+
+
+def test_rollout_status_refuses_on_delete_workloads_like_kubectl(cluster, home):
+    cluster.create_statefulset("shop", "db", update_strategy="OnDelete")
+    cluster.create_daemonset("shop", "agent", update_strategy="OnDelete")
+    for workload in ("sts/db", "ds/agent"):
+        status = kubectl(cluster, home, "rollout", "status", workload, "-n", "shop",
+                         "--timeout=5s")  # fmt: skip
+        assert status.returncode == 1
+        assert status.stderr.strip() == (
+            "error: rollout status is only available for RollingUpdate strategy type"
+        )

@@ -25,6 +25,7 @@ from .auth import ADMIN_RULES, Authorizer, Rule
 from .certs import Certificates, session_certificates
 from .faults import Faults
 from .kubeconfig import build_kubeconfig, write_kubeconfig_file
+from .rollout_status import rollout_complete, rollout_settled
 from .server import RequestRecord, ServerState, SimHTTPServer, make_ssl_context
 from .store import Store, deep_copy
 
@@ -39,22 +40,6 @@ def default_simulation_factory(store: Store, config: Any = None) -> Any:
     from .simulation import Simulation
 
     return Simulation(store, config)
-
-
-def rollout_complete(deployment: dict | None) -> bool:
-    """kubectl's `rollout status` success rule for the Deployment's current generation."""
-    if not deployment:
-        return False
-    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
-    generation = deployment["metadata"].get("generation", 0)
-    replicas = spec.get("replicas", 1)
-    updated = status.get("updatedReplicas", 0)
-    return (
-        status.get("observedGeneration", 0) >= generation
-        and updated >= replicas
-        and status.get("replicas", 0) <= updated
-        and status.get("availableReplicas", 0) >= updated
-    )
 
 
 class SimCluster:
@@ -299,40 +284,134 @@ class SimCluster:
     ) -> dict:
         """Create a Deployment (and its namespace if needed). `wait_ready` returns once the
         first rollout is complete (needs the simulation; `behaviour` applies from the start)."""
-        self.create_namespace(namespace)
-        if behaviour is not None:
-            self.set_behaviour(namespace, name, behaviour)
-        selector = dict(pod_labels or {"app": name})
-        if isinstance(strategy, str):
-            strategy = {"type": strategy}
         spec: dict[str, Any] = {
             "replicas": replicas,
-            "selector": {"matchLabels": selector},
-            "template": {
-                "metadata": {"labels": dict(selector)},
-                "spec": {"containers": deep_copy(containers) or _default_containers(name)},
-            },
             "progressDeadlineSeconds": progress_deadline_seconds,
             "minReadySeconds": min_ready_seconds,
         }
         if strategy:
-            spec["strategy"] = deep_copy(strategy)
+            spec["strategy"] = _strategy(strategy)
         if paused:
             spec["paused"] = True
+        return self._create_workload(
+            "Deployment", namespace, name, spec, labels=labels, annotations=annotations,
+            pod_labels=pod_labels, containers=containers, behaviour=behaviour,
+            wait_ready=wait_ready and not paused, timeout=timeout,
+        )  # fmt: skip
+
+    def create_statefulset(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        replicas: int = 3,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        pod_labels: Mapping[str, str] | None = None,
+        containers: list[dict] | None = None,
+        service_name: str | None = None,
+        update_strategy: dict | str | None = None,
+        pod_management_policy: str | None = None,
+        min_ready_seconds: int = 0,
+        behaviour: Any = None,
+        wait_ready: bool = True,
+        timeout: float = 30.0,
+    ) -> dict:
+        """Create a StatefulSet (serviceName defaults to its name; `update_strategy` is
+        "OnDelete", "RollingUpdate" or a dict such as {"type": "RollingUpdate",
+        "rollingUpdate": {"partition": 1}}). `wait_ready` as for Deployments (under OnDelete:
+        until every Pod is ready)."""
+        spec: dict[str, Any] = {
+            "replicas": replicas,
+            "serviceName": name if service_name is None else service_name,
+            "minReadySeconds": min_ready_seconds,
+        }
+        if update_strategy:
+            spec["updateStrategy"] = _strategy(update_strategy)
+        if pod_management_policy:
+            spec["podManagementPolicy"] = pod_management_policy
+        return self._create_workload(
+            "StatefulSet", namespace, name, spec, labels=labels, annotations=annotations,
+            pod_labels=pod_labels, containers=containers, behaviour=behaviour,
+            wait_ready=wait_ready, timeout=timeout,
+        )  # fmt: skip
+
+    def create_daemonset(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        pod_labels: Mapping[str, str] | None = None,
+        containers: list[dict] | None = None,
+        update_strategy: dict | str | None = None,
+        node_selector: Mapping[str, str] | None = None,
+        min_ready_seconds: int = 0,
+        behaviour: Any = None,
+        wait_ready: bool = True,
+        timeout: float = 30.0,
+    ) -> dict:
+        """Create a DaemonSet: one Pod per node of the simulation (`SimConfig.nodes`) that
+        `node_selector` admits (node labels: kubernetes.io/hostname, ... and
+        `SimConfig.node_labels`). `update_strategy` and `wait_ready` as for StatefulSets."""
+        spec: dict[str, Any] = {"minReadySeconds": min_ready_seconds}
+        if update_strategy:
+            spec["updateStrategy"] = _strategy(update_strategy)
+        pod_spec = {"nodeSelector": dict(node_selector)} if node_selector else {}
+        return self._create_workload(
+            "DaemonSet", namespace, name, spec, labels=labels, annotations=annotations,
+            pod_labels=pod_labels, containers=containers, behaviour=behaviour,
+            wait_ready=wait_ready, timeout=timeout, pod_spec=pod_spec,
+        )  # fmt: skip
+
+    def _create_workload(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        spec: dict[str, Any],
+        *,
+        labels: Mapping[str, str] | None,
+        annotations: Mapping[str, str] | None,
+        pod_labels: Mapping[str, str] | None,
+        containers: list[dict] | None,
+        behaviour: Any,
+        wait_ready: bool,
+        timeout: float,
+        pod_spec: Mapping[str, Any] | None = None,
+    ) -> dict:
+        """The shared part of create_deployment/statefulset/daemonset: namespace, behaviour,
+        selector and template (labels `app: <name>` unless given), metadata, waiting."""
+        self.create_namespace(namespace)
+        if behaviour is not None:
+            self.set_behaviour(namespace, f"{kind}/{name}", behaviour)
+        selector = dict(pod_labels or {"app": name})
+        containers = deep_copy(containers) or _default_containers(name)
+        spec = {
+            **spec,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": dict(selector)},
+                "spec": {**deep_copy(dict(pod_spec or {})), "containers": containers},
+            },
+        }
         metadata: dict[str, Any] = {"name": name, "namespace": namespace,
                                     "labels": dict(labels or {"app": name})}  # fmt: skip
         if annotations:
             metadata["annotations"] = dict(annotations)
-        created = self.create("deployments", {"metadata": metadata, "spec": spec})
-        if not wait_ready or self.sim is None or paused:
+        rt = resources.resolve(kind)
+        created = self.create(rt.plural, {"metadata": metadata, "spec": spec})
+        if not wait_ready or self.sim is None:
             return created
-        return self.wait_for_rollout(namespace, name, timeout=timeout)
+        return self.wait_for_rollout(namespace, name, timeout=timeout, kind=kind)
 
-    def set_behaviour(self, namespace: str, deployment: str, behaviour: Any) -> None:
-        """Pods created from now on for the Deployment follow `behaviour` (behaviours.py)."""
+    def set_behaviour(self, namespace: str, workload: str, behaviour: Any) -> None:
+        """Pods created from now on for the workload follow `behaviour` (behaviours.py);
+        `workload` is a Deployment's name or KIND/NAME ("statefulset/db", "ds/agent")."""
         if self.sim is None:
             raise RuntimeError("this cluster runs without a simulation")
-        self.sim.set_behaviour(namespace, deployment, behaviour)
+        self.sim.set_behaviour(namespace, workload, behaviour)
 
     def set_pod_quota(self, namespace: str, limit: int | None) -> None:
         """Allow at most `limit` Pods in the namespace (None: no limit), like a ResourceQuota."""
@@ -426,14 +505,23 @@ class SimCluster:
                 raise AssertionError(message or f"condition not met within {timeout} s")
             self.store.wait_for_change(seen, min(remaining, 0.1))
 
-    def wait_for_rollout(self, namespace: str, name: str, timeout: float = 30.0) -> dict:
-        """Wait until the Deployment's rollout is complete (kubectl's rule); returns it."""
+    def wait_for_rollout(
+        self, namespace: str, name: str, timeout: float = 30.0, *, kind: str = "Deployment"
+    ) -> dict:
+        """Wait until the workload's rollout is complete by kubectl's rule for its kind
+        (rollout_status.py); returns it. `name` may be KIND/NAME ("sts/db"). Under OnDelete,
+        where kubectl has no rule, waits until every Pod is ready and available."""
+        if "/" in name:
+            kind, name = resources.workload_key(name)
+        plural = resources.resolve(kind).plural
 
         def complete() -> dict | None:
-            deployment = self.get("deployments", namespace, name)
-            return deployment if rollout_complete(deployment) else None
+            obj = self.get(plural, namespace, name)
+            return obj if rollout_settled(obj) else None
 
-        return self.wait_for(complete, timeout, f"rollout of {namespace}/{name} not complete")
+        return self.wait_for(
+            complete, timeout, f"rollout of {kind} {namespace}/{name} not complete"
+        )
 
     # ----------------------------------------------------------------- internals
 
@@ -476,6 +564,11 @@ class SimCluster:
                 traceback.print_exc(file=sys.stderr)
                 delay = None
             self._sim_wake.wait(timeout=delay)
+
+
+def _strategy(strategy: dict | str) -> dict:
+    """A strategy given as its type ("OnDelete") or in full."""
+    return {"type": strategy} if isinstance(strategy, str) else deep_copy(strategy)
 
 
 def _default_containers(name: str) -> list[dict]:
