@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cluster.apiserver import Api, ApiError
-from tests.cluster.auth import Authorizer
+from tests.cluster.apiserver import ApiError
 from tests.cluster.behaviours import Behaviour
 from tests.cluster.controllers import pod_template_hash
 from tests.cluster.daemonset_controller import (
@@ -23,12 +22,10 @@ from tests.cluster.daemonset_controller import (
 )
 from tests.cluster.resources import by_plural
 from tests.cluster.rollout_status import rollout_complete
-from tests.cluster.simulation import ManualClock, SimConfig, Simulation, run_until
-from tests.cluster.store import Store
+from tests.cluster.simulation import SimConfig
+from tests.sim_world import NS, WorkloadWorld, is_ready
 
-NS = "shop"
 IMAGE = "registry.example.com/acme/agent:1.0.0"
-RESTARTED = "kubectl.kubernetes.io/restartedAt"
 NODES = [(f"sim-node-{i}", {"kubernetes.io/hostname": f"sim-node-{i}"}) for i in (1, 2, 3)]
 NOW = 1_800_000_000.0
 
@@ -167,61 +164,14 @@ def test_pods_on_nodes_the_selector_excludes_are_misscheduled():
 # ----------------------------------------------------------------------------- the controller
 
 
-class World:
-    """A store, a manual clock, a simulation and the API semantics over them."""
-
-    def __init__(self, config: SimConfig | None = None) -> None:
-        self.clock = ManualClock()
-        self.store = Store(clock=self.clock)
-        self.sim = Simulation(self.store, config or SimConfig(), clock=self.clock)
-        self.api = Api(self.store, Authorizer(), delete_pod=self.sim.delete_pod)
-        self.store.create("namespaces", {"metadata": {"name": NS}})
-
-    def create(self, name="agent", pod_spec=None, **spec) -> dict:
-        body = {
-            "metadata": {"name": name, "labels": {"app": name}},
-            "spec": {
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {"labels": {"app": name}},
-                    "spec": {"containers": [{"name": "app", "image": IMAGE}], **(pod_spec or {})},
-                },
-                **spec,
-            },
-        }
-        return self.api.create(by_plural("daemonsets"), NS, body)
-
-    def patch(self, patch: dict, name="agent") -> dict:
-        return self.api.patch(by_plural("daemonsets"), NS, name, patch, "strategic")
-
-    def restart(self, stamp="2027-01-01T00:00:00Z", name="agent") -> dict:
-        return self.patch({"spec": {"template": {"metadata": {"annotations": {RESTARTED: stamp}}}}},
-                          name)  # fmt: skip
+class World(WorkloadWorld):
+    resource, kind, name, image = "daemonsets", "DaemonSet", "agent", IMAGE
 
     def ds(self, name="agent") -> dict:
-        return self.store.get("daemonsets", NS, name)
+        return self.get(name)
 
     def pods(self) -> list[dict]:
         return self.store.list("pods", NS)
-
-    def revisions(self) -> dict[str, dict]:
-        return {r["metadata"]["name"]: r for r in self.store.list("controllerrevisions", NS)}
-
-    def run(self, predicate=None, limit: float = 60.0) -> bool:
-        return run_until(self.sim, self.clock, predicate, limit=limit)
-
-    def settle(self, name="agent") -> dict:
-        assert self.run(lambda: rollout_complete(self.ds(name))), self.ds(name)["status"]
-        self.run(limit=2.0)
-        return self.ds(name)
-
-    def events(self, reason) -> list[str]:
-        events = self.store.list("events", NS)
-        return [
-            e["message"]
-            for e in events
-            if e["involvedObject"]["kind"] == "DaemonSet" and e["reason"] == reason
-        ]
 
 
 class PodLog:
@@ -247,13 +197,8 @@ class PodLog:
             self._terminating.add(meta["uid"])
             self.entries.append(("delete", node))
             live = [p for p in self.world.store.select("pods", NS)
-                    if not p["metadata"].get("deletionTimestamp") and _ready(p)]  # fmt: skip
+                    if not p["metadata"].get("deletionTimestamp") and is_ready(p)]  # fmt: skip
             self.available_at_deletion.append(len(live))
-
-
-def _ready(pod: dict) -> bool:
-    return any(c["type"] == "Ready" and c["status"] == "True"
-               for c in pod["status"].get("conditions") or [])  # fmt: skip
 
 
 def _rolling_update(max_unavailable: int, max_surge: int) -> dict:

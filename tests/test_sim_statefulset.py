@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cluster.apiserver import Api, ApiError
-from tests.cluster.auth import Authorizer
+from tests.cluster.apiserver import ApiError
 from tests.cluster.behaviours import Behaviour
 from tests.cluster.resources import by_plural
 from tests.cluster.revisions import hash_revision, template_patch
 from tests.cluster.rollout_status import rollout_complete
-from tests.cluster.simulation import ManualClock, SimConfig, Simulation, run_until
 from tests.cluster.statefulset_controller import (
     complete_rolling_update,
     creation_revision,
@@ -26,11 +24,9 @@ from tests.cluster.statefulset_controller import (
     replica_counts,
     statefulset_status,
 )
-from tests.cluster.store import Store
+from tests.sim_world import NS, WorkloadWorld, is_ready
 
-NS = "shop"
 IMAGE = "registry.example.com/acme/db:1.0.0"
-RESTARTED = "kubectl.kubernetes.io/restartedAt"
 
 
 # ----------------------------------------------------------------------------- pure rules
@@ -174,41 +170,14 @@ def test_current_revision_moves_only_when_a_rolling_update_completes(
 # ----------------------------------------------------------------------------- the controller
 
 
-class World:
-    """A store, a manual clock, a simulation and the API semantics over them."""
-
-    def __init__(self, config: SimConfig | None = None) -> None:
-        self.clock = ManualClock()
-        self.store = Store(clock=self.clock)
-        self.sim = Simulation(self.store, config or SimConfig(), clock=self.clock)
-        self.api = Api(self.store, Authorizer(), delete_pod=self.sim.delete_pod)
-        self.store.create("namespaces", {"metadata": {"name": NS}})
+class World(WorkloadWorld):
+    resource, kind, name, image = "statefulsets", "StatefulSet", "web", IMAGE
 
     def create(self, name="web", replicas=3, **spec) -> dict:
-        body = {
-            "metadata": {"name": name, "labels": {"app": name}},
-            "spec": {
-                "replicas": replicas,
-                "serviceName": name,
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {"labels": {"app": name}},
-                    "spec": {"containers": [{"name": "app", "image": IMAGE}]},
-                },
-                **spec,
-            },
-        }
-        return self.api.create(by_plural("statefulsets"), NS, body)
-
-    def patch(self, patch: dict, name="web") -> dict:
-        return self.api.patch(by_plural("statefulsets"), NS, name, patch, "strategic")
-
-    def restart(self, stamp="2027-01-01T00:00:00Z", name="web") -> dict:
-        return self.patch({"spec": {"template": {"metadata": {"annotations": {RESTARTED: stamp}}}}},
-                          name)  # fmt: skip
+        return super().create(name, replicas=replicas, serviceName=name, **spec)
 
     def sts(self, name="web") -> dict:
-        return self.store.get("statefulsets", NS, name)
+        return self.get(name)
 
     def pods(self) -> dict[str, dict]:
         return {p["metadata"]["name"]: p for p in self.store.list("pods", NS)}
@@ -216,22 +185,6 @@ class World:
     def revision_of(self, pod: str) -> str | None:
         found = self.store.get_shared("pods", NS, pod)
         return found["metadata"]["labels"]["controller-revision-hash"] if found else None
-
-    def revisions(self) -> dict[str, dict]:
-        return {r["metadata"]["name"]: r for r in self.store.list("controllerrevisions", NS)}
-
-    def run(self, predicate=None, limit: float = 60.0) -> bool:
-        return run_until(self.sim, self.clock, predicate, limit=limit)
-
-    def settle(self, name="web") -> dict:
-        assert self.run(lambda: rollout_complete(self.sts(name))), self.sts(name)["status"]
-        self.run(limit=2.0)
-        return self.sts(name)
-
-    def events(self, reason=None) -> list[str]:
-        return [e["message"] for e in self.store.list("events", NS)
-                if e["involvedObject"]["kind"] == "StatefulSet"
-                and (reason is None or e["reason"] == reason)]  # fmt: skip
 
 
 class PodLog:
@@ -259,16 +212,11 @@ class PodLog:
             return
         others = [p for p in self.world.store.select("pods", NS) if p["metadata"]["name"] != name
                   and not p["metadata"].get("deletionTimestamp")]  # fmt: skip
-        ready = [p for p in others if p["status"].get("phase") == "Running" and _ready(p)]
+        ready = [p for p in others if p["status"].get("phase") == "Running" and is_ready(p)]
         self.entries.append((verb, name, len(ready), len(others)))
 
     def verbs(self) -> list[tuple[str, str]]:
         return [(verb, name) for verb, name, _ready_count, _count in self.entries]
-
-
-def _ready(pod: dict) -> bool:
-    return any(c["type"] == "Ready" and c["status"] == "True"
-               for c in pod["status"].get("conditions") or [])  # fmt: skip
 
 
 @pytest.fixture
@@ -443,7 +391,7 @@ def test_on_delete_moves_only_the_update_revision_until_pods_are_deleted(world):
     assert new != old and log.entries == []
     assert (sts["status"]["currentRevision"], sts["status"].get("updatedReplicas")) == (old, None)
     world.sim.delete_pod(NS, "web-1")
-    assert world.run(lambda: world.revision_of("web-1") == new and _ready(world.pods()["web-1"]))
+    assert world.run(lambda: world.revision_of("web-1") == new and is_ready(world.pods()["web-1"]))
     for name in ("web-0", "web-2"):
         world.sim.delete_pod(NS, name)
     assert world.run(lambda: world.sts()["status"].get("updatedReplicas") == 3

@@ -32,6 +32,16 @@ def _replicas(obj: dict) -> int:
     return 1 if value is None else int(value)
 
 
+def _rolling_update_only(obj: dict) -> RolloutStatus | None:
+    """kubectl refuses StatefulSets and DaemonSets whose updateStrategy is not RollingUpdate."""
+    strategy = (obj.get("spec") or {}).get("updateStrategy") or {}
+    if (strategy.get("type") or "RollingUpdate") == "RollingUpdate":
+        return None
+    return RolloutStatus(
+        "", True, "rollout status is only available for RollingUpdate strategy type"
+    )
+
+
 def deployment_status(d: dict) -> RolloutStatus:
     """DeploymentStatusViewer."""
     name = d["metadata"]["name"]
@@ -66,10 +76,9 @@ def statefulset_status(sts: dict) -> RolloutStatus:
     """StatefulSetStatusViewer: RollingUpdate only; with rollingUpdate parameters the
     partition decides, without them currentRevision must have caught up."""
     strategy = (sts.get("spec") or {}).get("updateStrategy") or {}
-    if (strategy.get("type") or "RollingUpdate") != "RollingUpdate":
-        return RolloutStatus(
-            "", True, "rollout status is only available for RollingUpdate strategy type"
-        )
+    refusal = _rolling_update_only(sts)
+    if refusal:
+        return refusal
     observed = _int(sts, "status", "observedGeneration")
     if observed == 0 or _int(sts, "metadata", "generation") > observed:
         return RolloutStatus("Waiting for statefulset spec update to be observed...\n", False)
@@ -107,11 +116,9 @@ def statefulset_status(sts: dict) -> RolloutStatus:
 
 def daemonset_status(ds: dict) -> RolloutStatus:
     """DaemonSetStatusViewer: RollingUpdate only."""
-    strategy = (ds.get("spec") or {}).get("updateStrategy") or {}
-    if (strategy.get("type") or "RollingUpdate") != "RollingUpdate":
-        return RolloutStatus(
-            "", True, "rollout status is only available for RollingUpdate strategy type"
-        )
+    refusal = _rolling_update_only(ds)
+    if refusal:
+        return refusal
     if _int(ds, "metadata", "generation") > _int(ds, "status", "observedGeneration"):
         return RolloutStatus("Waiting for daemon set spec update to be observed...\n", False)
     name = ds["metadata"]["name"]
