@@ -124,10 +124,15 @@ PARTITION_2 = {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}
         (_sts(PARTITION_2), [_pod(0), _pod(1), _pod(2, "web-new")], []),  # partition reached
         (_sts(ROLLING_2), [_pod(0), _pod(1), _pod(2)], [("delete", "web-2"), ("delete", "web-1")]),
         (_sts({"type": "OnDelete"}), [_pod(0), _pod(1), _pod(2)], []),
+        # Parallel updates within maxUnavailable too, so a crash-looping Pod stops it as well
+        (_sts(policy="Parallel"), [_pod(0), _pod(1), _pod(2)], [("delete", "web-2")]),
+        (_sts(policy="Parallel"), [_pod(0), _pod(1), _pod(2, "web-new", ready=False)], []),
         # scale down: highest ordinal first, blocked by an unhealthy lower Pod
         (_sts(replicas=2), [_pod(0, "web-new"), _pod(1, "web-new"), _pod(2, "web-new")],
          [("delete", "web-2")]),
         (_sts(replicas=1), [_pod(0, "web-new", ready=False), _pod(1, "web-new")], []),
+        (_sts(replicas=1, policy="Parallel"), [_pod(0, "web-new"), _pod(1, "web-new"),
+         _pod(2, "web-new")], [("delete", "web-2"), ("delete", "web-1")]),
         # a failed Pod is deleted, to be recreated once it is gone
         (_sts(), [_pod(0, "web-new", phase="Failed", ready=False)], [("delete", "web-0")]),
     ],
