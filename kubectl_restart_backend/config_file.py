@@ -33,7 +33,8 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from .durations import parse_duration
-from .errors import UsageError
+from .errors import UsageError, shown
+from .safe_yaml import BudgetedLoader, ExcessiveAliasing, describe_error
 
 CONFIG_FILE_NAME = ".restart-backend.yaml"
 SETTING_KEYS = ("context", "namespace", "deployment", "selector", "timeout", "logs")
@@ -130,7 +131,7 @@ def load_repo_config(root: str) -> RepoConfig | None:
 
 def parse_repo_config(text: str, path: str = CONFIG_FILE_NAME) -> RepoConfig:
     """Parse and validate the file's text; every error names the file, line and key."""
-    loader = yaml.SafeLoader(text)
+    loader = BudgetedLoader(text)
     try:
         root = loader.get_single_node()
         if root is None or _is_null(root):
@@ -150,11 +151,15 @@ def parse_repo_config(text: str, path: str = CONFIG_FILE_NAME) -> RepoConfig:
                     lines[key] = key_node.start_mark.line + 1
         return RepoConfig(path=path, settings=settings, branches=branches, lines=lines)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(err, "problem", None) or "invalid YAML"
+        problem, line = describe_error(err)
+        where = f"line {line}: " if line is not None else ""
+        if isinstance(err, ExcessiveAliasing):
+            raise UsageError(
+                f"{path}: {where}refused: {problem}",
+                "Write the values out instead of nesting YAML aliases",
+            ) from None
         raise UsageError(
-            f"{path}: {line}not valid YAML ({problem})", "Fix the YAML syntax at that line"
+            f"{path}: {where}not valid YAML ({problem})", "Fix the YAML syntax at that line"
         ) from None
     finally:
         loader.dispose()
@@ -166,7 +171,7 @@ def _pairs(loader: yaml.SafeLoader, path: str, node: yaml.MappingNode):
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, str):
-            raise _error(path, key_node, None, f"keys must be strings, not {key!r}")
+            raise _error(path, key_node, None, f"keys must be strings, not {shown(key)}")
         if key in seen:
             raise _error(path, key_node, key, f"duplicate key (first on line {seen[key]})")
         seen[key] = key_node.start_mark.line + 1
@@ -236,9 +241,9 @@ def _setting(
     if key not in SETTING_KEYS:
         allowed = SETTING_KEYS + ((BRANCHES_KEY,) if top_level else ())
         close = difflib.get_close_matches(key, allowed, n=1)
-        maybe = f" (did you mean {close[0]!r}?)" if close else ""
+        maybe = f" (did you mean {shown(close[0])}?)" if close else ""
         raise UsageError(
-            f"{path}: line {key_node.start_mark.line + 1}: unknown key {key!r}{maybe}",
+            f"{path}: line {key_node.start_mark.line + 1}: unknown key {shown(key)}{maybe}",
             f"Known keys: {', '.join(allowed)}",
         )
     value = loader.construct_object(value_node, deep=True)
@@ -258,9 +263,9 @@ class _Ok:
 def _string(pattern: re.Pattern[str] | None, what: str) -> Callable[[Any], _Ok | str]:
     def check(value: Any) -> _Ok | str:
         if not isinstance(value, str) or not value.strip():
-            return f"must be a non-empty string, not {value!r}"
+            return f"must be a non-empty string, not {shown(value)}"
         if pattern is not None and (len(value) > 253 or not pattern.match(value)):
-            return f"{value!r} is not a valid {what}"
+            return f"{shown(value)} is not a valid {what}"
         return _Ok(value)
 
     return check
@@ -268,7 +273,7 @@ def _string(pattern: re.Pattern[str] | None, what: str) -> Callable[[Any], _Ok |
 
 def _timeout(value: Any) -> _Ok | str:
     if isinstance(value, bool):
-        return f"must be a duration like 90s or 2m, not {value!r}"
+        return f"must be a duration like 90s or 2m, not {shown(value)}"
     if isinstance(value, (int, float)):
         return _Ok(float(value)) if value >= 0 else "must not be negative"
     if isinstance(value, str):
@@ -276,7 +281,7 @@ def _timeout(value: Any) -> _Ok | str:
             return _Ok(parse_duration(value))
         except UsageError as err:
             return err.message
-    return f"must be a duration like 90s or 2m, not {value!r}"
+    return f"must be a duration like 90s or 2m, not {shown(value)}"
 
 
 def _logs(value: Any) -> _Ok | str:
@@ -284,7 +289,7 @@ def _logs(value: Any) -> _Ok | str:
         return _Ok(value)
     if isinstance(value, int) and value >= 0:
         return _Ok(value)
-    return f"must be true, false or a number of lines, not {value!r}"
+    return f"must be true, false or a number of lines, not {shown(value)}"
 
 
 _VALIDATORS: dict[str, Callable[[Any], _Ok | str]] = {
@@ -303,5 +308,5 @@ def _is_null(node: yaml.Node) -> bool:
 
 def _error(path: str, node: yaml.Node, key: str | None, problem: str) -> UsageError:
     where = f"line {node.start_mark.line + 1}"
-    what = f"key {key!r}: " if key else ""
+    what = f"key {shown(key)}: " if key else ""
     return UsageError(f"{path}: {where}: {what}{problem}", "Fix the value on that line")

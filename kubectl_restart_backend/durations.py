@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import UsageError
+from .errors import UsageError, shown
 
 _UNIT_SECONDS = {
     "ns": 1e-9,
@@ -36,8 +36,8 @@ def parse_duration(text: str) -> float:
     if _DURATION_RE.match(value):
         return sum(float(num) * _UNIT_SECONDS[unit] for num, unit in _PART_RE.findall(value))
     if value.startswith("-"):
-        raise UsageError(f"Duration {text!r} is negative", _HINT)
-    raise UsageError(f"Duration {text!r} is not a duration", _HINT)
+        raise UsageError(f"Duration {shown(text)} is negative", _HINT)
+    raise UsageError(f"Duration {shown(text)} is not a duration", _HINT)
 
 
 def format_duration(seconds: float) -> str:

@@ -67,3 +67,27 @@ class ApiError(RefusedError):
         self.reason = reason
         # True when trying again later may succeed (429, 5xx, connection refused).
         self.retryable = retryable
+
+
+SHOWN_CHARS = 100
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """A user-supplied value as it may appear in a message: one line, bounded length.
+
+    Strings are trimmed before quoting (``repr`` of a huge or deeply shared value could take
+    forever); containers are named, not printed.
+    """
+    if isinstance(value, str):
+        text = value if len(value) <= limit else value[: limit - 1] + "…"
+        return repr(text)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return "a very large number"  # repr of a huge int is slow, or refused (3.11+)
+    if value is None or isinstance(value, (bool, int, float)):
+        text = repr(value)
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return f"a {type(value).__name__}"

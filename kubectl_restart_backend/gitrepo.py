@@ -19,7 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from .errors import UsageError
+from .errors import UsageError, shown
 from .repo_url import RepoRef, parse_remote_url, parse_repo_option, redact_url
 
 GIT_TIMEOUT_SECONDS = 15.0
@@ -114,7 +114,7 @@ def _origin_repo(git: _Git, root: str) -> RepoRef:
         return parse_remote_url(url, base_dir=root)
     except UsageError as err:
         raise UsageError(
-            f"The origin remote is not a repository URL: {redact_url(url)!r}",
+            f"The origin remote is not a repository URL: {shown(redact_url(url))}",
             "Pass --repo OWNER/NAME, or fix it: git remote set-url origin URL",
         ) from err
 
@@ -127,7 +127,7 @@ def _current_branch(git: _Git, env: Mapping[str, str]) -> tuple[str, str]:
     if name:
         if git.output(["rev-parse", "--verify", "--quiet", "HEAD"]) is None:
             raise UsageError(
-                f"This repository has no commits yet, so branch {name!r} does not exist yet",
+                f"This repository has no commits yet, so branch {shown(name)} does not exist yet",
                 "Commit and push first, or pass --branch NAME",
             )
         return _checked_branch(name, "git"), "git"
@@ -170,7 +170,7 @@ class _Git:
     def toplevel(self) -> str:
         """The work tree's root; a clear error outside a checkout (or inside ``.git``)."""
         if not os.path.isdir(self.cwd):
-            raise UsageError(f"Directory {self.cwd!r} does not exist", _CHECKOUT_HINT)
+            raise UsageError(f"Directory {shown(self.cwd)} does not exist", _CHECKOUT_HINT)
         done = self.run(["rev-parse", "--show-toplevel"])
         root = _strip_newline(done.stdout)
         if done.returncode == 0 and root:

@@ -33,8 +33,9 @@ from typing import Any, Iterator, Mapping, MutableMapping, Sequence
 
 import yaml
 
-from .errors import RefusedError, UsageError
+from .errors import RefusedError, UsageError, shown
 from .repo_url import redact_url
+from .safe_yaml import ExcessiveAliasing, describe_error, safe_load
 
 SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 _SECTIONS = (("clusters", "cluster"), ("contexts", "context"), ("users", "user"))
@@ -110,11 +111,15 @@ def load_files(paths: Sequence[str], *, explicit: bool = False) -> list[tuple[st
 def _parse_kubeconfig(path: str, text: str) -> dict:
     """YAML to dict; errors carry the file and line but never the line's content."""
     try:
-        doc = yaml.safe_load(text)
+        doc = safe_load(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or "invalid YAML"
+        problem, line = describe_error(err)
+        where = f" line {line}" if line is not None else ""
+        if isinstance(err, ExcessiveAliasing):
+            raise UsageError(
+                f"kubeconfig file {path}:{where}: refused: {problem}",
+                "Write the values out instead of nesting YAML aliases (kubectl refuses it too)",
+            ) from None
         raise UsageError(
             f"kubeconfig file {path} is not valid YAML ({problem} at{where or ' unknown line'})",
             "Fix the file, or point KUBECONFIG/--kubeconfig at a valid one",
@@ -142,7 +147,7 @@ def _parse_kubeconfig(path: str, text: str) -> dict:
         duplicates = sorted({str(n) for n in names if names.count(n) > 1})
         if duplicates:
             raise UsageError(
-                f"kubeconfig file {path}: {section} has duplicate name {duplicates[0]!r}",
+                f"kubeconfig file {path}: {section} has duplicate name {shown(duplicates[0])}",
                 "Remove or rename one of them",
             )
     return doc
@@ -221,7 +226,7 @@ def resolve_config(
     context_name = context or merged.get("current-context") or None
     if context_name is not None and context_name not in contexts:
         raise UsageError(
-            f"Context {context_name!r} is not in the kubeconfig",
+            f"Context {shown(context_name)} is not in the kubeconfig",
             f"Available contexts: {_names(contexts)}; choose one with --context NAME",
         )
     if context_name is None and not cluster:
@@ -235,19 +240,19 @@ def resolve_config(
     cluster_name = cluster or ctx.get("cluster")
     if not cluster_name:
         raise UsageError(
-            f"Context {context_name!r} names no cluster",
+            f"Context {shown(context_name)} names no cluster",
             f"Pass --cluster NAME (available: {_names(clusters)})",
         )
     if cluster_name not in clusters:
         raise UsageError(
-            f"Cluster {cluster_name!r} is not in the kubeconfig",
+            f"Cluster {shown(cluster_name)} is not in the kubeconfig",
             f"Available clusters: {_names(clusters)}",
         )
     cluster_body = clusters[cluster_name]
     server = cluster_body.get("server")
     if not isinstance(server, str) or not server:
         raise UsageError(
-            f"Cluster {cluster_name!r} has no server address",
+            f"Cluster {shown(cluster_name)} has no server address",
             "Set one: kubectl config set-cluster NAME --server=https://HOST:PORT",
         )
 
@@ -255,15 +260,15 @@ def resolve_config(
     if insecure is not None and not isinstance(insecure, bool):
         # The Python client would read the string "false" as true and turn TLS off.
         raise UsageError(
-            f"Cluster {cluster_name!r}: insecure-skip-tls-verify must be true or false, "
-            f"not {insecure!r}",
+            f"Cluster {shown(cluster_name)}: insecure-skip-tls-verify must be true or false, "
+            f"not {shown(insecure)}",
             "Fix the kubeconfig (kubectl rejects this value too)",
         )
 
     user_name = user or ctx.get("user") or None
     if user_name is not None and user_name not in users:
         raise UsageError(
-            f"User {user_name!r} is not in the kubeconfig",
+            f"User {shown(user_name)} is not in the kubeconfig",
             f"Available users: {_names(users)}",
         )
 
@@ -306,8 +311,8 @@ def _refuse_removed_auth_providers(user_name: str | None, user_body: dict | None
     provider = ((user_body or {}).get("auth-provider") or {}).get("name")
     if provider in _REMOVED_AUTH_PROVIDERS:
         raise UsageError(
-            f"User {user_name!r} uses the {provider!r} auth-provider, which kubectl removed "
-            "in 1.26",
+            f"User {shown(user_name)} uses the {shown(provider)} auth-provider, which kubectl "
+            "removed in 1.26",
             f"Switch the kubeconfig to the exec plugin {_REMOVED_AUTH_PROVIDERS[provider]}",
         )
 
@@ -509,7 +514,7 @@ def _client_from_dict(resolved: ResolvedConfig, configuration, k8s_config, confi
     if exec_conf is not None and not _has_credentials(configuration):
         detail = _scrub(logged[-1], user).splitlines()[0][:300] if logged else "no credentials"
         raise RefusedError(
-            f"Credential plugin {exec_conf.get('command')!r} failed: {detail}",
+            f"Credential plugin {shown(exec_conf.get('command'))} failed: {detail}",
             "Run it yourself to see why (often an expired login); kubectl fails the same way",
         )
     return api_client
@@ -520,7 +525,7 @@ def _check_exec_command(exec_conf: dict, user_name: str | None) -> None:
     command = exec_conf.get("command")
     if not isinstance(command, str) or not command:
         raise UsageError(
-            f"User {user_name!r} has an exec credential plugin without a command",
+            f"User {shown(user_name)} has an exec credential plugin without a command",
             "Fix users[].user.exec.command in the kubeconfig",
         )
     found = (
@@ -531,7 +536,7 @@ def _check_exec_command(exec_conf: dict, user_name: str | None) -> None:
     if not found:
         hint = str(exec_conf.get("installHint") or "").strip().splitlines()
         raise UsageError(
-            f"Credential plugin {command!r} (user {user_name!r}) was not found or is not "
+            f"Credential plugin {shown(command)} (user {shown(user_name)}) was not found or is not "
             "executable",
             hint[0] if hint else "Install it, or fix users[].user.exec.command in the kubeconfig",
         )

@@ -13,7 +13,7 @@ import re
 import shlex
 from typing import Any, Mapping
 
-from .errors import UsageError
+from .errors import UsageError, shown
 from .repo_url import RepoRef
 
 REPO_LABEL = "restart-backend/repo"
@@ -37,7 +37,7 @@ def slug(value: str) -> str:
     result = _NOT_SLUG_CHARS.sub("-", value.lower()).strip("-")
     if not result:
         raise UsageError(
-            f"{value!r} has no letters or digits to make a label value from",
+            f"{shown(value)} has no letters or digits to make a label value from",
             "Use --repo/--branch with a name that contains letters or digits",
         )
     if len(result) <= MAX_LABEL_VALUE:

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from .errors import UsageError
+from .errors import UsageError, shown
 
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _REMOTE_SCHEMES = {"http", "https", "ssh", "git", "git+ssh", "ssh+git"}
@@ -125,13 +125,15 @@ def parse_repo_option(value: str) -> RepoRef:
         return parse_remote_url(text)
     if not _OWNER_NAME_RE.match(text):
         raise UsageError(
-            f"--repo {redact_url(value)!r} is not OWNER/NAME",
+            f"--repo {shown(redact_url(value))} is not OWNER/NAME",
             "Write it as the repo appears in its URL, e.g. --repo acme/shop",
         )
     parts = text.split("/")
     name = _strip_git_suffix(parts[-1])
     if any(part in (".", "..") for part in parts) or not name:
-        raise UsageError(f"--repo {value!r} is not OWNER/NAME", "Write it like --repo acme/shop")
+        raise UsageError(
+            f"--repo {shown(value)} is not OWNER/NAME", "Write it like --repo acme/shop"
+        )
     return RepoRef(host="", owner="/".join(parts[:-1]), name=name)
 
 
@@ -222,6 +224,5 @@ def _strip_git_suffix(name: str) -> str:
 
 def _not_a_repo(url: str, why: str = "") -> UsageError:
     """The one error for a bad URL: redacted, one line, hint names ``--repo``."""
-    shown = redact_url(url).replace("\n", " ")
     detail = f" ({why})" if why else ""
-    return UsageError(f"Not a repository URL: {shown!r}{detail}", _REPO_HINT)
+    return UsageError(f"Not a repository URL: {shown(redact_url(url))}{detail}", _REPO_HINT)

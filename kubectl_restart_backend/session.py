@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Callable, Mapping, Optional
 
 from kubectl_restart_backend.api import KubeApi
-from kubectl_restart_backend.errors import ApiError, NotFoundError, PluginError
+from kubectl_restart_backend.errors import ApiError, NotFoundError, PluginError, shown
 from kubectl_restart_backend.gitrepo import GitContext
 from kubectl_restart_backend.retry import RetryBudget
 from kubectl_restart_backend.target import SearchScope, choose_target
@@ -115,7 +115,7 @@ def find_target(session: Session, query: TargetQuery, notice: Callable[[str], No
         raise query.git_error or PluginError("cannot tell which repo and branch to restart")
     notes = []
     if git.branch_source not in ("git", "--branch"):
-        notes.append(f"branch {git.branch!r} taken from ${git.branch_source} (detached HEAD)")
+        notes.append(f"branch {shown(git.branch)} taken from ${git.branch_source} (detached HEAD)")
         notice(notes[-1])
     deployments, scope = search_linked_deployments(session, git, query, notice)
     if scope.note:

@@ -189,3 +189,30 @@ def test_malformed_config_names_file_line_and_key(text, line, fragment):
 def test_glob_patterns_are_fnmatch_style(pattern, branch, matches):
     config = parse(f"branches:\n  '{pattern}':\n    namespace: ns\n")
     assert (config.settings_for(branch) == {"namespace": "ns"}) is matches
+
+
+def test_alias_bomb_is_refused_naming_file_and_line():
+    from tests.test_safe_yaml import laughs
+
+    with pytest.raises(UsageError) as caught:
+        parse(laughs(9))
+    assert caught.value.message.startswith("repo/.restart-backend.yaml: line 5: refused: ")
+    assert "excessive aliasing" in caught.value.message
+    assert "alias" in caught.value.hint
+
+
+def test_a_shared_value_is_never_printed_whole():
+    # Within the budget, but a repr of it would still be thousands of characters.
+    inner = ", ".join(["lol"] * 90)
+    with pytest.raises(UsageError) as caught:
+        parse(f"selector: [&a [{inner}], {', '.join(['*a'] * 90)}]\n")
+    assert "key 'selector': must be a non-empty string, not a list" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "text", [f"namespace: {'n' * 5000}\n", f"unknown{'k' * 5000}: 1\n", f"logs: {'1' * 5000}\n"]
+)
+def test_long_values_are_trimmed_in_messages(text):
+    with pytest.raises(UsageError) as caught:
+        parse(text)
+    assert len(caught.value.message) < 300

@@ -632,3 +632,15 @@ def test_removed_auth_providers_are_refused_with_the_exec_plugin_to_use(provider
     with pytest.raises(UsageError) as caught:
         resolve_config(merged)
     assert provider in caught.value.message and "exec plugin" in caught.value.hint
+
+
+def test_alias_bomb_is_refused_before_it_is_built(tmp_path):
+    from tests.test_safe_yaml import laughs
+
+    path = write(tmp_path / "config", laughs(9, key="current-context"))
+    with pytest.raises(UsageError) as caught:
+        load_files([path])
+    assert caught.value.message == (
+        f"kubeconfig file {path}: line 5: refused: excessive aliasing: aliases expand to more "
+        "than 10000 nodes"
+    )
