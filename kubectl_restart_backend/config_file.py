@@ -34,6 +34,7 @@ import yaml
 
 from .durations import parse_duration
 from .errors import UsageError, shown
+from .labels import selector_problem
 from .safe_yaml import BudgetedLoader, ExcessiveAliasing, describe_error
 
 CONFIG_FILE_NAME = ".restart-backend.yaml"
@@ -271,6 +272,15 @@ def _string(pattern: re.Pattern[str] | None, what: str) -> Callable[[Any], _Ok |
     return check
 
 
+def _selector(value: Any) -> _Ok | str:
+    """The API server's label-selector grammar, checked here so the line can be named."""
+    checked = _string(None, "label selector")(value)
+    if isinstance(checked, str):
+        return checked
+    problem = selector_problem(value)
+    return f"not a valid label selector: {problem}" if problem else checked
+
+
 def _timeout(value: Any) -> _Ok | str:
     if isinstance(value, bool):
         return f"must be a duration like 90s or 2m, not {shown(value)}"
@@ -296,7 +306,7 @@ _VALIDATORS: dict[str, Callable[[Any], _Ok | str]] = {
     "context": _string(None, "context name"),
     "namespace": _string(_DNS_LABEL, "namespace name"),
     "deployment": _string(_DNS_SUBDOMAIN, "Deployment name"),
-    "selector": _string(None, "label selector"),
+    "selector": _selector,
     "timeout": _timeout,
     "logs": _logs,
 }

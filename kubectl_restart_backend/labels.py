@@ -92,3 +92,119 @@ def kubectl_label_command(
         f"kubectl label deployment {name}{ns} {labels}\n"
         f"kubectl annotate deployment {name}{ns} {annotations}"
     )
+
+
+# -- label selectors, as the API server parses them (apimachinery's labels.Parse) ----------
+
+_SELECTOR_TOKEN = re.compile(r"\s*(!=|==|=|!|\(|\)|,|>|<|[^\s!=(),<>]+)")
+_SELECTOR_SPECIAL = {"!=", "==", "=", "!", "(", ")", ",", ">", "<"}
+_QUALIFIED_NAME = re.compile(r"^[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?$")
+
+
+def selector_problem(text: str) -> str | None:
+    """Why the API server would reject this label selector, or None when it would parse.
+
+    The grammar: comma-separated requirements, each ``key``, ``!key``, ``key=value``,
+    ``key==value``, ``key!=value``, ``key in (a,b)``, ``key notin (a,b)``, ``key>1`` or
+    ``key<1``; keys are qualified names (``prefix/name``), values label values.
+    """
+    tokens, position = [], 0
+    while position < len(text):
+        match = _SELECTOR_TOKEN.match(text, position)
+        if match is None:  # only trailing whitespace is left
+            break
+        tokens.append(match.group(1))
+        position = match.end()
+    if not tokens:
+        return None
+    requirements: list[list[str]] = [[]]
+    depth = 0
+    for token in tokens:  # split on commas outside "( ... )"
+        depth += {"(": 1, ")": -1}.get(token, 0)
+        if token == "," and depth == 0:
+            requirements.append([])
+        else:
+            requirements[-1].append(token)
+    for requirement in requirements:
+        problem = _requirement_problem(requirement)
+        if problem:
+            return problem
+    return None
+
+
+def _requirement_problem(tokens: list[str]) -> str | None:
+    if not tokens:
+        return "an empty requirement (two commas, or a comma at an end)"
+    negated = tokens[0] == "!"
+    key_index = 1 if negated else 0
+    if key_index >= len(tokens) or tokens[key_index] in _SELECTOR_SPECIAL:
+        return "a requirement must start with a label key"
+    key, rest = tokens[key_index], tokens[key_index + 1 :]
+    problem = _key_problem(key)
+    if problem or not rest:
+        return problem
+    if negated:
+        return f"{shown('!' + key)} takes no operator or value"
+    operator, values = rest[0], rest[1:]
+    if operator in ("=", "==", "!="):
+        if len(values) > 1:
+            return f"{shown(key)}: {operator} takes exactly one value"
+        value = values[0] if values else ""
+        return None if is_valid_label_value(value) else _value_problem(value)
+    if operator in ("in", "notin"):
+        members = _set_members(values)
+        if members is None:
+            return f"{shown(key)}: {operator} takes values in parentheses, e.g. {operator} (a,b)"
+        if not any(members):
+            return f"{shown(key)}: {operator} () needs at least one value"
+        bad = next((v for v in members if not is_valid_label_value(v)), None)
+        return _value_problem(bad) if bad is not None else None
+    if operator in (">", "<"):
+        if len(values) != 1 or not re.fullmatch(r"-?\d+", values[0]):
+            return f"{shown(key)}: {operator} takes one whole number"
+        return None
+    return (
+        f"expected an operator (=, ==, !=, in, notin, >, <) after {shown(key)}, "
+        f"not {shown(operator)}"
+    )
+
+
+def _set_members(tokens: list[str]) -> list[str] | None:
+    """``( a , b )`` -> ``["a", "b"]`` (an empty member between commas is ""); None if malformed."""
+    if len(tokens) < 2 or tokens[0] != "(" or tokens[-1] != ")":
+        return None
+    members, expect_value = [""], True
+    for token in tokens[1:-1]:
+        if token == ",":
+            members.append("")
+            expect_value = True
+        elif expect_value and token not in _SELECTOR_SPECIAL:
+            members[-1] = token
+            expect_value = False
+        else:
+            return None
+    return members
+
+
+def _key_problem(key: str) -> str | None:
+    if key in ("in", "notin"):
+        return f"a requirement must start with a label key, not {shown(key)}"
+    prefix, _, name = key.rpartition("/")
+    if "/" in prefix or (prefix == "" and key.startswith("/")):
+        return f"label key {shown(key)} has more than one '/' or an empty prefix"
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return f"label key {shown(key)} has an invalid prefix (a lowercase DNS name)"
+    if not name or len(name) > MAX_LABEL_VALUE or not _QUALIFIED_NAME.match(name):
+        return (
+            f"label key {shown(key)} is invalid (at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit)"
+        )
+    return None
+
+
+def _value_problem(value: str) -> str:
+    return (
+        f"label value {shown(value)} is invalid (at most 63 letters, digits, '-', '_' or '.', "
+        "starting and ending with a letter or digit)"
+    )

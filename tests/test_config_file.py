@@ -150,6 +150,8 @@ def test_empty_file_means_no_settings(text):
         ("logs: verbose\n", 1, "key 'logs'"),
         ("logs: -1\n", 1, "key 'logs'"),
         ("selector: {app: x}\n", 1, "key 'selector'"),
+        ("selector: tier api\n", 1, "key 'selector': not a valid label selector: expected"),
+        ("\nbranches:\n  main:\n    selector: 'env in (a'\n", 4, "key 'selector'"),
         ("\n\nbranches: [main]\n", 3, "key 'branches'"),
         ("branches:\n  main: shop\n", 2, "key 'branches.main': must be a mapping"),
         ("branches:\n  'release/[0-9': {}\n", 2, "without a closing ']'"),

@@ -15,6 +15,7 @@ from kubectl_restart_backend.labels import (
     is_valid_label_value,
     kubectl_label_command,
     matches_exact_values,
+    selector_problem,
     slug,
 )
 from kubectl_restart_backend.repo_url import RepoRef
@@ -184,3 +185,61 @@ def test_label_command_without_namespace_or_name_uses_placeholder():
         "kubectl label deployment DEPLOYMENT restart-backend/repo=acme-shop "
         "restart-backend/branch=main"
     )
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        "",
+        "tier=api",
+        "tier==api",
+        "tier!=api",
+        "tier",
+        "!legacy",
+        "tier=",
+        "env in (prod, staging)",
+        "env notin (dev)",
+        "env in (a,)",
+        "replicas>2",
+        "replicas<10",
+        "app.kubernetes.io/component=backend,tier=api",
+        " tier = api , env in ( a , b ) ",
+        "x" * 63 + "=" + "y" * 63,
+    ],
+)
+def test_selectors_the_api_server_accepts(selector):
+    assert selector_problem(selector) is None
+
+
+@pytest.mark.parametrize(
+    "selector, fragment",
+    [
+        ("tier=api=x", "takes exactly one value"),
+        ("tier api", "expected an operator"),
+        ("=api", "must start with a label key"),
+        ("tier=api,,env=x", "empty requirement"),
+        ("tier=api,", "empty requirement"),
+        ("env in ()", "at least one value"),
+        ("env in (a", "in parentheses"),
+        ("env in a", "in parentheses"),
+        ("env notin (a b)", "in parentheses"),
+        ("env in (a,(b))", "in parentheses"),
+        ("!tier=api", "takes no operator"),
+        ("replicas>two", "whole number"),
+        ("replicas>", "whole number"),
+        ("-tier=api", "label key '-tier'"),
+        ("a/b/c=d", "more than one '/'"),
+        ("/c=d", "more than one '/' or an empty prefix"),
+        ("Example.com/c=d", "invalid prefix"),
+        ("x" * 64 + "=y", "is invalid"),
+        ("tier=-api", "label value '-api'"),
+        ("tier=" + "y" * 64, "label value"),
+        ("tier=a b", "takes exactly one value"),
+        ("in=x", "not 'in'"),
+        ("tier=api\x00", "label value"),
+        ("é=x", "label key 'é'"),
+    ],
+)
+def test_selectors_the_api_server_rejects(selector, fragment):
+    problem = selector_problem(selector)
+    assert problem is not None and fragment in problem, problem
