@@ -143,13 +143,43 @@ def _current_branch(git: _Git, env: Mapping[str, str]) -> tuple[str, str]:
 
 
 def _checked_branch(name: str, source: str) -> str:
-    """Reject what git itself never allows in a branch name and could garble our output."""
+    """Reject what could garble our output, and (from --branch or CI) what git never allows."""
     if not name or _CONTROL_RE.search(name):
         raise UsageError(
             f"The branch name from {source} is empty or contains control characters",
             "Pass --branch NAME with the branch's real name",
         )
+    problem = None if source == "git" else branch_name_problem(name)
+    if problem:
+        raise UsageError(
+            f"The branch name {shown(name)} from {source} is not one git allows: {problem}",
+            "Pass --branch NAME with the branch's real name (git branch -a lists them)",
+        )
     return name
+
+
+_NOT_IN_REFS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+
+def branch_name_problem(name: str) -> str | None:
+    """git's rules for a branch name (``git check-ref-format --branch``), or None if it fits.
+
+    A name git refuses can never be a branch anyone pushed, so the restart would look for
+    labels no Deployment carries; saying so at once is kinder.
+    """
+    if name.startswith("-"):
+        return "it starts with '-'"
+    if name in ("HEAD", "@"):
+        return f"{name} is not a branch"
+    if _NOT_IN_REFS.search(name):
+        return "it contains a space or one of ~ ^ : ? * [ \\"
+    if ".." in name or "@{" in name:
+        return "it contains '..' or '@{'"
+    if name.startswith("/") or name.endswith(("/", ".")) or "//" in name:
+        return "it starts or ends with '/', ends with '.', or contains '//'"
+    if any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
+        return "a part of it starts with '.' or ends with '.lock'"
+    return None
 
 
 class _Git:

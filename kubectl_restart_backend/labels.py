@@ -13,7 +13,7 @@ import re
 import shlex
 from typing import Any, Mapping
 
-from .errors import UsageError, shown
+from .errors import shown
 from .repo_url import RepoRef
 
 REPO_LABEL = "restart-backend/repo"
@@ -27,23 +27,21 @@ _LABEL_VALUE_RE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$
 
 
 def slug(value: str) -> str:
-    """The label value for a repo (``owner/name``) or branch.
+    """The label value for a repo (``owner/name``) or branch; never empty.
 
     Lowercase; each run of characters outside ``[a-z0-9]`` (unicode letters included)
     becomes one ``-``; ``-`` trimmed at both ends. Longer than 63: the first 54 characters
     (trailing ``-`` trimmed), ``-``, and the first 8 hex of sha256 of the *exact* value, so
-    long names that share a prefix still get different labels.
+    long names that share a prefix still get different labels. Nothing left (a branch of
+    only non-Latin letters, ``日本語ブランチ``): the 8 hex alone, the same hash form with an
+    empty prefix.
     """
     result = _NOT_SLUG_CHARS.sub("-", value.lower()).strip("-")
-    if not result:
-        raise UsageError(
-            f"{shown(value)} has no letters or digits to make a label value from",
-            "Use --repo/--branch with a name that contains letters or digits",
-        )
-    if len(result) <= MAX_LABEL_VALUE:
+    if result and len(result) <= MAX_LABEL_VALUE:
         return result
     digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:8]
-    return f"{result[:_HASHED_PREFIX].rstrip('-')}-{digest}"
+    prefix = result[:_HASHED_PREFIX].rstrip("-")
+    return f"{prefix}-{digest}" if prefix else digest
 
 
 def is_valid_label_value(value: str) -> bool:

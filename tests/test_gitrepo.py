@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from kubectl_restart_backend.errors import UsageError
-from kubectl_restart_backend.gitrepo import CI_BRANCH_VARIABLES, read_git_context
+from kubectl_restart_backend.gitrepo import (
+    CI_BRANCH_VARIABLES,
+    branch_name_problem,
+    read_git_context,
+)
 
 SECRET = "glpat-Pl4nt3dS3cr3t"
 
@@ -260,3 +264,25 @@ def test_git_not_installed(tmp_path, env):
 def test_malformed_repo_override_is_rejected_before_git(tmp_path, env):
     with pytest.raises(UsageError, match="OWNER/NAME"):
         read_git_context(str(tmp_path), env, repo_override="shop", branch_override="main")
+
+
+BRANCH_NAMES = [
+    "main", "feature/x", "release/1.2", "日本語ブランチ", "___", "☃", "fix_bug.v2", "a-b",
+    "...", "-", "-x", "a b", "a..b", "a/", "/a", ".hidden", "a/.b", "x.lock", "a/b.lock/c",
+    "a@{1}", "a@b", "HEAD", "a:b", "a~1", "a^", "a?", "a*", "a[b", "a\\b", "a//b", "x.",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", BRANCH_NAMES)
+def test_branch_name_rules_agree_with_git(name, env, tmp_path):
+    done = subprocess.run(
+        ["git", "check-ref-format", "--branch", name], cwd=tmp_path, env=env, capture_output=True
+    )
+    assert (branch_name_problem(name) is None) == (done.returncode == 0)
+
+
+@pytest.mark.parametrize("name", ["a..b", "-x", "x.lock", "HEAD"])
+def test_branch_flag_git_would_refuse_is_an_error(tmp_path, env, name):
+    with pytest.raises(UsageError) as caught:
+        read_git_context(str(tmp_path), env, repo_override="acme/shop", branch_override=name)
+    assert "not one git allows" in caught.value.message and "--branch" in caught.value.hint

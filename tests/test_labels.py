@@ -7,7 +7,6 @@ import shlex
 
 import pytest
 
-from kubectl_restart_backend.errors import UsageError
 from kubectl_restart_backend.labels import (
     BRANCH_LABEL,
     REPO_LABEL,
@@ -79,11 +78,15 @@ def test_slug_length_decided_after_collapsing():
     assert slug(value) == "a-b"
 
 
-@pytest.mark.parametrize("value", ["", "---", "///", "日本語", "!!!", " \t"])
-def test_slug_of_symbols_only_is_an_error(value):
-    with pytest.raises(UsageError) as caught:
-        slug(value)
-    assert caught.value.hint
+@pytest.mark.parametrize("value", ["日本語ブランチ", "---", "///", "日本語", "!!!", " \t", "☃"])
+def test_slug_with_no_latin_letter_or_digit_is_the_hash_alone(value):
+    expected = hashlib.sha256(value.encode("utf-8")).hexdigest()[:8]
+    assert slug(value) == expected
+    assert is_valid_label_value(expected)
+
+
+def test_non_latin_branches_get_different_slugs():
+    assert slug("日本語ブランチ") != slug("中文分支")
 
 
 @pytest.mark.parametrize(
