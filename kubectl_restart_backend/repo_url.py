@@ -162,6 +162,7 @@ def _from_path(host: str, path: str, original: str) -> RepoRef:
         return RepoRef(host=host, owner=azure[0], name=azure[1])
     if "_git" in segments:
         raise _not_a_repo(original, "expected .../PROJECT/_git/REPO")
+    segments = _without_bitbucket_server_prefix(segments)
     if len(segments) < 2:
         raise _not_a_repo(original, "expected OWNER/NAME in the path")
     name = _strip_git_suffix(segments[-1])
@@ -173,6 +174,16 @@ def _from_path(host: str, path: str, original: str) -> RepoRef:
         if len(segments) < 2:
             raise _not_a_repo(original)
     return RepoRef(host=host, owner="/".join(segments[:-1]), name=name)
+
+
+def _without_bitbucket_server_prefix(segments: list[str]) -> list[str]:
+    """Bitbucket Server/Data Center serves ``ssh://host:7999/PROJECT/repo.git`` over https as
+    ``https://host[/context]/scm/PROJECT/repo.git``: the same repo, so ``scm`` (and any
+    context path before it) is not part of the owner. A GitLab group named ``scm`` with
+    exactly one project level below it reads the same way; that is the price of agreeing."""
+    if len(segments) >= 3 and segments[-3] == "scm":
+        return segments[-2:]
+    return segments
 
 
 def _azure_owner_name(host: str, segments: list[str]) -> tuple[str, str] | None:
@@ -218,8 +229,8 @@ def _parse_local_path(path: str, original: str, base_dir: str | None) -> RepoRef
 
 
 def _strip_git_suffix(name: str) -> str:
-    """``shop.git`` -> ``shop`` (a bare ``.git`` is not a name)."""
-    return name[: -len(".git")] if name.endswith(".git") else name
+    """``shop.git`` (or ``shop.GIT``) -> ``shop`` (a bare ``.git`` is not a name)."""
+    return name[: -len(".git")] if name.lower().endswith(".git") else name
 
 
 def _not_a_repo(url: str, why: str = "") -> UsageError:

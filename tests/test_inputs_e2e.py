@@ -27,5 +27,24 @@ def test_a_branch_of_only_non_latin_letters_can_be_linked_and_restarted(cluster,
     assert len(patches(cluster)) == 2  # the link, then the restart
 
 
+def test_bitbucket_server_remotes_name_the_same_repo(cluster, tmp_path):
+    cluster.create_deployment(
+        "shop",
+        "backend",
+        labels={"restart-backend/repo": "acme-shop", "restart-backend/branch": "main"},
+        annotations={"restart-backend/repo": "acme/shop", "restart-backend/branch": "main"},
+    )
+    for number, origin in enumerate(
+        [
+            "https://bitbucket.example.com/scm/acme/shop.git",
+            "ssh://git@bitbucket.example.com:7999/ACME/shop.GIT",
+        ]
+    ):
+        checkout = make_checkout(tmp_path / f"shop-{number}", origin=origin)
+        run = plugin(cluster, checkout, "--no-wait")
+        assert run.exit_code == 0, run.output
+    assert len(patches(cluster)) == 2
+
+
 def git(cwd, *args):
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)

@@ -90,6 +90,14 @@ FORMS = [
     ("file:///srv/git/acme/shop.git", "", "acme", "shop"),
     ("file:///srv/git/acme/shop.git/", "", "acme", "shop"),
     ("  https://github.com/acme/shop.git\n", "github.com", "acme", "shop"),
+    # Bitbucket Server / Data Center: https has /scm/ (and maybe a context path), ssh a port.
+    ("https://bitbucket.example.com/scm/acme/shop.git", "bitbucket.example.com", "acme", "shop"),
+    ("https://host.example/bitbucket/scm/acme/shop.git", "host.example", "acme", "shop"),
+    ("ssh://git@bitbucket.example.com:7999/acme/shop.git", "bitbucket.example.com", "acme", "shop"),
+    ("https://host.example/scm/~jdoe/shop.git", "host.example", "~jdoe", "shop"),
+    ("https://github.com/acme/shop.GIT", "github.com", "acme", "shop"),
+    ("git@github.com:acme/shop.Git", "github.com", "acme", "shop"),
+    ("/srv/git/acme/shop.GIT", "", "acme", "shop"),
 ]
 
 
@@ -171,6 +179,8 @@ def test_relative_local_path_resolves_against_the_checkout():
         ("https://github.com/acme/shop", "https://github.com/acme/shop2", False),
         ("https://github.com/acme/shop", "https://github.com/other/shop", False),
         ("git@gitlab.com:Group/Sub/Shop.git", "https://gitlab.com/group/sub/shop", True),
+        ("https://h.example/scm/acme/shop.git", "ssh://git@h.example:7999/acme/shop.git", True),
+        ("https://h.example/scm/ACME/shop.GIT", "ssh://git@h.example:7999/acme/shop.git", True),
     ],
 )
 def test_same_repo_ignores_case_and_form(a, b, same):
