@@ -613,6 +613,14 @@ def test_plain_http_cluster(make_cluster):
     assert "default" in [ns.metadata.name for ns in core.list_namespace().items]
 
 
+def test_plain_http_to_the_tls_port_gets_go_s_400(cluster):
+    conn = http.client.HTTPConnection(cluster.host, cluster.port, timeout=30)
+    conn.request("GET", "/version")
+    answer = conn.getresponse()
+    assert answer.status == 400
+    assert answer.read() == b"Client sent an HTTP request to an HTTPS server.\n"
+
+
 def test_dev_cluster_seed_labels_the_sample_for_the_plugin(cluster):
     from tests.cluster.__main__ import seed
 

@@ -135,6 +135,8 @@ class SimHTTPServer(ThreadingHTTPServer):
         if self.ssl_context is not None:
             try:
                 request.settimeout(10)
+                if _answered_plain_http(request):
+                    return
                 request = self.ssl_context.wrap_socket(request, server_side=True)
                 request.settimeout(None)
             except (OSError, ssl.SSLError):
@@ -162,6 +164,26 @@ class SimHTTPServer(ThreadingHTTPServer):
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+# What Go's net/http (so kube-apiserver) answers to plain HTTP on its TLS port, and the
+# request starts it recognises as HTTP.
+_PLAIN_HTTP_ANSWER = (
+    b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+)
+_HTTP_STARTS = (b"GET /", b"HEAD ", b"POST ", b"PUT /", b"OPTIO", b"PATCH", b"DELET")
+
+
+def _answered_plain_http(conn: socket.socket) -> bool:
+    """Plain HTTP sent to the TLS port gets Go's 400 (True); anything else goes on to TLS."""
+    start = conn.recv(5, socket.MSG_PEEK)
+    if not start.startswith(_HTTP_STARTS):
+        return False
+    with contextlib.suppress(OSError):
+        conn.sendall(_PLAIN_HTTP_ANSWER)
+        conn.shutdown(socket.SHUT_WR)
+    conn.close()
+    return True
 
 
 # ---------------------------------------------------------------------- routing (pure)
