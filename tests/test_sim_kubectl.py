@@ -274,3 +274,11 @@ def test_rollout_status_refuses_on_delete_workloads_like_kubectl(cluster, home):
         assert status.stderr.strip() == (
             "error: rollout status is only available for RollingUpdate strategy type"
         )
+
+
+def test_client_certificate_authenticates_its_common_name(cluster, home):
+    cluster.add_user("dev", "dev-token", [rule(["get", "list"], "deployments", "apps")])
+    kubeconfig = cluster.write_kubeconfig(user="dev", client_certificate=True)
+    listed = kubectl(cluster, home, "get", "deployments", "-A", kubeconfig=kubeconfig)
+    assert listed.returncode == 0, listed.stderr
+    assert {r.user for r in cluster.requests if r.path.endswith("/deployments")} == {"dev"}

@@ -604,6 +604,31 @@ def test_python_client_over_https_with_a_restricted_user(shop):
     assert info.value.status == 403
 
 
+def test_client_certificates_authenticate_their_cn_with_that_user_s_rules(shop):
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    shop.add_user("dev", "dev-token", [rule(["get"], "deployments", "apps", "shop")])
+    for user in ("dev", "stranger"):
+        cert, key = shop.client_certificate(user, groups=("team-a",))
+        path = shop.write_kubeconfig(user="dev")
+        conf = yaml.safe_load(open(path))
+        conf["users"][0]["user"] = {
+            "client-certificate-data": base64.b64encode(cert).decode(),
+            "client-key-data": base64.b64encode(key).decode(),
+        }
+        with open(path, "w") as handle:
+            yaml.safe_dump(conf, handle)
+        apps = client.AppsV1Api(config.new_client_from_config(path))
+        if user == "dev":
+            assert apps.read_namespaced_deployment("web", "shop").spec.replicas == 2
+        else:
+            with pytest.raises(ApiException) as info:
+                apps.read_namespaced_deployment("web", "shop")
+            assert info.value.status == 403 and 'User \\"stranger\\"' in info.value.body
+    assert [r.user for r in shop.requests[-2:]] == ["dev", "stranger"]
+
+
 def test_plain_http_cluster(make_cluster):
     from kubernetes import client, config
 

@@ -16,7 +16,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Certificates", "generate_certificates", "session_certificates"]
+__all__ = [
+    "Certificates",
+    "generate_certificates",
+    "issue_client_certificate",
+    "session_certificates",
+]
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class Certificates:
     ca_file: Path
     cert_file: Path
     key_file: Path
+    ca_key_file: Path | None = None  # to issue client certificates (the server trusts the CA)
 
 
 def _name(common_name: str):
@@ -97,19 +103,68 @@ def generate_certificates(directory: Path) -> Certificates:
     directory.mkdir(parents=True, exist_ok=True)
     ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
     files = Certificates(
-        ca_pem, directory / "ca.crt", directory / "server.crt", directory / "server.key"
+        ca_pem,
+        directory / "ca.crt",
+        directory / "server.crt",
+        directory / "server.key",
+        directory / "ca.key",
     )
     files.ca_file.write_bytes(ca_pem)
     files.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files.key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    files.key_file.write_bytes(_private_pem(key))
     files.key_file.chmod(0o600)
+    files.ca_key_file.write_bytes(_private_pem(ca_key))
+    files.ca_key_file.chmod(0o600)
     return files
+
+
+def _private_pem(key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def issue_client_certificate(
+    certs: Certificates, common_name: str, groups: tuple[str, ...] = ()
+) -> tuple[bytes, bytes]:
+    """A client certificate (PEM) and its key (PEM) signed by the cluster's CA.
+
+    As for kube-apiserver: the subject's CN is the user name, each O a group.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    if certs.ca_key_file is None:
+        raise ValueError("these certificates were made without keeping the CA key")
+    ca_key = serialization.load_pem_private_key(certs.ca_key_file.read_bytes(), None)
+    ca_cert = x509.load_pem_x509_certificate(certs.ca_pem)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    subject = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in groups]
+        + [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), _private_pem(key)
 
 
 _session: Certificates | None = None

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 from . import resources
 from .apiserver import Api, ApiError
 from .auth import ADMIN_RULES, Authorizer, Rule
-from .certs import Certificates, session_certificates
+from .certs import Certificates, issue_client_certificate, session_certificates
 from .faults import Faults
 from .kubeconfig import build_kubeconfig, write_kubeconfig_file
 from .rollout_status import rollout_complete, rollout_settled
@@ -186,9 +186,12 @@ class SimCluster:
         namespace: str | None = None,
         context: str = "sim",
         tls: bool = True,
+        client_certificate: bool = False,
     ) -> str:
-        """Write a kubeconfig for `user` (token auth); `tls=False` on a TLS cluster writes
-        insecure-skip-tls-verify instead of the CA data. Returns the path."""
+        """Write a kubeconfig for `user` (token auth; `client_certificate=True`: a client
+        certificate for `user` in client-certificate-data/client-key-data instead); `tls=False`
+        on a TLS cluster writes insecure-skip-tls-verify instead of the CA data. Returns the
+        path."""
         if path is None:
             self._kubeconfig_count += 1
             path = self.workdir / f"kubeconfig-{user}-{self._kubeconfig_count}"
@@ -201,7 +204,19 @@ class SimCluster:
             ca_pem=self.ca_pem,
             insecure=not tls,
         )
+        if client_certificate:
+            cert, key = self.client_certificate(user)
+            config["users"][0]["user"] = {
+                "client-certificate-data": base64.b64encode(cert).decode("ascii"),
+                "client-key-data": base64.b64encode(key).decode("ascii"),
+            }
         return str(write_kubeconfig_file(Path(path), config))
+
+    def client_certificate(self, user: str, groups: tuple[str, ...] = ()) -> tuple[bytes, bytes]:
+        """A client certificate and key (PEM) that authenticate as `user` (its CN)."""
+        if self._certs is None:
+            raise RuntimeError("a plain HTTP cluster has no client certificates")
+        return issue_client_certificate(self._certs, user, groups)
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -527,7 +542,11 @@ class SimCluster:
 
     def _start_server(self) -> None:
         context = (
-            make_ssl_context(str(self._certs.cert_file), str(self._certs.key_file))
+            make_ssl_context(
+                str(self._certs.cert_file),
+                str(self._certs.key_file),
+                str(self._certs.ca_file) if self._certs.ca_key_file else None,
+            )
             if self._certs
             else None
         )

@@ -106,10 +106,17 @@ class _Streaming(Exception):
     """Raised when a watch ended after its headers went out (nothing more to send)."""
 
 
-def make_ssl_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+def make_ssl_context(
+    cert_file: str, key_file: str, client_ca_file: str | None = None
+) -> ssl.SSLContext:
+    """The server's TLS; with `client_ca_file`, client certificates that CA signed are asked
+    for (optional, like kube-apiserver's --client-ca-file) and authenticate their CN."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_file, key_file)
+    if client_ca_file:
+        context.verify_mode = ssl.CERT_OPTIONAL
+        context.load_verify_locations(client_ca_file)
     return context
 
 
@@ -325,7 +332,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str, split: Any) -> None:
         state = self.server.state
-        user = state.authorizer.authenticate(self._bearer_token())
+        subject = self._client_certificate_subject()
+        if subject is not None:  # x509 first, as kube-apiserver's authenticator chain
+            user: User | None = state.authorizer.authenticate_certificate(*subject)
+        else:
+            user = state.authorizer.authenticate(self._bearer_token())
         if user is None:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         self.req_user = user
@@ -365,6 +376,17 @@ class _Handler(BaseHTTPRequestHandler):
                  **({"group": req.rt.group} if req.rt.group else {}), "kind": req.rt.plural},
             )  # fmt: skip
         self._serve_resource(verb, req)
+
+    def _client_certificate_subject(self) -> tuple[str, tuple[str, ...]] | None:
+        """(CN, Os) of a verified client certificate, if the client sent one."""
+        getpeercert = getattr(self.connection, "getpeercert", None)
+        cert = getpeercert() if getpeercert else None
+        if not cert:
+            return None
+        attributes = [pair for rdn in cert.get("subject", ()) for pair in rdn]
+        names = [value for key, value in attributes if key == "commonName"]
+        groups = tuple(value for key, value in attributes if key == "organizationName")
+        return (names[0], groups) if names else None
 
     def _bearer_token(self) -> str | None:
         header = self.headers.get("Authorization") or ""
