@@ -269,6 +269,10 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Read once per connection: a watch's socket may be shut down while it is served.
+        self.peer_certificate: dict | None = None
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            self.peer_certificate = self.connection.getpeercert() or None
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -379,8 +383,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _client_certificate_subject(self) -> tuple[str, tuple[str, ...]] | None:
         """(CN, Os) of a verified client certificate, if the client sent one."""
-        getpeercert = getattr(self.connection, "getpeercert", None)
-        cert = getpeercert() if getpeercert else None
+        cert = self.peer_certificate
         if not cert:
             return None
         attributes = [pair for rdn in cert.get("subject", ()) for pair in rdn]
