@@ -282,3 +282,21 @@ def test_client_certificate_authenticates_its_common_name(cluster, home):
     listed = kubectl(cluster, home, "get", "deployments", "-A", kubeconfig=kubeconfig)
     assert listed.returncode == 0, listed.stderr
     assert {r.user for r in cluster.requests if r.path.endswith("/deployments")} == {"dev"}
+
+
+def test_impersonation_is_checked_then_acts_as_the_user(cluster, home):
+    cluster.add_user("jane", "jane-token", [rule(["list"], "deployments", "apps")])
+    cluster.add_user("dev", "dev-token", [
+        rule(["impersonate"], "users", "", resource_names="jane"),
+        rule(["impersonate"], "groups", "", resource_names="ops"),
+    ])  # fmt: skip
+    kubeconfig = cluster.write_kubeconfig(user="dev")
+    ok = kubectl(cluster, home, "get", "deployments", "-A", "--as", "jane", "--as-group", "ops",
+                 kubeconfig=kubeconfig)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    listed = [r for r in cluster.requests if r.path.endswith("/deployments")]
+    assert {(r.user, r.groups) for r in listed} == {("jane", ("ops", "system:authenticated"))}
+    refused = kubectl(cluster, home, "get", "deployments", "-A", "--as", "jane", "--as-group",
+                      "admins", kubeconfig=kubeconfig)  # fmt: skip
+    assert refused.returncode == 1
+    assert 'User "dev" cannot impersonate resource "groups"' in refused.stderr

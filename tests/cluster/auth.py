@@ -139,13 +139,13 @@ class Authorizer:
             self._users[token] = user
         return user
 
-    def authenticate_certificate(self, common_name: str, groups: tuple[str, ...]) -> User:
-        """A verified client certificate's user: the CN, with the rules of the user of that
-        name if one was added (else none), and its Os as groups."""
+    def user_named(self, name: str, groups: tuple[str, ...]) -> User:
+        """The user a verified client certificate (CN, Os) or impersonation names: the rules
+        of the user of that name if one was added (else none), the given groups."""
         with self._lock:
-            known = next((u for u in self._users.values() if u.name == common_name), None)
+            known = next((u for u in self._users.values() if u.name == name), None)
         rules = known.rules if known is not None else ()
-        return User(common_name, (*groups, "system:authenticated"), rules)
+        return User(name, (*groups, "system:authenticated"), rules)
 
     def remove_token(self, token: str) -> None:
         with self._lock:

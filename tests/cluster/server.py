@@ -69,6 +69,7 @@ class RequestRecord:
     json: Any
     user: str | None
     status: int
+    groups: tuple[str, ...] = ()  # the user's groups (impersonated ones, with --as-group)
 
 
 @dataclass
@@ -338,12 +339,13 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         subject = self._client_certificate_subject()
         if subject is not None:  # x509 first, as kube-apiserver's authenticator chain
-            user: User | None = state.authorizer.authenticate_certificate(*subject)
+            user: User | None = state.authorizer.user_named(*subject)
         else:
             user = state.authorizer.authenticate(self._bearer_token())
         if user is None:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         self.req_user = user
+        self.req_user = user = self._impersonated(user)
         target = split.path + (f"?{split.query}" if split.query else "")
         failure = state.faults.take_failure(method, target)
         if failure is not None:
@@ -380,6 +382,29 @@ class _Handler(BaseHTTPRequestHandler):
                  **({"group": req.rt.group} if req.rt.group else {}), "kind": req.rt.plural},
             )  # fmt: skip
         self._serve_resource(verb, req)
+
+    def _impersonated(self, user: User) -> User:
+        """Impersonate-User / Impersonate-Group, each checked with the `impersonate` verb on
+        `users` / `groups` (by name), as kube-apiserver does; the request then runs as that
+        user with those groups."""
+        name = self.headers.get("Impersonate-User")
+        groups = self.headers.get_all("Impersonate-Group") or []
+        if not name:
+            if groups:
+                raise bad_request("requested impersonation of groups without impersonating a user")
+            return user
+        authorizer = self.server.state.authorizer
+        wanted = [Attributes("impersonate", "", "users", name=name)]
+        wanted += [Attributes("impersonate", "", "groups", name=group) for group in groups]
+        for attrs in wanted:
+            if not authorizer.allowed(user, attrs):
+                raise ApiError(
+                    403,
+                    "Forbidden",
+                    forbidden_message(user, attrs, attrs.resource),
+                    {"name": attrs.name, "kind": attrs.resource},
+                )
+        return authorizer.user_named(name, tuple(groups))
 
     def _client_certificate_subject(self) -> tuple[str, tuple[str, ...]] | None:
         """(CN, Os) of a verified client certificate, if the client sent one."""
@@ -681,6 +706,7 @@ class _Handler(BaseHTTPRequestHandler):
                 json=parsed,
                 user=self.req_user.name if self.req_user else None,
                 status=status,
+                groups=self.req_user.groups if self.req_user else (),
             )
         )
 
