@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Union
 
 from kubectl_restart_backend.errors import ApiError
+from kubectl_restart_backend.repo_url import redact_url
 from kubectl_restart_backend.retry import (
     NOT_APPLIED_STATUSES,
     RETRYABLE_STATUSES,
@@ -80,6 +81,10 @@ class _Failure:
     retry_after: Optional[float]
     error: ApiError
     unreachable: bool = False  # no connection was made at all
+    # No HTTP answer came (refused, reset, timed out): before the server has ever answered,
+    # that is a wrong address, scheme or proxy far more often than a restart in progress.
+    transport: bool = False
+    timed_out: bool = False  # the request timeout passed: a slow server, said as such
 
 
 class KubeApi:
@@ -109,7 +114,8 @@ class KubeApi:
 
     @property
     def host(self) -> str:
-        return str(self._client.configuration.host)
+        """The server's URL as it may be printed (credentials in it redacted)."""
+        return redact_url(str(self._client.configuration.host))
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -268,6 +274,11 @@ class KubeApi:
         self._quiet_until = now + NOTICE_EVERY
         self._on_retry(describe_retry(message, action, delay))
 
+    @property
+    def _proxy(self) -> Optional[str]:
+        proxy = getattr(self._client.configuration, "proxy", None)
+        return redact_url(str(proxy)) if proxy else None
+
     def _api(self, name: str) -> Any:
         if name not in self._apis:
             from kubernetes import client
@@ -321,7 +332,7 @@ class KubeApi:
                 self._reached = True
                 return response
             except Exception as exc:  # translated below; nothing escapes untranslated
-                failure = classify_failure(exc, action, self.host)
+                failure = classify_failure(exc, action, self.host, self._proxy)
                 if not failure.unreachable:
                     self._reached = True  # the server answered, if only with an error
                 if write and failure.applied_unknown:
@@ -329,7 +340,9 @@ class KubeApi:
                 delay = compute_backoff(attempt, failure.retry_after)
                 if not retry or not failure.retryable or not self._budget.allows(delay):
                     raise failure.error from None
-                if failure.unreachable and not self._reached and attempt >= FIRST_CONTACT_TRIES:
+                if attempt >= FIRST_CONTACT_TRIES and (
+                    failure.timed_out or (failure.transport and not self._reached)
+                ):
                     raise failure.error from None
                 self.tell_retry(started, delay, failure.error.message, action)
                 if stop is None:
@@ -392,14 +405,16 @@ def _watch_event(line: bytes, action: str, host: str) -> dict:
     return event
 
 
-def classify_failure(exc: BaseException, action: str, host: str) -> _Failure:
+def classify_failure(
+    exc: BaseException, action: str, host: str, proxy: Optional[str] = None
+) -> _Failure:
     """Turn whatever the client raised into an ``ApiError`` and a retry decision."""
-    failure = _classify(exc, action, host)
+    failure = _classify(exc, action, host, proxy)
     failure.error.retryable = failure.retryable
     return failure
 
 
-def _classify(exc: BaseException, action: str, host: str) -> _Failure:
+def _classify(exc: BaseException, action: str, host: str, proxy: Optional[str]) -> _Failure:
     from kubernetes.client.exceptions import ApiException
     from urllib3 import exceptions as http
 
@@ -408,12 +423,24 @@ def _classify(exc: BaseException, action: str, host: str) -> _Failure:
     if isinstance(exc, ApiException) and not exc.status and str(exc.reason).startswith("SSL"):
         return _tls_failure(str(exc.reason), host)  # the client turns SSLError into status 0
     if isinstance(exc, ApiException):
-        return _from_api_exception(exc, action)
+        return _from_api_exception(exc, action, host)
     if isinstance(exc, http.MaxRetryError) and exc.reason is not None:
         exc = exc.reason
+    if isinstance(exc, http.ProxyError):
+        return _Failure(
+            True,
+            False,
+            None,
+            ApiError(
+                f"cannot reach the API server at {host} through the proxy {proxy or ''}".rstrip(),
+                "check the cluster's proxy-url in the kubeconfig and that the proxy is running",
+            ),
+            unreachable=True,
+            transport=True,
+        )
     if isinstance(exc, http.SSLError):
         return _tls_failure(str(exc), host)
-    if isinstance(exc, (http.NewConnectionError, http.ConnectTimeoutError)):
+    if isinstance(exc, http.NewConnectionError):  # before timeouts: a subclass in urllib3 1.x
         return _Failure(
             True,
             False,
@@ -423,8 +450,29 @@ def _classify(exc: BaseException, action: str, host: str) -> _Failure:
                 "check that the cluster is running and that --context/--kubeconfig point at it",
             ),
             unreachable=True,
+            transport=True,
         )
-    if isinstance(exc, (http.ReadTimeoutError, http.ProtocolError, ConnectionError)):
+    if isinstance(exc, (http.ConnectTimeoutError, http.ReadTimeoutError)):
+        connecting = isinstance(exc, http.ConnectTimeoutError)
+        message = (
+            f"timed out connecting to the API server at {host} ({action})"
+            if connecting
+            else f"the API server at {host} timed out: no answer to {action} in time"
+        )
+        return _Failure(
+            True,
+            not connecting,
+            None,
+            ApiError(
+                message,
+                "the server is slow or overloaded: try again, or allow longer with "
+                "--request-timeout (kubectl get --raw /readyz tells whether it is healthy)",
+            ),
+            unreachable=connecting,
+            transport=True,
+            timed_out=True,
+        )
+    if isinstance(exc, (http.ProtocolError, ConnectionError)):
         return _Failure(
             True,
             True,
@@ -433,6 +481,7 @@ def _classify(exc: BaseException, action: str, host: str) -> _Failure:
                 f"the connection to the API server at {host} broke during {action}",
                 "check the network to the cluster, then run the command again",
             ),
+            transport=True,
         )
     if isinstance(exc, OSError):
         return _Failure(
@@ -443,12 +492,35 @@ def _classify(exc: BaseException, action: str, host: str) -> _Failure:
                 f"cannot talk to the API server at {host}: {exc.strerror or exc}",
                 "check the kubeconfig's server address and the network to the cluster",
             ),
+            transport=True,
+        )
+    if isinstance(exc, http.HTTPError):  # e.g. LocationParseError: nothing to retry
+        return _Failure(
+            False,
+            False,
+            None,
+            ApiError(
+                f"cannot send {action} to the API server at {host}: {type(exc).__name__}",
+                "check the kubeconfig's server address",
+            ),
         )
     raise exc
 
 
 def _tls_failure(text: str, host: str) -> _Failure:
     """Certificate problems are never retried and never answered with "skip verification"."""
+    if any(marker in text.upper() for marker in _NOT_TLS_MARKERS):
+        return _Failure(
+            False,
+            False,
+            None,
+            ApiError(
+                f"the server at {host} does not speak TLS (https://), though the kubeconfig "
+                "says so",
+                "check the port in server: of the kubeconfig; if the server really is plain "
+                "HTTP, write http:// (tokens then travel unencrypted)",
+            ),
+        )
     return _Failure(
         False,
         False,
@@ -461,11 +533,29 @@ def _tls_failure(text: str, host: str) -> _Failure:
     )
 
 
-def _from_api_exception(exc: Any, action: str) -> _Failure:
+# OpenSSL's words when the other end answers a TLS hello in plain HTTP.
+_NOT_TLS_MARKERS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG")
+# Go's net/http answer (with status 400) to plain HTTP on a TLS port: kube-apiserver says it.
+_HTTP_TO_HTTPS = "Client sent an HTTP request to an HTTPS server"
+
+
+def _from_api_exception(exc: Any, action: str, host: str = "") -> _Failure:
     status = int(exc.status or 0)
     body = exc.body
     if isinstance(body, bytes):
         body = body.decode("utf-8", errors="replace")
+    if status == 400 and body and _HTTP_TO_HTTPS in body:
+        return _Failure(
+            False,
+            False,
+            None,
+            ApiError(
+                f"the API server at {host} speaks HTTPS, but the kubeconfig says http://",
+                "write https:// in server: of the kubeconfig (kubectl config set-cluster NAME "
+                "--server=https://HOST:PORT)",
+                status=400,
+            ),
+        )
     message, reason = "", str(exc.reason or "")
     try:
         parsed = json.loads(body) if body else {}
@@ -478,13 +568,19 @@ def _from_api_exception(exc: Any, action: str) -> _Failure:
     retry_after = parse_retry_after(headers.get("Retry-After") if hasattr(headers, "get") else None)
     if not message:
         message = f"{action} failed: HTTP {status} {exc.reason or ''}".strip()
-    error = ApiError(message, _hint_for(status, action), status=status, reason=reason)
+    error = ApiError(message, _hint_for(status, action, message), status=status, reason=reason)
     retryable = status in RETRYABLE_STATUSES
     return _Failure(retryable, retryable and status not in NOT_APPLIED_STATUSES, retry_after, error)
 
 
-def _hint_for(status: int, action: str) -> str:
+def _hint_for(status: int, action: str, message: str = "") -> str:
     verb, _, resource = action.partition(" ")
+    if status == 403 and 'User "system:anonymous"' in message:
+        # The server saw no credentials it accepts: more permissions would not help.
+        return (
+            "the API server treated you as anonymous: your kubeconfig user sent no credentials "
+            "it accepts (an invalid or expired token?); log in again (kubectl auth whoami)"
+        )
     if status == 401:
         return (
             "your credentials were rejected: log in again or refresh the token in your "

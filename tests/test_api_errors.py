@@ -62,7 +62,48 @@ def api_exception(status, message="", reason="", retry_after=None):
             "TLS verification failed",
         ),
         (http.NewConnectionError(None, "refused"), True, False, None, "cannot reach"),
-        (http.ReadTimeoutError(None, "/", "read timed out"), True, True, None, "broke"),
+        (http.ReadTimeoutError(None, "/", "read timed out"), True, True, None, "timed out"),
+        (http.ConnectTimeoutError("timed out"), True, False, None, "timed out connecting"),
+        (
+            http.ProxyError("Unable to connect to proxy", OSError("refused")),
+            True,
+            False,
+            None,
+            "through the proxy",
+        ),
+        (
+            http.SSLError("[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)"),
+            False,
+            False,
+            None,
+            "does not speak TLS",
+        ),
+        (
+            ApiException(
+                http_resp=type(
+                    "R",
+                    (),
+                    {
+                        "status": 400,
+                        "reason": "Bad Request",
+                        "data": b"Client sent an HTTP request to an HTTPS server.\n",
+                        "getheaders": lambda self: {},
+                    },
+                )()
+            ),
+            False,
+            False,
+            None,
+            "speaks HTTPS",
+        ),
+        (
+            api_exception(403, 'pods is forbidden: User "system:anonymous" cannot list'),
+            False,
+            False,
+            None,
+            "system:anonymous",
+        ),
+        (http.LocationParseError("https://[x"), False, False, None, "cannot send"),
         (http.ProtocolError("Connection aborted"), True, True, None, "broke"),
         (ConnectionResetError(104, "reset"), True, True, None, "broke"),
         (OSError(113, "No route to host"), True, False, None, "No route to host"),
@@ -81,6 +122,12 @@ def api_exception(status, message="", reason="", retry_after=None):
         "ssl-from-urllib3",
         "refused",
         "read-timeout",
+        "connect-timeout",
+        "proxy-unreachable",
+        "https-to-http-port",
+        "http-to-https-port",
+        "anonymous",
+        "unparseable-url",
         "protocol-error",
         "reset",
         "oserror",
@@ -99,12 +146,22 @@ def test_failures_are_classified_for_retry_and_for_writes(
 
 
 @pytest.mark.parametrize(
-    "status, verb_and_resource",
-    [(403, "patch deployments"), (401, "log in again"), (503, "try again")],
+    "status, message, verb_and_resource",
+    [
+        (403, "x", "patch deployments"),
+        (403, 'deployments.apps is forbidden: User "system:anonymous" cannot', "log in again"),
+        (401, "x", "log in again"),
+        (503, "x", "try again"),
+    ],
 )
-def test_hints_say_what_to_do(status, verb_and_resource):
-    failure = classify_failure(api_exception(status, "x"), "patch deployments", HOST)
+def test_hints_say_what_to_do(status, message, verb_and_resource):
+    failure = classify_failure(api_exception(status, message), "patch deployments", HOST)
     assert verb_and_resource in failure.error.hint
+
+
+def test_anonymous_is_not_told_to_ask_for_permissions():
+    exc = api_exception(403, 'deployments.apps is forbidden: User "system:anonymous" cannot list')
+    assert "ask a cluster admin" not in classify_failure(exc, "list deployments", HOST).error.hint
 
 
 def test_tls_hint_never_offers_to_skip_verification():
