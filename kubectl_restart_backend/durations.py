@@ -26,18 +26,30 @@ _PART_RE = re.compile(rf"({_NUMBER})(ns|us|µs|μs|ms|s|m|h)")
 _DURATION_RE = re.compile(rf"^\+?(?:{_NUMBER}(?:ns|us|µs|μs|ms|s|m|h))+$")
 _BARE_RE = re.compile(rf"^\+?{_NUMBER}$")
 _HINT = "Use a duration like 90s, 2m, 1m30s or 1.5h (a bare number means seconds)"
+# Go's time.Duration is int64 nanoseconds: kubectl refuses anything longer, and so would
+# the sockets and locks the value ends up in (OverflowError).
+MAX_SECONDS = 9_223_372_036.0  # 2562047h47m16s
 
 
 def parse_duration(text: str) -> float:
     """Seconds in a Go/kubectl duration string; ``UsageError`` if malformed or negative."""
     value = text.strip()
     if _BARE_RE.match(value):
-        return float(value.lstrip("+"))
+        return _bounded(float(value.lstrip("+")), text)
     if _DURATION_RE.match(value):
-        return sum(float(num) * _UNIT_SECONDS[unit] for num, unit in _PART_RE.findall(value))
+        seconds = sum(float(num) * _UNIT_SECONDS[unit] for num, unit in _PART_RE.findall(value))
+        return _bounded(seconds, text)
     if value.startswith("-"):
         raise UsageError(f"Duration {shown(text)} is negative", _HINT)
     raise UsageError(f"Duration {shown(text)} is not a duration", _HINT)
+
+
+def _bounded(seconds: float, text: str) -> float:
+    if seconds > MAX_SECONDS:
+        raise UsageError(
+            f"Duration {shown(text)} is too long (at most 2562047h, as in kubectl)", _HINT
+        )
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

@@ -56,12 +56,30 @@ def test_parse_duration_accepts_kubectl_syntax(text, seconds):
         "1..5s",
         "5S",
         "0x10",
+        "9999999h",
+        "2562048h",
+        "99999999999999",
+        "1" + "0" * 400,
     ],
 )
 def test_parse_duration_rejects_malformed_or_negative(text):
     with pytest.raises(UsageError) as caught:
         parse_duration(text)
     assert "90s" in caught.value.hint and "1m30s" in caught.value.hint
+
+
+@pytest.mark.parametrize("text", ["9999999h", "1" + "0" * 400 + "s"])
+def test_durations_beyond_go_s_limit_are_too_long(text):
+    with pytest.raises(UsageError, match="too long") as caught:
+        parse_duration(text)
+    assert len(caught.value.message) < 200
+
+
+def test_the_longest_duration_still_fits_a_socket_timeout():
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(parse_duration("2562047h"))
 
 
 def test_negative_duration_says_negative():
