@@ -604,3 +604,82 @@ def _ssl_reason(text: str) -> str:
             start = text.index(marker)
             return text[start:].split("(_ssl")[0].rstrip(" ')\"")
     return "certificate verify failed"
+
+
+# -- the -v trace ----------------------------------------------------------------------------
+
+TRACE_REQUESTS, TRACE_HEADERS, TRACE_BODIES = 6, 7, 8  # kubectl's -v levels for the same
+_TRACE_BODY_CHARS = 2000
+_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie")
+
+
+def request_tracer(
+    level: int, write: Optional[Callable[[str], None]] = None
+) -> Optional[Callable[[Callable[..., Any]], Callable[..., Any]]]:
+    """From ``-v 6`` on, a wrapper for the client's request function that says on stderr
+    what was asked and answered, as kubectl's ``-v`` does: method, URL, status and time (6),
+    the request headers (7), the request body (8). Credentials are never printed:
+    Authorization is masked and URLs are redacted."""
+    if level < TRACE_REQUESTS:
+        return None
+    say = write or _write_stderr
+
+    def wrap(request: Callable[..., Any]) -> Callable[..., Any]:
+        def traced(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            shown_url = _trace_url(url, kwargs.get("query_params"))
+            if level >= TRACE_HEADERS:
+                for name, value in _header_items(kwargs.get("headers")):
+                    masked = "<masked>" if name.lower() in _SECRET_HEADERS else value
+                    say(f"trace: {method} {shown_url} header {name}: {masked}")
+            if level >= TRACE_BODIES and kwargs.get("body") is not None:
+                say(f"trace: {method} {shown_url} body: {_trace_body(kwargs['body'])}")
+            started = time.monotonic()
+            try:
+                response = request(method, url, *args, **kwargs)
+            except Exception as exc:
+                answer = getattr(exc, "status", None) or type(exc).__name__
+                say(f"trace: {method} {shown_url} {answer} in {_ms(started)} ms")
+                raise
+            reason = getattr(response, "reason", "") or ""
+            say(f"trace: {method} {shown_url} {response.status} {reason} in {_ms(started)} ms")
+            return response
+
+        return traced
+
+    return wrap
+
+
+def _trace_url(url: str, query: Any) -> str:
+    """The URL with its query; only the credentials of the authority part are redacted."""
+    from urllib.parse import urlencode, urlsplit
+
+    parts = urlsplit(url)
+    text = redact_url(f"{parts.scheme}://{parts.netloc}") + parts.path
+    pairs = [p for p in (parts.query, urlencode(query) if query else "") if p]
+    return f"{text}?{'&'.join(pairs)}" if pairs else text
+
+
+def _header_items(headers: Any) -> list[tuple[str, str]]:
+    if not headers:
+        return []
+    items = headers.items() if hasattr(headers, "items") else headers
+    return [(str(name), " ".join(str(value).split())) for name, value in items]
+
+
+def _trace_body(body: Any) -> str:
+    text = body if isinstance(body, str) else json.dumps(body, default=str)
+    return text if len(text) <= _TRACE_BODY_CHARS else text[: _TRACE_BODY_CHARS - 1] + "…"
+
+
+def _ms(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)
+
+
+def _write_stderr(line: str) -> None:
+    import sys
+
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass

@@ -49,6 +49,20 @@ class DurationType(click.ParamType):
 DURATION = DurationType()
 
 
+class VerbosityType(click.IntRange):
+    """kubectl's ``-v``/``--v``: ``-v 6``, ``-v6``, ``-v=6``, ``--v=6``."""
+
+    name = "level"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str):
+            value = value.lstrip("=")
+        return super().convert(value, param, ctx)
+
+
+VERBOSITY = VerbosityType(min=0)
+
+
 def connection_options(func: Callable) -> Callable:
     """kubectl's standard flags (given after the plugin name, as kubectl passes them)."""
     options = [
@@ -67,6 +81,30 @@ def connection_options(func: Callable) -> Callable:
             type=DURATION,
             metavar="DURATION",
             help="Timeout of each API request (e.g. 10s; 0 means none).",
+        ),
+        click.option(
+            "--token",
+            metavar="TOKEN",
+            help="Bearer token to use instead of the kubeconfig user's credentials.",
+        ),
+        click.option(
+            "--as", "impersonate_user", metavar="USER", help="Act as this user (impersonation)."
+        ),
+        click.option(
+            "--as-group",
+            "impersonate_groups",
+            metavar="GROUP",
+            multiple=True,
+            help="Act as a member of this group (repeatable; needs --as).",
+        ),
+        click.option(
+            "-v",
+            "--v",
+            "verbosity",
+            type=VERBOSITY,
+            default=0,
+            metavar="LEVEL",
+            help="Trace API calls on stderr: 6 requests, 7 headers, 8 bodies (credentials masked).",
         ),
     ]
     for option in reversed(options):
@@ -420,6 +458,10 @@ def _session(settings: dict, console: Any, *, timeout: float = 120.0) -> Any:
         user=settings.get("user"),
         namespace=settings.get("namespace"),
         request_timeout=settings.get("request_timeout"),
+        token=settings.get("token"),
+        impersonate_user=settings.get("impersonate_user"),
+        impersonate_groups=tuple(settings.get("impersonate_groups") or ()),
+        verbosity=settings.get("verbosity") or 0,
     )
     deadline = time.monotonic() + timeout
     try:

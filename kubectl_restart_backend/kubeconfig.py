@@ -21,19 +21,34 @@ Credentials never appear in messages or reprs: errors name files, lines and entr
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import copy
+import json
 import logging
 import os
+import re
 import shutil
 import sys
+import time
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator, Mapping, MutableMapping, Sequence
+from urllib.parse import urlsplit
 
 import yaml
 
+from .client_tls import (
+    TLS_KEYS_OF_CLUSTER,
+    TLS_KEYS_OF_USER,
+    build_ssl_context,
+    use_ssl_context,
+    without_tls_files,
+)
 from .errors import RefusedError, UsageError, shown
+from .exec_plugin import ExecCredential, refreshing_hook, run_exec_plugin
 from .repo_url import redact_url
 from .safe_yaml import ExcessiveAliasing, describe_error, safe_load
 
@@ -57,6 +72,9 @@ class ResolvedConfig:
     server: str = ""  # redacted, for messages
     namespace_source: str = "default"  # "--namespace", "context", "serviceaccount", "default"
     in_cluster: bool = False
+    impersonate_user: str | None = None  # --as, or the user entry's "as"
+    impersonate_groups: tuple[str, ...] = ()  # --as-group, or the user entry's "as-groups"
+    token_override: str | None = field(default=None, repr=False, compare=False)  # in-cluster
 
 
 # ---------------------------------------------------------------------------------------
@@ -213,11 +231,16 @@ def resolve_config(
     cluster: str | None = None,
     user: str | None = None,
     namespace: str | None = None,
+    token: str | None = None,
+    impersonate_user: str | None = None,
+    impersonate_groups: Sequence[str] = (),
 ) -> ResolvedConfig:
-    """Apply ``--context``/``--cluster``/``--user``/``--namespace`` to a merged config.
+    """Apply ``--context``/``--cluster``/``--user``/``--namespace``/``--token``/``--as``/
+    ``--as-group`` to a merged config, and check what the client would trip over.
 
     ``--cluster``/``--user`` replace the context's (a synthetic context, as kubectl builds);
-    unknown names are ``UsageError``s listing the names that exist.
+    unknown names are ``UsageError``s listing the names that exist. ``--token`` replaces the
+    user's credentials (token, tokenFile, exec, auth-provider, client certificate).
     """
     contexts = _named(merged, "contexts", "context")
     clusters = _named(merged, "clusters", "cluster")
@@ -248,22 +271,8 @@ def resolve_config(
             f"Cluster {shown(cluster_name)} is not in the kubeconfig",
             f"Available clusters: {_names(clusters)}",
         )
-    cluster_body = clusters[cluster_name]
-    server = cluster_body.get("server")
-    if not isinstance(server, str) or not server:
-        raise UsageError(
-            f"Cluster {shown(cluster_name)} has no server address",
-            "Set one: kubectl config set-cluster NAME --server=https://HOST:PORT",
-        )
-
-    insecure = cluster_body.get("insecure-skip-tls-verify")
-    if insecure is not None and not isinstance(insecure, bool):
-        # The Python client would read the string "false" as true and turn TLS off.
-        raise UsageError(
-            f"Cluster {shown(cluster_name)}: insecure-skip-tls-verify must be true or false, "
-            f"not {shown(insecure)}",
-            "Fix the kubeconfig (kubectl rejects this value too)",
-        )
+    cluster_body = check_cluster(cluster_name, clusters[cluster_name])
+    server = cluster_body["server"]
 
     user_name = user or ctx.get("user") or None
     if user_name is not None and user_name not in users:
@@ -271,8 +280,12 @@ def resolve_config(
             f"User {shown(user_name)} is not in the kubeconfig",
             f"Available users: {_names(users)}",
         )
-
-    _refuse_removed_auth_providers(user_name, users.get(user_name) if user_name else None)
+    user_body = users.get(user_name) if user_name else None
+    if token is not None:
+        user_name = user_name or "restart-backend-token"
+        user_body = {"token": token}
+    user_body = check_user(user_name, user_body)
+    impersonate = _impersonation(user_body, impersonate_user, impersonate_groups)
 
     if namespace:
         ns, ns_source = namespace, "--namespace"
@@ -280,6 +293,7 @@ def resolve_config(
         ns, ns_source = str(ctx["namespace"]), "context"
     else:
         ns, ns_source = "default", "default"
+    check_namespace(ns, ns_source, context_name)
 
     return ResolvedConfig(
         context_name=context_name,
@@ -291,11 +305,13 @@ def resolve_config(
             cluster_name,
             cluster_body,
             user_name,
-            users.get(user_name) if user_name else None,
+            user_body,
             ns,
         ),
         server=redact_url(server),
         namespace_source=ns_source,
+        impersonate_user=impersonate[0],
+        impersonate_groups=impersonate[1],
     )
 
 
@@ -307,14 +323,213 @@ _REMOVED_AUTH_PROVIDERS = {
 }
 
 
-def _refuse_removed_auth_providers(user_name: str | None, user_body: dict | None) -> None:
-    provider = ((user_body or {}).get("auth-provider") or {}).get("name")
+def _refuse_removed_auth_providers(
+    user_name: str | None, user_body: Mapping[str, Any] | None
+) -> None:
+    auth_provider = (user_body or {}).get("auth-provider")
+    provider = auth_provider.get("name") if isinstance(auth_provider, dict) else None
     if provider in _REMOVED_AUTH_PROVIDERS:
         raise UsageError(
             f"User {shown(user_name)} uses the {shown(provider)} auth-provider, which kubectl "
             "removed in 1.26",
             f"Switch the kubeconfig to the exec plugin {_REMOVED_AUTH_PROVIDERS[provider]}",
         )
+
+
+# ---------------------------------------------------------------------------------------
+# Checks (pure, but for a look at whether referenced files exist)
+# ---------------------------------------------------------------------------------------
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_KUBECONFIG_HINT = "Fix the kubeconfig entry (kubectl config view shows it)"
+_SERVER_HINT = "Fix it: kubectl config set-cluster NAME --server=https://HOST:PORT"
+
+
+def check_cluster(name: str, body: Mapping[str, Any]) -> dict:
+    """The cluster entry, checked for what would crash the client; ``server`` normalised.
+
+    A server without a scheme gets ``https://`` (kubectl assumes it too); the CA data must be
+    base64, files must exist, a proxy must be an http(s) URL. Values are never quoted whole:
+    the server and proxy URLs only with their credentials redacted.
+    """
+    owner = f"Cluster {shown(name)}"
+    body = dict(body)
+    server = body.get("server")
+    if not isinstance(server, str) or not server.strip():
+        raise UsageError(f"{owner} has no server address", _SERVER_HINT)
+    body["server"] = _checked_url(owner, "server", server.strip(), ("http", "https"))
+    insecure = body.get("insecure-skip-tls-verify")
+    if insecure is not None and not isinstance(insecure, bool):
+        # The Python client would read the string "false" as true and turn TLS off.
+        raise UsageError(
+            f"{owner}: insecure-skip-tls-verify must be true or false, not {shown(insecure)}",
+            "Fix the kubeconfig (kubectl rejects this value too)",
+        )
+    _check_data_or_file(owner, body, "certificate-authority")
+    proxy = body.get("proxy-url")
+    if proxy is not None:
+        if not isinstance(proxy, str) or not proxy.strip():
+            raise UsageError(f"{owner}: proxy-url must be a URL", _KUBECONFIG_HINT)
+        body["proxy-url"] = _checked_url(owner, "proxy-url", proxy.strip(), ("http", "https"))
+    for key in ("tls-server-name",):
+        if key in body and not isinstance(body[key], str):
+            raise UsageError(f"{owner}: {key} must be a string", _KUBECONFIG_HINT)
+    return body
+
+
+def check_user(name: str | None, body: Mapping[str, Any] | None) -> dict | None:
+    """The user entry, checked for what would crash the client or silently drop credentials."""
+    if body is None:
+        return None
+    _refuse_removed_auth_providers(name, body)
+    owner = f"User {shown(name)}"
+    body = dict(body)
+    for key in ("token", "username", "password", "as"):
+        if key in body and body[key] is not None and not isinstance(body[key], str):
+            raise UsageError(f"{owner}: {key} must be a string", _KUBECONFIG_HINT)
+    if not body.get("token"):
+        _check_data_or_file(owner, body, "tokenFile", data_key="token", base64_data=False)
+    has_cert = _check_data_or_file(owner, body, "client-certificate")
+    has_key = _check_data_or_file(owner, body, "client-key")
+    if has_cert != has_key:
+        missing = "client-key(-data)" if has_cert else "client-certificate(-data)"
+        raise UsageError(
+            f"{owner} has a client {'certificate' if has_cert else 'key'} but no {missing}",
+            "A client certificate needs its key, and the key its certificate: fix the kubeconfig",
+        )
+    exec_conf = body.get("exec")
+    if exec_conf is not None and not isinstance(exec_conf, dict):
+        raise UsageError(f"{owner}: exec must be a mapping", _KUBECONFIG_HINT)
+    return _oidc_token_as_kubectl_sends(owner, body)
+
+
+def check_namespace(namespace: str, source: str, context: str | None) -> None:
+    """A namespace name the API server could accept (a DNS label), or say where it came from."""
+    if len(namespace) <= 63 and _DNS_LABEL.match(namespace):
+        return
+    where = {"--namespace": "-n/--namespace", "context": f"context {shown(context)}"}.get(
+        source, source
+    )
+    raise UsageError(
+        f"Namespace {shown(namespace)} (from {where}) is not a valid namespace name",
+        "Namespaces are lowercase letters, digits and '-' (kubectl get namespaces lists them)",
+    )
+
+
+def _checked_url(owner: str, key: str, value: str, schemes: tuple[str, ...]) -> str:
+    text = value if "://" in value else f"https://{value}"
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if parts.scheme.lower() not in schemes or not host or any(c.isspace() for c in text):
+        allowed = " or ".join(f"{scheme}://" for scheme in schemes)
+        raise UsageError(
+            f"{owner}: {key} {shown(redact_url(value))} is not an {allowed} URL with a host",
+            _SERVER_HINT if key == "server" else _KUBECONFIG_HINT,
+        )
+    return text
+
+
+def _check_data_or_file(
+    owner: str, body: Mapping[str, Any], key: str, *, data_key: str = "", base64_data: bool = True
+) -> bool:
+    """``key-data`` must be base64 (when ``base64_data``), ``key`` an existing file.
+
+    Returns whether either is given. The data wins over the file, as in kubectl.
+    """
+    data_key = data_key or f"{key}-data"
+    data = body.get(data_key)
+    if data is not None and data != "":
+        if not isinstance(data, str) or (base64_data and not _is_base64(data)):
+            raise UsageError(
+                f"{owner}: {data_key} is not valid base64",
+                f"Fix {data_key} in the kubeconfig (base64 -w0 FILE prints the right value)",
+            )
+        return True
+    path = body.get(key)
+    if path is None or path == "":
+        return False
+    if not isinstance(path, str) or not os.path.isfile(path):
+        raise UsageError(
+            f"{owner}: {key} {shown(path)} does not exist",
+            f"Fix the path of {key} in the kubeconfig (relative paths are relative to the file)",
+        )
+    return True
+
+
+def _is_base64(value: str) -> bool:
+    """Strict base64, ignoring line breaks and spaces (as Go's decoder ignores newlines)."""
+    try:
+        base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _oidc_token_as_kubectl_sends(owner: str, body: dict) -> dict:
+    """An oidc id-token the Python client would drop is sent as kubectl sends it.
+
+    The client silently ignores an id-token that is not a well-formed, readable JWT and goes
+    on with no credentials at all: the server then answers as to ``system:anonymous`` and we
+    would wrongly tell the user to ask for permissions. kubectl sends the token as it is and
+    the server says 401, which is the truth: the token is invalid.
+    """
+    provider = body.get("auth-provider")
+    if not isinstance(provider, dict) or provider.get("name") != "oidc":
+        return body
+    config = provider.get("config")
+    token = config.get("id-token") if isinstance(config, dict) else None
+    if not isinstance(token, str) or not token.strip():
+        raise UsageError(
+            f"{owner}: the oidc auth-provider has no id-token",
+            "Log in again with your identity provider's tool (e.g. kubectl oidc-login)",
+        )
+    if _client_reads_jwt(token, config):
+        return body
+    rest = {k: v for k, v in body.items() if k != "auth-provider"}
+    return {**rest, "token": token}
+
+
+def _client_reads_jwt(token: str, config: Mapping[str, Any]) -> bool:
+    """Would the client use this id-token as it is (or refresh it)?"""
+    parts = token.split(".")
+    if any(c in token for c in "=+/") or len(parts) != 3 or len(parts[1]) % 4 == 1:
+        return False
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        return False
+    if not isinstance(payload, dict):
+        return False
+    expiry = payload.get("exp")
+    if expiry is None:
+        return True
+    if not isinstance(expiry, (int, float)) or isinstance(expiry, bool):
+        return False
+    expired = expiry - 300 <= time.time()  # the client refreshes 5 minutes early
+    return not expired or bool(config.get("refresh-token") and config.get("idp-issuer-url"))
+
+
+def _impersonation(
+    user_body: Mapping[str, Any] | None, user: str | None, groups: Sequence[str]
+) -> tuple[str | None, tuple[str, ...]]:
+    """``--as``/``--as-group`` over the user entry's ``as``/``as-groups`` (kubectl's rule)."""
+    body = user_body or {}
+    name = user if user is not None else body.get("as")
+    chosen = tuple(groups) if groups else tuple(body.get("as-groups") or ())
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise UsageError("--as needs a user name", "Pass --as USER (e.g. --as jane)")
+    if any(not isinstance(g, str) or not g.strip() for g in chosen):
+        raise UsageError("--as-group needs a group name", "Pass --as-group GROUP")
+    if chosen and not name:
+        raise UsageError(
+            "--as-group needs --as: groups are impersonated together with a user",
+            "Pass --as USER --as-group GROUP (kubectl refuses --as-group alone too)",
+        )
+    return name, chosen
 
 
 def _named(merged: Mapping[str, Any], section: str, body_key: str) -> dict[str, dict]:
@@ -373,6 +588,9 @@ def resolve_from_environment(
     cluster: str | None = None,
     user: str | None = None,
     namespace: str | None = None,
+    token: str | None = None,
+    impersonate_user: str | None = None,
+    impersonate_groups: Sequence[str] = (),
     serviceaccount_dir: str = SERVICEACCOUNT_DIR,
 ) -> ResolvedConfig:
     """What the CLI calls: kubectl's file search, merge, overrides, in-cluster fallback."""
@@ -381,7 +599,14 @@ def resolve_from_environment(
     empty = not any(merged[s] for s, _ in _SECTIONS) and not merged["current-context"]
     if empty and not kubeconfig_flag and not (context or cluster or user):
         if env.get("KUBERNETES_SERVICE_HOST"):
-            return _in_cluster(namespace, serviceaccount_dir)
+            resolved = _in_cluster(namespace, serviceaccount_dir)
+            _, groups = _impersonation(None, impersonate_user, impersonate_groups)
+            return replace(
+                resolved,
+                impersonate_user=impersonate_user,
+                impersonate_groups=groups,
+                token_override=token,
+            )
         existing = [path for path in paths if os.path.isfile(path)]
         found = (
             f"The kubeconfig {', '.join(existing)} has no clusters, users or contexts"
@@ -393,7 +618,16 @@ def resolve_from_environment(
             "Set KUBECONFIG or pass --kubeconfig PATH (kubectl config view shows what "
             "kubectl sees)",
         )
-    return resolve_config(merged, context=context, cluster=cluster, user=user, namespace=namespace)
+    return resolve_config(
+        merged,
+        context=context,
+        cluster=cluster,
+        user=user,
+        namespace=namespace,
+        token=token,
+        impersonate_user=impersonate_user,
+        impersonate_groups=impersonate_groups,
+    )
 
 
 def _in_cluster(namespace: str | None, serviceaccount_dir: str) -> ResolvedConfig:
@@ -445,14 +679,22 @@ def sanitize_subprocess_env(
         environ.pop("LD_LIBRARY_PATH", None)
 
 
-def build_api_client(resolved: ResolvedConfig, request_timeout: float | None = None) -> Any:
+def build_api_client(
+    resolved: ResolvedConfig,
+    request_timeout: float | None = None,
+    *,
+    exec_timeout: float | None = None,
+    wrap_requests: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None,
+) -> Any:
     """A ``kubernetes.client.ApiClient`` for the resolved config (client imported lazily).
 
-    Never writes to the user's kubeconfig (``persist_config=False``), keeps TLS
-    verification on unless the kubeconfig says ``insecure-skip-tls-verify``, and turns a
-    missing or failing exec credential plugin into a clear error instead of a later 401.
+    Never writes to the user's kubeconfig (``persist_config=False``) nor leaves credential
+    files behind (``client_tls.py``), keeps TLS verification on unless the kubeconfig says
+    ``insecure-skip-tls-verify``, runs an exec credential plugin itself within
+    ``exec_timeout`` seconds (``exec_plugin.py``), and sends impersonation headers.
     ``request_timeout`` (seconds, kubectl's ``--request-timeout``) becomes the default
-    connect and read timeout of every request that does not pass its own.
+    connect and read timeout of every request that does not pass its own; ``wrap_requests``
+    wraps the client's one request function (the ``-v`` trace).
     """
     sanitize_subprocess_env()
     # google-auth (imported by the client's config layer) warns on every run under an
@@ -475,31 +717,45 @@ def build_api_client(resolved: ResolvedConfig, request_timeout: float | None = N
                 f"In-cluster configuration is incomplete: {err}",
                 "Mount the service account token, or provide a kubeconfig (--kubeconfig)",
             ) from None
+        if resolved.token_override:
+            configuration.api_key["authorization"] = f"Bearer {resolved.token_override}"
+            configuration.refresh_api_key_hook = None
         api_client = k8s_client.ApiClient(configuration=configuration)
     else:
-        api_client = _client_from_dict(resolved, configuration, k8s_config, ConfigException)
-    if request_timeout:
-        _default_request_timeout(api_client, request_timeout)
+        api_client = _client_from_dict(
+            resolved, configuration, k8s_config, ConfigException, exec_timeout
+        )
+    _wrap_rest_requests(api_client, resolved, request_timeout, wrap_requests)
     return api_client
 
 
-def _client_from_dict(resolved: ResolvedConfig, configuration, k8s_config, config_error) -> Any:
-    """Load the one-context dict into ``configuration``; exec plugin problems said plainly."""
+def _client_from_dict(
+    resolved: ResolvedConfig, configuration, k8s_config, config_error, exec_timeout
+) -> Any:
+    """Load the one-context dict into ``configuration``, TLS material and exec plugins ours."""
     conf = resolved.config_dict_for_client
     cluster = conf["clusters"][0]["cluster"]
-    user = conf["users"][0]["user"] if conf.get("users") else {}
-    exec_conf = user.get("exec") if isinstance(user.get("exec"), dict) else None
-    if exec_conf is not None:
-        _check_exec_command(exec_conf, resolved.user_name)
+    user = conf["users"][0]["user"] if conf.get("users") else None
+    credential = _exec_credential(resolved, cluster, user, exec_timeout)
+    client_conf = {
+        **conf,
+        "clusters": [
+            {**conf["clusters"][0], "cluster": without_tls_files(cluster, TLS_KEYS_OF_CLUSTER)}
+        ],
+        "users": [
+            {**entry, "user": _user_for_client(entry["user"], credential)}
+            for entry in conf.get("users") or []
+        ],
+    }
     if cluster.get("proxy-url"):
         configuration.proxy = cluster["proxy-url"]
-    with _captured_client_errors() as logged:
+    with _captured_client_errors():
         try:
             # load_kube_config_from_dict + ApiClient, not new_client_from_config_dict: the
             # latter only takes a client_configuration from 31.x on (our range starts at 29).
             k8s_config.load_kube_config_from_dict(
-                config_dict=conf,
-                context=conf["current-context"],
+                config_dict=client_conf,
+                context=client_conf["current-context"],
                 client_configuration=configuration,
                 persist_config=False,
             )
@@ -508,16 +764,61 @@ def _client_from_dict(resolved: ResolvedConfig, configuration, k8s_config, confi
             api_client = k8s_client.ApiClient(configuration=configuration)
         except config_error as err:
             raise UsageError(
-                f"kubeconfig: {_scrub(str(err), user)}",
+                f"kubeconfig: {_scrub(str(err), user or {})}",
                 "Fix the kubeconfig entry (kubectl config view shows it)",
             ) from None
-    if exec_conf is not None and not _has_credentials(configuration):
-        detail = _scrub(logged[-1], user).splitlines()[0][:300] if logged else "no credentials"
-        raise RefusedError(
-            f"Credential plugin {shown(exec_conf.get('command'))} failed: {detail}",
-            "Run it yourself to see why (often an expired login); kubectl fails the same way",
+        except Exception as err:  # e.g. an oidc token refresh that could not reach the issuer
+            detail = _scrub(" ".join(str(err).split()), user or {})[:200]
+            raise RefusedError(
+                f"Cannot load the credentials of user {shown(resolved.user_name)}: "
+                f"{type(err).__name__}: {detail}",
+                "Log in again (kubectl auth whoami shows what kubectl makes of them)",
+            ) from None
+    client_pem = None
+    if credential is not None and credential.client_certificate_pem:
+        client_pem = (credential.client_certificate_pem, credential.client_key_pem or b"")
+    context = build_ssl_context(
+        cluster,
+        user,
+        cluster_name=resolved.cluster_name,
+        user_name=resolved.user_name,
+        client_pem=client_pem,
+    )
+    use_ssl_context(api_client, context)
+    if credential is not None and credential.token and credential.expires_at:
+        exec_conf = dict((user or {})["exec"])
+        configuration.refresh_api_key_hook = refreshing_hook(
+            credential,
+            lambda: run_exec_plugin(
+                exec_conf, user_name=resolved.user_name, cluster=cluster, timeout=exec_timeout
+            ),
+            lambda: datetime.now(timezone.utc),
         )
     return api_client
+
+
+def _exec_credential(
+    resolved: ResolvedConfig, cluster: dict, user: dict | None, timeout: float | None
+) -> ExecCredential | None:
+    """Run the user's exec plugin, unless a token makes it unnecessary (as in kubectl)."""
+    user = user or {}
+    exec_conf = user.get("exec")
+    if not isinstance(exec_conf, dict) or user.get("token") or user.get("tokenFile"):
+        return None
+    _check_exec_command(exec_conf, resolved.user_name)
+    return run_exec_plugin(
+        exec_conf, user_name=resolved.user_name, cluster=cluster, timeout=timeout
+    )
+
+
+def _user_for_client(user: dict | None, credential: ExecCredential | None) -> dict:
+    """The user entry the client sees: no TLS files, no exec (done), the exec token if any."""
+    body = without_tls_files(user, TLS_KEYS_OF_USER)
+    if credential is not None:
+        body.pop("exec", None)
+        if credential.token:
+            body["token"] = credential.token
+    return body
 
 
 def _check_exec_command(exec_conf: dict, user_name: str | None) -> None:
@@ -540,11 +841,6 @@ def _check_exec_command(exec_conf: dict, user_name: str | None) -> None:
             "executable",
             hint[0] if hint else "Install it, or fix users[].user.exec.command in the kubeconfig",
         )
-
-
-def _has_credentials(configuration) -> bool:
-    """Did loading produce a bearer token or a client certificate?"""
-    return bool(configuration.api_key.get("authorization") or configuration.cert_file)
 
 
 @contextlib.contextmanager
@@ -578,19 +874,36 @@ def _scrub(text: str, user: Mapping[str, Any]) -> str:
     return text
 
 
-def _default_request_timeout(api_client: Any, seconds: float) -> None:
-    """Give every request without its own ``_request_timeout`` a (connect, read) timeout.
+def _wrap_rest_requests(
+    api_client: Any,
+    resolved: ResolvedConfig,
+    request_timeout: float | None,
+    wrap: Callable[[Callable[..., Any]], Callable[..., Any]] | None,
+) -> None:
+    """Fill in what the client has no setting for, at its one request function.
 
-    The Python client has no client-wide timeout (it passes ``timeout=None`` to urllib3,
-    which disables the pool's default), so we fill the per-request argument in. A float
-    total timeout would be silently ignored by the client; a tuple is honoured.
+    A default (connect, read) timeout: the client passes ``timeout=None`` to urllib3, which
+    disables the pool's default, and silently ignores a float total timeout. Impersonation
+    headers (``Impersonate-User``, one ``Impersonate-Group`` header per group, as kubectl
+    sends them): the client has no impersonation at all, and its default headers are a plain
+    dict, which cannot repeat a header.
     """
     rest = api_client.rest_client
     original = rest.request
+    if wrap is not None:
+        original = wrap(original)
+    user, groups = resolved.impersonate_user, resolved.impersonate_groups
 
-    def request(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
-        if _request_timeout is None:
-            _request_timeout = (seconds, seconds)
-        return original(*args, _request_timeout=_request_timeout, **kwargs)
+    def request(*args: Any, _request_timeout: Any = None, headers: Any = None, **kw: Any) -> Any:
+        if _request_timeout is None and request_timeout:
+            _request_timeout = (request_timeout, request_timeout)
+        if user:
+            from urllib3 import HTTPHeaderDict
+
+            headers = HTTPHeaderDict(headers or {})
+            headers["Impersonate-User"] = user
+            for group in groups:
+                headers.add("Impersonate-Group", group)
+        return original(*args, _request_timeout=_request_timeout, headers=headers, **kw)
 
     rest.request = request

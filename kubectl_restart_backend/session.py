@@ -28,6 +28,10 @@ class ConnectOptions:
     user: Optional[str] = None
     namespace: Optional[str] = None
     request_timeout: Optional[float] = None
+    token: Optional[str] = field(default=None, repr=False)
+    impersonate_user: Optional[str] = None  # --as
+    impersonate_groups: tuple[str, ...] = ()  # --as-group
+    verbosity: int = 0  # -v/--v: 6 traces API calls, 7 adds headers, 8 bodies
 
 
 @dataclass
@@ -46,7 +50,11 @@ def open_session(
     deadline: Optional[float],
     on_retry: Optional[Callable[[str], None]] = None,
 ) -> Session:
-    """Resolve the kubeconfig as kubectl does and build the client (the slow import is here)."""
+    """Resolve the kubeconfig as kubectl does and build the client (the slow import is here).
+
+    An exec credential plugin gets the time left until ``deadline`` (``--timeout``).
+    """
+    from kubectl_restart_backend.api import request_tracer
     from kubectl_restart_backend.kubeconfig import build_api_client, resolve_from_environment
 
     resolved = resolve_from_environment(
@@ -56,8 +64,16 @@ def open_session(
         cluster=connect.cluster,
         user=connect.user,
         namespace=connect.namespace,
+        token=connect.token,
+        impersonate_user=connect.impersonate_user,
+        impersonate_groups=connect.impersonate_groups,
     )
-    client = build_api_client(resolved)
+    exec_timeout = None
+    if deadline is not None:  # a day at most: selectors refuse longer waits (OverflowError)
+        exec_timeout = min(max(1.0, deadline - time.monotonic()), 86_400.0)
+    client = build_api_client(
+        resolved, exec_timeout=exec_timeout, wrap_requests=request_tracer(connect.verbosity)
+    )
     if _skips_tls_verification(resolved.config_dict_for_client):
         _silence_insecure_request_warnings()
         if on_retry is not None:

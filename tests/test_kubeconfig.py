@@ -25,10 +25,11 @@ from kubectl_restart_backend.kubeconfig import (
     resolve_from_environment,
     sanitize_subprocess_env,
 )
+from tests.cluster.certs import session_certificates
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.S3CR3T-T0KEN"
 EXEC_TOKEN = "exec-S3CR3T-from-plugin"
-CA_PEM = b"-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+CA_PEM = session_certificates().ca_pem
 
 
 def kubeconfig(contexts=(), clusters=(), users=(), current=None, **extra) -> dict:
@@ -439,7 +440,10 @@ def test_token_kubeconfig_gives_host_token_and_ca(tmp_path):
     assert conf.host == "https://k8s.example:6443"
     assert conf.api_key["authorization"] == f"Bearer {TOKEN}"
     assert conf.verify_ssl is True
-    assert Path(conf.ssl_ca_cert).read_bytes() == CA_PEM
+    context = client.rest_client.pool_manager.connection_pool_kw["ssl_context"]
+    assert [c["subject"] for c in context.get_ca_certs()] == [
+        ((("commonName", "simulated-cluster-ca"),),)
+    ]
     assert resolved.namespace == "shop"
 
 
@@ -563,8 +567,9 @@ def test_failing_exec_plugin_is_a_clear_error_without_secrets(tmp_path, capsys):
 def test_exec_plugin_printing_garbage(tmp_path):
     plugin(tmp_path, f"print('not json {EXEC_TOKEN}')")
     path = exec_kubeconfig(tmp_path, str(tmp_path / "kube" / "bin" / "plugin"))
-    with pytest.raises(RefusedError, match="failed"):
+    with pytest.raises(RefusedError, match="not an ExecCredential") as caught:
         build_api_client(resolve_from_environment(path, {}))
+    assert EXEC_TOKEN not in caught.value.message
 
 
 def test_in_cluster_without_service_account_is_a_clear_error(monkeypatch):
