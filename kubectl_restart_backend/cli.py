@@ -7,10 +7,12 @@ kubernetes client, the watcher) are imported inside the commands, so ``--help`` 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
 import sys
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import click
 
@@ -25,7 +27,7 @@ Exit codes:
   3  timed out waiting (the rollout may still finish)
   4  no matching Deployment (none, or more than one)
   5  refused or API error (paused, forbidden, unreachable, authentication)
-  130 interrupted (Ctrl-C)"""
+  130 interrupted (Ctrl-C); 143 SIGTERM, 129 SIGHUP, handled the same way"""
 
 OUTPUT_FORMATS = ("text", "json", "yaml")
 
@@ -347,17 +349,24 @@ def _run(
     started = time.monotonic()
     console = Console.for_output(flags.get("output") or "text")
     console.known.update(_known_target(flags, None))
-    try:
-        settings = _settings(flags, need_git=need_git, need_branch=need_branch)
-        console.known.update(_known_target(flags, settings))
-        return command(settings, console)
-    except PluginError as err:
-        return _fail(console, err, document, time.monotonic() - started)
-    except KeyboardInterrupt:
-        console.line_break()
-        interrupted = PluginError("interrupted: nothing was changed")
-        interrupted.exit_code = ExitCode.INTERRUPTED
-        return _fail(console, interrupted, document, time.monotonic() - started)
+    with signals_as_interrupts():
+        try:
+            settings = _settings(flags, need_git=need_git, need_branch=need_branch)
+            console.known.update(_known_target(flags, settings))
+            return command(settings, console)
+        except PluginError as err:
+            if err.exit_code == ExitCode.INTERRUPTED:
+                err.exit_code = interrupted_exit_code()
+            return _fail(console, err, document, time.monotonic() - started)
+        except KeyboardInterrupt:
+            console.line_break()
+            interrupted = PluginError(f"{_interruption()}: nothing was changed")
+            interrupted.exit_code = interrupted_exit_code()
+            return _fail(console, interrupted, document, time.monotonic() - started)
+        except BrokenPipeError:
+            raise  # a closed pipe (| head) is the console's to handle (OutputStream)
+        except OSError as err:  # only writing our own output can get here: all else is translated
+            return _output_failed(err, console)
 
 
 def _fail(console: Any, err: PluginError, document: str, duration: float) -> int:
@@ -404,6 +413,86 @@ def _known_target(flags: dict, settings: Optional[dict]) -> dict:
     return {key: value for key, value in known.items() if value is not None}
 
 
+def _output_failed(err: OSError, console: Any) -> int:
+    """Standard output cannot be written (a full disk, /dev/full): say so on stderr, once.
+
+    Nothing more is written to stdout (it is pointed at /dev/null, so the final flush cannot
+    fail again); the message says whether the restart had already been sent.
+    """
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    state = (
+        "the restart was triggered and goes on in the cluster"
+        if console.restart_triggered
+        else "the restart was not sent"
+    )
+    reason = err.strerror or type(err).__name__
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"error: cannot write to standard output ({reason}): {state}\n")
+        sys.stderr.write("hint: check where standard output goes (a full disk, /dev/full)\n")
+        sys.stderr.flush()
+    return int(ExitCode.USAGE)
+
+
+# -- signals: SIGTERM and SIGHUP are Ctrl-C by other means ---------------------------------
+
+_HANDLED_SIGNALS = ("SIGTERM", "SIGHUP")  # a cancelled CI job, `timeout`, a closed terminal
+_received: list[int] = []
+
+
+class Terminated(KeyboardInterrupt):
+    """A SIGTERM or SIGHUP: every place that handles Ctrl-C handles it the same way, so the
+    user learns the same things (nothing sent yet / may have been applied / still rolling)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def signals_as_interrupts() -> Iterator[None]:
+    """While a command runs, SIGTERM/SIGHUP raise ``Terminated`` in the main thread.
+
+    Only the first signal raises: a second one while the first is being handled must not
+    cut the explanation short. The previous handlers come back afterwards (tests run the
+    CLI in-process).
+    """
+    _received.clear()
+
+    def handler(signum: int, _frame: Any) -> None:
+        _received.append(signum)
+        if len(_received) == 1:
+            raise Terminated(signum)
+
+    previous = {}
+    for name in _HANDLED_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is None:  # no SIGHUP on Windows
+            continue
+        try:
+            previous[signum] = signal.signal(signum, handler)
+        except ValueError:  # not the main thread: leave signals alone
+            continue
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def interrupted_exit_code() -> int:
+    """130 for Ctrl-C; 128 + N for signal N (143 SIGTERM, 129 SIGHUP), as shells report."""
+    return 128 + _received[0] if _received else int(ExitCode.INTERRUPTED)
+
+
+def _interruption() -> str:
+    if not _received:
+        return "interrupted"
+    return f"interrupted by {signal.Signals(_received[0]).name}"
+
+
 DEFAULTS = {"timeout": 120.0, "logs": 20, "unschedulable_grace": 30.0}
 
 
@@ -417,13 +506,17 @@ def _settings(flags: dict, *, need_git: bool, need_branch: bool = True) -> dict:
     if need_git or flags.get("repo"):
         try:
             git = read_git_context(
-                os.getcwd(), env, flags.get("repo"), flags.get("branch"), need_branch=need_branch
+                _current_directory(flags, need_branch),
+                env,
+                flags.get("repo"),
+                flags.get("branch"),
+                need_branch=need_branch,
             )
         except PluginError as err:
             git_error = err
     file_settings: dict = {}
     context_from = None
-    if git is not None:
+    if git is not None and git.root:
         config = load_repo_config(git.root)
         if config is not None:
             file_settings = config.settings_for(git.branch) if git.branch else dict(config.settings)
@@ -444,6 +537,20 @@ def _settings(flags: dict, *, need_git: bool, need_branch: bool = True) -> dict:
         "git_error": git_error,
         "context_from": context_from,
     }
+
+
+def _current_directory(flags: dict, need_branch: bool = True) -> Optional[str]:
+    """The working directory; None when it was deleted and --repo (with --branch, unless
+    no branch is needed) makes it moot."""
+    try:
+        return os.getcwd()
+    except OSError:
+        if flags.get("repo") and (flags.get("branch") or not need_branch):
+            return None
+        raise UsageError(
+            "The current directory no longer exists (it was deleted or moved)",
+            "cd into the checkout again, or pass --repo OWNER/NAME and --branch NAME",
+        ) from None
 
 
 def _session(settings: dict, console: Any, *, timeout: float = 120.0) -> Any:
@@ -526,9 +633,13 @@ def _status(settings: dict, console: Any) -> int:
 
 
 def _finish(console: Any, outcome: Any) -> int:
-    code = exit_code_for(outcome.verdict)
+    code = int(exit_code_for(outcome.verdict))
+    if code == ExitCode.INTERRUPTED:
+        code = interrupted_exit_code()
+        if _received:
+            console.notice(_interruption())
     console.outcome(outcome, code)
-    return int(code)
+    return code
 
 
 def _list(settings: dict, console: Any) -> int:

@@ -44,7 +44,7 @@ class GitContext:
 
 
 def read_git_context(
-    cwd: str,
+    cwd: str | None,
     env: Mapping[str, str],
     repo_override: str | None = None,
     branch_override: str | None = None,
@@ -56,13 +56,20 @@ def read_git_context(
     Raises ``UsageError`` with a one-line message and a hint for every way this can fail.
     ``need_branch=False`` (``list``, which covers every branch): a branch nobody can tell
     (detached HEAD, no checkout at all with ``--repo``) is ``""`` with source ``unknown``.
+    ``cwd`` may be None (a deleted working directory) when the overrides make the checkout
+    moot; the context's ``root`` is then empty: there is no checkout to read a config from.
     """
     repo_override = as_text(repo_override) if repo_override is not None else None
     branch_override = as_text(branch_override) if branch_override is not None else None
     repo = parse_repo_option(repo_override) if repo_override is not None else None
     branch = _checked_branch(branch_override, "--branch") if branch_override is not None else None
     if repo is not None and branch is not None:
-        return GitContext(repo, branch, "--branch", os.path.abspath(cwd), "--repo")
+        root = os.path.abspath(cwd) if cwd is not None else ""
+        return GitContext(repo, branch, "--branch", root, "--repo")
+    if cwd is None:
+        if repo is not None and not need_branch:
+            return GitContext(repo, "", "unknown", "", "--repo")
+        raise UsageError("The current directory no longer exists", _CHECKOUT_HINT)
 
     git = _Git(cwd, env)
     try:

@@ -94,13 +94,14 @@ def patches(cluster) -> list:
 CONSOLE_SCRIPT = Path(sys.executable).parent / "kubectl-restart_backend"
 
 
-def start_console_script(cluster, checkout: Path, *args: str, kubeconfig=None):
+def start_console_script(cluster, checkout: Path, *args: str, kubeconfig=None, env=None):
     """The installed console script as a real process (for signals and exit codes)."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(checkout),
         "KUBECONFIG": str(kubeconfig or cluster.kubeconfig),
         "NO_COLOR": "1",
+        **(env or {}),
     }
     return subprocess.Popen(
         [str(CONSOLE_SCRIPT), *args],
@@ -113,9 +114,10 @@ def start_console_script(cluster, checkout: Path, *args: str, kubeconfig=None):
 
 
 def interrupt_when(
-    cluster, process, ready: Callable[[], bool], *, timeout: float = 60.0
+    cluster, process, ready: Callable[[], bool], *, timeout: float = 60.0, sig=signal.SIGINT
 ) -> tuple[int, str, str]:
-    """Ctrl-C ``process`` once ``ready()`` holds (or it has exited); its code and output.
+    """Ctrl-C ``process`` (or send it ``sig``) once ``ready()`` holds (or it has exited); its
+    code and output.
 
     The condition is re-checked on every change in the cluster (``cluster.wait_for``): no
     fixed sleep stands in for it.
@@ -126,7 +128,7 @@ def interrupt_when(
             timeout=timeout,
             message="the plugin never reached the point to interrupt",
         )
-        process.send_signal(signal.SIGINT)
+        process.send_signal(sig)
         stdout, stderr = process.communicate(timeout=30)
     finally:
         process.kill()
