@@ -261,11 +261,13 @@ class _Ok:
     value: Any
 
 
-def _string(pattern: re.Pattern[str] | None, what: str) -> Callable[[Any], _Ok | str]:
+def _string(
+    pattern: re.Pattern[str] | None, what: str, max_length: int = 253
+) -> Callable[[Any], _Ok | str]:
     def check(value: Any) -> _Ok | str:
         if not isinstance(value, str) or not value.strip():
             return f"must be a non-empty string, not {shown(value)}"
-        if pattern is not None and (len(value) > 253 or not pattern.match(value)):
+        if pattern is not None and (len(value) > max_length or not pattern.match(value)):
             return f"{shown(value)} is not a valid {what}"
         return _Ok(value)
 
@@ -304,7 +306,7 @@ def _logs(value: Any) -> _Ok | str:
 
 _VALIDATORS: dict[str, Callable[[Any], _Ok | str]] = {
     "context": _string(None, "context name"),
-    "namespace": _string(_DNS_LABEL, "namespace name"),
+    "namespace": _string(_DNS_LABEL, "namespace name", max_length=63),
     "deployment": _string(_DNS_SUBDOMAIN, "Deployment name"),
     "selector": _selector,
     "timeout": _timeout,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Optional
 
+from .durations import format_duration
 from .errors import ApiError, RefusedError, UsageError, shown
 
 REFRESH_BEFORE = timedelta(seconds=60)  # fetch a new token this long before the old expires
@@ -62,7 +63,7 @@ def run_exec_plugin(
         )
     if stdin_is_terminal is None:
         stdin_is_terminal = _isatty(sys.stdin)
-    interactive = _interactive(exec_conf, user_name, stdin_is_terminal)
+    interactive = is_interactive(exec_conf, user_name, stdin_is_terminal)
     env = dict(os.environ)
     for item in exec_conf.get("env") or []:
         if isinstance(item, Mapping) and isinstance(item.get("name"), str):
@@ -75,7 +76,7 @@ def run_exec_plugin(
     )
     args = [command, *(str(a) for a in exec_conf.get("args") or [])]
     stdout, stderr = _run(args, env, timeout, interactive, command, user_name)
-    return _parse(stdout, stderr, api_version, command)
+    return parse_exec_credential(stdout, stderr, api_version, command)
 
 
 def refreshing_hook(
@@ -107,7 +108,7 @@ def refreshing_hook(
     return hook
 
 
-def _interactive(exec_conf: Mapping[str, Any], user_name: Optional[str], tty: bool) -> bool:
+def is_interactive(exec_conf: Mapping[str, Any], user_name: Optional[str], tty: bool) -> bool:
     """kubectl's interactiveMode: Never, IfAvailable (default before v1), Always."""
     mode = exec_conf.get("interactiveMode") or "IfAvailable"
     if mode not in ("Never", "IfAvailable", "Always"):
@@ -178,7 +179,7 @@ def _run(
         _kill(process, interactive)
         raise RefusedError(
             f"Credential plugin {shown(command)} (user {shown(user_name)}) did not answer "
-            f"within {timeout:g}s (--timeout)",
+            f"within {format_duration(round(timeout or 0))} (--timeout)",
             "Run it yourself to see what it waits for (often a login in a browser), or give "
             "it longer with --timeout",
         ) from None
@@ -208,7 +209,9 @@ def _kill(process: subprocess.Popen, own_group: bool) -> None:
         pass
 
 
-def _parse(stdout: str, stderr: str, api_version: str, command: str) -> ExecCredential:
+def parse_exec_credential(
+    stdout: str, stderr: str, api_version: str, command: str
+) -> ExecCredential:
     """The ExecCredential on stdout; a wrong shape says what is wrong, never the output."""
 
     def broken(why: str) -> RefusedError:

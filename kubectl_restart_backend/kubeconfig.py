@@ -281,6 +281,8 @@ def resolve_config(
             f"Available users: {_names(users)}",
         )
     user_body = users.get(user_name) if user_name else None
+    if token is not None and not token.strip():
+        raise UsageError("--token is empty", "Pass the bearer token: --token TOKEN")
     if token is not None:
         user_name = user_name or "restart-backend-token"
         user_body = {"token": token}
@@ -454,7 +456,7 @@ def _check_data_or_file(
         return False
     if not isinstance(path, str) or not os.path.isfile(path):
         raise UsageError(
-            f"{owner}: {key} {shown(path)} does not exist",
+            f"{owner}: {key} {shown(path)} does not exist or is not a file",
             f"Fix the path of {key} in the kubeconfig (relative paths are relative to the file)",
         )
     return True

@@ -6,13 +6,20 @@ and the clocks (passed around, so rules never read the time themselves).
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Mapping, Optional
 
 from kubectl_restart_backend.api import KubeApi
-from kubectl_restart_backend.errors import ApiError, NotFoundError, PluginError, shown
+from kubectl_restart_backend.errors import (
+    ApiError,
+    NotFoundError,
+    PluginError,
+    UsageError,
+    shown,
+)
 from kubectl_restart_backend.gitrepo import GitContext
 from kubectl_restart_backend.retry import RetryBudget
 from kubectl_restart_backend.target import SearchScope, choose_target
@@ -168,8 +175,20 @@ def _named_target(
     return Target(deployment, repo, branch, tuple(notes))
 
 
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
 def get_named_deployment(session: Session, namespace: str, name: str) -> dict:
-    """GET one Deployment; a 404 becomes the plugin's "not found" (exit 4)."""
+    """GET one Deployment; a 404 becomes the plugin's "not found" (exit 4).
+
+    A name the API server could never hold (``Bad_Name``, ``../x``) is a usage error first.
+    """
+    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        raise UsageError(
+            f"{shown(name)} is not a valid Deployment name",
+            "Deployment names are lowercase letters, digits, '-' and '.' (kubectl get "
+            f"deployments -n {namespace} lists them)",
+        )
     try:
         return session.api.get_deployment(namespace, name)
     except ApiError as err:
