@@ -3,13 +3,20 @@ branch names and remotes, credentials in URLs and files, signals, impersonation,
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
+from tests.cluster import rule
 from tests.cluster.behaviours import Behaviour
 from tests.plugin_runner import (
+    CONSOLE_SCRIPT,
     interrupt_when,
     link,
     make_checkout,
@@ -151,3 +158,150 @@ def test_a_finished_run_leaves_no_credential_file(cluster, checkout, tmp_path):
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stdout + stderr
     assert leftovers(tmpdir) == []
+
+
+# -- kubectl's flags: --token, --as/--as-group, -v ---------------------------------------------
+
+
+def test_token_flag_replaces_the_kubeconfig_credentials(cluster, checkout, tmp_path):
+    link(cluster)
+    cluster.add_user("ci", "ci-token", [rule(["*"], "*", "*")])
+    kubeconfig = cluster.write_kubeconfig(tmp_path / "stale", user="admin")
+    stale = Path(kubeconfig).read_text().replace(cluster.token_of("admin"), "expired-token")
+    Path(kubeconfig).write_text(stale)
+    run = plugin(cluster, checkout, "--no-wait", "--token", "ci-token", kubeconfig=kubeconfig)
+    assert run.exit_code == 0, run.output
+    assert {r.user for r in cluster.requests if r.method == "PATCH"} == {"ci"}
+    assert "ci-token" not in run.output
+
+
+def test_as_and_as_group_restart_as_the_impersonated_user(cluster, checkout):
+    link(cluster)
+    cluster.add_user("jane", "jane-token", [rule(["*"], "*", "*")])
+    cluster.add_user("dev", "dev-token", [
+        rule(["impersonate"], "users", "", resource_names="jane"),
+        rule(["impersonate"], "groups", "", resource_names=["ops", "oncall"]),
+    ])  # fmt: skip
+    kubeconfig = cluster.write_kubeconfig(user="dev")
+    args = ("--timeout", "30s", "--as", "jane", "--as-group", "ops", "--as-group", "oncall")
+    run = plugin(cluster, checkout, *args, kubeconfig=kubeconfig)
+    assert run.exit_code == 0, run.output
+    assert {(r.user, r.groups) for r in cluster.requests} == {
+        ("jane", ("ops", "oncall", "system:authenticated"))
+    }
+
+
+def test_verbose_trace_shows_the_calls_and_never_a_credential(cluster, checkout):
+    link(cluster)
+    token = cluster.token_of("admin")
+    run = plugin(cluster, checkout, "--timeout", "30s", "-v", "8")
+    assert run.exit_code == 0, run.output
+    trace = [line for line in run.stderr.splitlines() if line.startswith("trace: ")]
+    selector = "labelSelector=restart-backend%2Frepo%3Dacme-shop%2Crestart-backend%2Fbranch%3Dmain"
+    listed = f"trace: GET {cluster.url}/apis/apps/v1/deployments?{selector} 200 OK in "
+    assert any(line.startswith(listed) for line in trace), trace
+    assert any(line.startswith("trace: PATCH ") and " 200 " in line for line in trace)
+    assert any("header authorization: <masked>" in line.lower() for line in trace)
+    assert any('body: {"spec": {"template"' in line for line in trace)
+    assert token not in run.output
+
+
+def test_verbose_level_6_traces_requests_only(cluster, checkout):
+    link(cluster)
+    run = plugin(cluster, checkout, "--no-wait", "--v=6")
+    assert run.exit_code == 0, run.output
+    trace = [line for line in run.stderr.splitlines() if line.startswith("trace: ")]
+    assert trace and all(" header " not in line and " body: " not in line for line in trace)
+
+
+# -- exec credential plugins -------------------------------------------------------------------
+
+
+def exec_kubeconfig(cluster, directory, script):
+    plugin_path = directory / "credential-plugin"
+    plugin_path.write_text(f"#!{sys.executable}\nimport json, os, sys, time\n{script}\n")
+    plugin_path.chmod(0o755)
+    config = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    config["users"][0]["user"] = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": str(plugin_path),
+            "interactiveMode": "Never",
+        }
+    }
+    path = directory / "exec-kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_hanging_credential_plugin_is_killed_at_the_timeout(cluster, checkout, tmp_path):
+    link(cluster)
+    pid_file = tmp_path / "plugin.pid"
+    kubeconfig = exec_kubeconfig(
+        cluster, tmp_path, f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)"
+    )
+    run = plugin(cluster, checkout, "--timeout", "2s", kubeconfig=kubeconfig)
+    assert run.exit_code == 5, run.output
+    assert "credential-plugin" in run.stderr and "did not answer within 2s" in run.stderr
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)
+    assert not patches(cluster)
+
+
+def test_a_credential_plugin_may_answer_with_a_client_certificate(cluster, checkout, tmp_path):
+    link(cluster)
+    cert, key = cluster.client_certificate("admin")
+    credential = {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "status": {"clientCertificateData": cert.decode(), "clientKeyData": key.decode()},
+    }
+    kubeconfig = exec_kubeconfig(cluster, tmp_path, f"print(json.dumps({credential!r}))")
+    run = plugin(cluster, checkout, "--no-wait", kubeconfig=kubeconfig)
+    assert run.exit_code == 0, run.output
+    assert {r.user for r in cluster.requests} == {"admin"}
+
+
+def test_a_credential_plugin_gets_its_cluster_when_it_asks(cluster, checkout, tmp_path):
+    link(cluster)
+    seen = tmp_path / "exec-info.json"
+    token = cluster.token_of("admin")
+    kubeconfig = exec_kubeconfig(
+        cluster,
+        tmp_path,
+        f"open({str(seen)!r}, 'w').write(os.environ['KUBERNETES_EXEC_INFO'])\n"
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', "
+        f"'kind': 'ExecCredential', 'status': {{'token': {token!r}}}}}))",
+    )
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["users"][0]["user"]["exec"]["provideClusterInfo"] = True
+    kubeconfig.write_text(yaml.safe_dump(config))
+    run = plugin(cluster, checkout, "--no-wait", kubeconfig=kubeconfig)
+    assert run.exit_code == 0, run.output
+    info = json.loads(seen.read_text())
+    assert info["spec"]["interactive"] is False
+    assert info["spec"]["cluster"]["server"] == cluster.url
+
+
+# -- standard output that cannot be written ----------------------------------------------------
+
+
+def test_an_unwritable_stdout_after_the_patch_says_the_restart_goes_on(cluster, checkout):
+    link(cluster)
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [str(CONSOLE_SCRIPT), "--no-wait", "--kubeconfig", cluster.kubeconfig],
+            cwd=checkout,
+            env={"PATH": os.environ["PATH"], "HOME": str(checkout), "NO_COLOR": "1"},
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "error: cannot write to standard output (No space left on device): the restart was "
+        "triggered and goes on in the cluster",
+        "hint: check where standard output goes (a full disk, /dev/full)",
+    ]
+    assert len(patches(cluster)) == 1
