@@ -360,7 +360,12 @@ def _run(
             return _fail(console, err, document, time.monotonic() - started)
         except KeyboardInterrupt:
             console.line_break()
-            interrupted = PluginError(f"{_interruption()}: nothing was changed")
+            if console.restart_triggered:
+                state = "the restart was triggered and goes on in the cluster"
+                hint = "follow it with: kubectl restart-backend status"
+            else:
+                state, hint = "nothing was changed", "run the command again when you are ready"
+            interrupted = PluginError(f"{_interruption()}: {state}", hint)
             interrupted.exit_code = interrupted_exit_code()
             return _fail(console, interrupted, document, time.monotonic() - started)
         except BrokenPipeError:
