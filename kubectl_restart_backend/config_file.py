@@ -35,7 +35,7 @@ import yaml
 from .durations import parse_duration
 from .errors import UsageError, shown
 from .labels import selector_problem
-from .safe_yaml import BudgetedLoader, ExcessiveAliasing, describe_error
+from .safe_yaml import BudgetedLoader, usage_error
 
 CONFIG_FILE_NAME = ".restart-backend.yaml"
 SETTING_KEYS = ("context", "namespace", "deployment", "selector", "timeout", "logs")
@@ -152,16 +152,7 @@ def parse_repo_config(text: str, path: str = CONFIG_FILE_NAME) -> RepoConfig:
                     lines[key] = key_node.start_mark.line + 1
         return RepoConfig(path=path, settings=settings, branches=branches, lines=lines)
     except yaml.YAMLError as err:
-        problem, line = describe_error(err)
-        where = f"line {line}: " if line is not None else ""
-        if isinstance(err, ExcessiveAliasing):
-            raise UsageError(
-                f"{path}: {where}refused: {problem}",
-                "Write the values out instead of nesting YAML aliases",
-            ) from None
-        raise UsageError(
-            f"{path}: {where}not valid YAML ({problem})", "Fix the YAML syntax at that line"
-        ) from None
+        raise usage_error(err, path, "Fix the YAML syntax at that line") from None
     finally:
         loader.dispose()
 

@@ -50,7 +50,7 @@ from .client_tls import (
 from .errors import RefusedError, UsageError, shown
 from .exec_plugin import ExecCredential, refreshing_hook, run_exec_plugin
 from .repo_url import redact_url
-from .safe_yaml import ExcessiveAliasing, describe_error, safe_load
+from .safe_yaml import safe_load, usage_error
 
 SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 _SECTIONS = (("clusters", "cluster"), ("contexts", "context"), ("users", "user"))
@@ -131,15 +131,9 @@ def _parse_kubeconfig(path: str, text: str) -> dict:
     try:
         doc = safe_load(text)
     except yaml.YAMLError as err:
-        problem, line = describe_error(err)
-        where = f" line {line}" if line is not None else ""
-        if isinstance(err, ExcessiveAliasing):
-            raise UsageError(
-                f"kubeconfig file {path}:{where}: refused: {problem}",
-                "Write the values out instead of nesting YAML aliases (kubectl refuses it too)",
-            ) from None
-        raise UsageError(
-            f"kubeconfig file {path} is not valid YAML ({problem} at{where or ' unknown line'})",
+        raise usage_error(
+            err,
+            f"kubeconfig file {path}",
             "Fix the file, or point KUBECONFIG/--kubeconfig at a valid one",
         ) from None
     if doc is None:

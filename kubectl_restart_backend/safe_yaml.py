@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from .errors import UsageError
+
 # Nodes that aliases may add to one document, all aliases together. Real kubeconfigs and
 # config files use a handful of aliases, if any; a billion-laughs file needs millions.
 ALIAS_BUDGET = 10_000
@@ -97,3 +99,16 @@ def describe_error(err: yaml.YAMLError) -> tuple[str, int | None]:
     if len(problem) > _PROBLEM_CHARS:  # PyYAML quotes anchors and tags, which may be long
         problem = problem[: _PROBLEM_CHARS - 1] + "…"
     return problem, (mark.line + 1 if mark is not None else None)
+
+
+def usage_error(err: yaml.YAMLError, file_label: str, fix: str) -> UsageError:
+    """The one-line error for a file that does not parse: the file, the line, the problem
+    (never the line's content: it may hold a token), and ``fix`` as the hint."""
+    problem, line = describe_error(err)
+    where = f"line {line}: " if line is not None else ""
+    if isinstance(err, ExcessiveAliasing):
+        return UsageError(
+            f"{file_label}: {where}refused: {problem}",
+            "Write the values out instead of nesting YAML aliases (kubectl refuses them too)",
+        )
+    return UsageError(f"{file_label}: {where}not valid YAML ({problem})", fix)
