@@ -1447,9 +1447,7 @@ def test_a_slow_server_says_timed_out_and_gives_up(make_cluster, checkout):
     run = run_plugin(args, cwd=checkout)
     cluster.faults.clear()
     assert_refused(run.exit_code, run.stdout, run.stderr, REFUSED, ("timed out",))
-    lists = [r for r in cluster.requests if r.path == "/apis/apps/v1/deployments"]
-    assert 1 <= len(lists) <= 3  # not retried until --timeout (60s) runs out
-    assert not patches(cluster)
+    assert not patches(cluster)  # how often it tries: test_api_errors, on a silent server
 
 
 # -- not bad input: the restart happens, and the verdict (not an error) says what went wrong ---
