@@ -364,7 +364,7 @@ def _run(
                 state = "the restart was triggered and goes on in the cluster"
                 hint = "follow it with: kubectl restart-backend status"
             else:
-                state, hint = "nothing was changed", "run the command again when you are ready"
+                state, hint = "nothing was changed", ""  # one line, as for Ctrl-C at a prompt
             interrupted = PluginError(f"{_interruption()}: {state}", hint)
             interrupted.exit_code = interrupted_exit_code()
             return _fail(console, interrupted, document, time.monotonic() - started)
