@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import stat
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -582,33 +580,6 @@ def test_in_cluster_without_service_account_is_a_clear_error(monkeypatch):
         build_api_client(resolved)
 
 
-@pytest.fixture
-def silent_server():
-    """A TCP server that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    accepted = []
-    stop = threading.Event()
-
-    def accept():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    server.close()
-
-
 def test_request_timeout_applies_to_every_request(tmp_path, silent_server):
     import urllib3
 
@@ -617,13 +588,13 @@ def test_request_timeout_applies_to_every_request(tmp_path, silent_server):
         kubeconfig(
             current="c",
             contexts=[("c", {"cluster": "c"})],
-            clusters=[("c", {"server": f"http://127.0.0.1:{silent_server}"})],
+            clusters=[("c", {"server": f"http://127.0.0.1:{silent_server.port}"})],
         ),
     )
     client = build_api_client(resolve_from_environment(path, {}), request_timeout=0.3)
     client.rest_client.pool_manager.connection_pool_kw["retries"] = False  # one attempt
     with pytest.raises(urllib3.exceptions.HTTPError):
-        client.rest_client.GET(f"http://127.0.0.1:{silent_server}/version")
+        client.rest_client.GET(f"http://127.0.0.1:{silent_server.port}/version")
 
 
 @pytest.mark.parametrize("provider", ["gcp", "azure"])
