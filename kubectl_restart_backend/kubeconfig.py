@@ -894,7 +894,7 @@ def _wrap_rest_requests(
         if _request_timeout is None and request_timeout:
             _request_timeout = (request_timeout, request_timeout)
         if user:
-            from urllib3 import HTTPHeaderDict
+            from urllib3._collections import HTTPHeaderDict
 
             headers = HTTPHeaderDict(headers or {})
             headers["Impersonate-User"] = user
