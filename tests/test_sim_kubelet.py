@@ -37,6 +37,7 @@ class World:
         self.sim = Simulation(self.store, config or SimConfig(), clock=self.clock)
         self.store.create("namespaces", {"metadata": {"name": NS}})
         self.statuses: list[dict] = []  # every pod status written, in order
+        self.times: list[float] = []  # when each of them was written (the manual clock)
         self.store.subscribe(self._on_change)
 
     def _on_change(self, event) -> None:
@@ -44,6 +45,14 @@ class World:
             status = event.obj.get("status") or {}
             if not self.statuses or self.statuses[-1] != status:
                 self.statuses.append(status)
+                self.times.append(self.clock.now)
+
+    def first_time(self, predicate) -> float:
+        """When the first status satisfying `predicate` was written."""
+        return next(t for s, t in zip(self.statuses, self.times) if predicate(s))
+
+    def ready(self) -> bool:
+        return bool(self.statuses) and condition(self.pod(), "Ready").get("status") == "True"
 
     def deploy(self, *, containers=None, init_containers=None, annotations=None,
                behaviour: Behaviour | None = None, replicas: int = 1) -> None:  # fmt: skip
@@ -452,12 +461,15 @@ def test_image_that_does_not_exist_goes_err_image_pull_then_backoff(world):
     assert reasons.index("ErrImagePull") < reasons.index("ImagePullBackOff")
     pod = world.pod()
     waiting = pod["status"]["containerStatuses"][0]["state"]["waiting"]
-    assert waiting == {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}
-    assert pod["status"]["phase"] == "Pending"
     error = (
         f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": '
         f'failed to resolve reference "{image}": {image}: not found'
     )
+    assert waiting == {
+        "reason": "ImagePullBackOff",
+        "message": f'Back-off pulling image "{image}": ErrImagePull: {error}',
+    }
+    assert pod["status"]["phase"] == "Pending"
     assert [(e["type"], e["reason"], e["message"]) for e in world.events()][1:] == [
         ("Normal", "Pulling", f'Pulling image "{image}"'),
         ("Warning", "Failed", f'Failed to pull image "{image}": {error}'),
@@ -573,3 +585,163 @@ def test_repeated_events_are_counted_and_old_ones_evicted():
     recorder.record(pod, "Normal", "Pulled", "one", component="kubelet")
     recorder.record(pod, "Normal", "Started", "two", component="kubelet")
     assert sorted(e["reason"] for e in store.list("events", NS)) == ["Pulled", "Started"]
+
+
+# ----------------------------------------------------------------------------- healing
+#
+# Real clusters are full of trouble that clears up by itself; each kind of trouble can stop
+# after a while, with the kubelet's real schedule (time_scale 1 here: kubelet seconds are
+# simulated seconds, so the assertions read in the kubelet's own numbers).
+
+REAL_TIME = SimConfig(time_scale=1.0)
+
+
+def crashes(statuses: list[dict]) -> list[int]:
+    """The index of every status where the container has just stopped (a crash)."""
+    found, previous = [], None
+    for index, status in enumerate(statuses):
+        kind = state_of(status)[1:3]
+        down = kind in (("terminated", "Error"), ("waiting", "CrashLoopBackOff"))
+        if down and previous not in (("terminated", "Error"), ("waiting", "CrashLoopBackOff")):
+            found.append(index)
+        previous = kind
+    return found
+
+
+def test_restart_schedule_is_the_kubelets_immediate_then_10s_doubling():
+    world = World(REAL_TIME)
+    world.deploy(behaviour=Behaviour.crash_loop())
+    world.run(lambda: world.statuses and state_of(world.pod()["status"])[3] == 4, limit=200)
+    starts = [
+        world.times[i]
+        for i, status in enumerate(world.statuses)
+        if state_of(status)[1] == "running"
+        and (i == 0 or state_of(world.statuses[i - 1])[1] != "running")
+    ]
+    exits = [world.times[i] for i in crashes(world.statuses)]
+    # restart delay after each crash: the first at once, then 10 s, 20 s, 40 s from the exit
+    waits = [round(start - exit_, 2) for exit_, start in zip(exits, starts[1:])]
+    assert waits == [0.02, 10.0, 20.0, 40.0]
+
+
+@pytest.mark.parametrize("failures", [1, 2, 3])
+def test_crash_loop_with_failures_crashes_that_often_then_becomes_ready(failures):
+    world = World()
+    world.deploy(behaviour=Behaviour.crash_loop(failures=failures, exit_code=3))
+    assert world.run(world.ready, limit=60)
+    container = world.pod()["status"]["containerStatuses"][0]
+    assert container["restartCount"] == failures
+    assert container["lastState"]["terminated"]["exitCode"] == 3
+    assert len(crashes(world.statuses)) == failures
+    assert world.log().endswith("Listening on :8080\n")  # the healthy instance's log
+
+
+def test_oom_killed_with_failures_heals_after_them():
+    world = World()
+    world.deploy(annotations={ANNOTATION: "oomkilled", ANNOTATION_PREFIX + "failures": "2"})
+    assert world.run(world.ready, limit=60)
+    container = world.pod()["status"]["containerStatuses"][0]
+    assert container["restartCount"] == 2
+    assert container["lastState"]["terminated"]["reason"] == "OOMKilled"
+
+
+def test_crashing_init_container_with_failures_completes_then_the_app_runs():
+    world = World()
+    world.deploy(
+        init_containers=[{"name": "migrate", "image": IMAGE}],
+        behaviour=Behaviour.crash_loop(container="migrate", failures=2),
+    )
+    assert world.run(world.ready, limit=60)
+    init = world.pod()["status"]["initContainerStatuses"][0]
+    assert init["restartCount"] == 2 and init["state"]["terminated"]["reason"] == "Completed"
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        ("not_found", ": not found"),
+        ("unauthorized", "pull access denied"),
+        ("unavailable", "503 Service Unavailable"),
+        ("rate_limited", "429 Too Many Requests"),
+        ("timeout", "i/o timeout"),
+    ],
+)
+def test_failed_pulls_carry_the_registrys_answer_into_status_and_events(answer, words):
+    world = World()
+    world.deploy(behaviour=Behaviour.image_pull_backoff(pull_error=answer))
+    world.run(lambda: world.statuses and state_of(world.pod()["status"])[2] == "ImagePullBackOff")
+    waiting = world.pod()["status"]["containerStatuses"][0]["state"]["waiting"]
+    ref = f"{IMAGE}"
+    assert waiting["message"].startswith(f'Back-off pulling image "{ref}": ErrImagePull: rpc error')
+    assert words in waiting["message"]
+    assert any(words in e["message"] for e in world.events("Failed"))
+
+
+def test_pull_schedule_is_the_kubelets_image_backoff_10s_doubling():
+    world = World(REAL_TIME)
+    world.deploy(behaviour=Behaviour.image_pull_backoff(pull_error="unavailable"))
+    world.run(lambda: len(world.events("Pulling")) and world.events("Pulling")[0]["count"] >= 4,
+              limit=200)  # fmt: skip
+    pulls = [
+        world.times[i]
+        for i, status in enumerate(world.statuses)
+        if state_of(status)[2] == "ErrImagePull"
+        and (i == 0 or state_of(world.statuses[i - 1])[2] != "ErrImagePull")
+    ]
+    gaps = [round(b - a, 2) for a, b in zip(pulls, pulls[1:])]
+    assert gaps == [10.0, 20.0, 40.0]
+
+
+@pytest.mark.parametrize("failures", [1, 2])
+def test_pulls_that_fail_a_few_times_then_succeed_start_the_container(failures):
+    world = World()
+    world.deploy(
+        behaviour=Behaviour.image_pull_backoff(pull_error="unavailable", failures=failures)
+    )
+    assert world.run(world.ready, limit=60)
+    (failed_pull,) = [e for e in world.events("Failed") if "503" in e["message"]]
+    assert failed_pull["count"] == failures
+    assert world.events("Pulled")
+    container = world.pod()["status"]["containerStatuses"][0]
+    assert container["restartCount"] == 0 and container["ready"] is True
+
+
+def test_readiness_failing_for_a_while_then_passing():
+    world = World(REAL_TIME)
+    world.deploy(behaviour=Behaviour.never_ready(unready_for=20))
+    assert world.run(world.ready, limit=60)
+    started = world.first_time(lambda s: state_of(s)[1] == "running")
+    ready = world.first_time(lambda s: state_of(s)[4] is True)
+    assert ready - started == pytest.approx(20.0)
+    assert world.events("Unhealthy")[0]["count"] >= 2
+
+
+def test_a_secret_created_late_heals_create_container_config_error():
+    world = World()
+    env = [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "shop-db", "key": "url"}}}]
+    world.sim.create_when_needed(
+        "secrets",
+        {"metadata": {"name": "shop-db", "namespace": NS}, "data": {"url": "cG9zdGdyZXM="}},
+        after=3.0,
+    )
+    world.deploy(containers=[{"name": "app", "image": IMAGE, "env": env}])
+    world.run(lambda: world.statuses and state_of(world.pod()["status"])[2]
+              == "CreateContainerConfigError")  # fmt: skip
+    missing = world.clock.now
+    assert world.store.get("secrets", NS, "shop-db") is None
+    assert world.run(lambda: world.store.get("secrets", NS, "shop-db") is not None, limit=10)
+    assert world.clock.now - missing == pytest.approx(3.0)
+    assert world.run(world.ready, limit=5)
+
+
+def test_mixed_behaviours_are_handed_out_in_pod_creation_order():
+    world = World()
+    world.sim.set_behaviours(
+        NS, "web", [Behaviour.healthy(), Behaviour.crash_loop(failures=1), Behaviour.crash_loop()]
+    )
+    world.deploy(replicas=4)
+    world.run(limit=5)
+    restarts = sorted(
+        p["status"]["containerStatuses"][0]["restartCount"] for p in world.store.list("pods", NS)
+    )
+    assert restarts[:2] == [0, 1] and restarts[2] > 1 and restarts[3] > 1

@@ -428,6 +428,13 @@ class SimCluster:
             raise RuntimeError("this cluster runs without a simulation")
         self.sim.set_behaviour(namespace, workload, behaviour)
 
+    def set_behaviours(self, namespace: str, workload: str, behaviours: Any) -> None:
+        """Pods created from now on take these behaviours in creation order, the last one
+        repeating (e.g. two pods that heal, then one that never does)."""
+        if self.sim is None:
+            raise RuntimeError("this cluster runs without a simulation")
+        self.sim.set_behaviours(namespace, workload, behaviours)
+
     def set_pod_quota(self, namespace: str, limit: int | None) -> None:
         """Allow at most `limit` Pods in the namespace (None: no limit), like a ResourceQuota."""
         if self.sim is None:
@@ -435,18 +442,31 @@ class SimCluster:
         self.sim.set_pod_quota(namespace, limit)
 
     def create_secret(self, namespace: str, name: str, data: Mapping[str, str] | None = None,
-                      *, type: str = "Opaque") -> dict:  # noqa: A002  # fmt: skip
-        """A Secret; `data` values are plain text (base64-encoded here, as the API stores them)."""
+                      *, type: str = "Opaque", after: float | None = None) -> dict | None:  # noqa: A002  # fmt: skip
+        """A Secret; `data` values are plain text (base64-encoded here, as the API stores them).
+
+        `after`: not now, but that many seconds after the first container that needs it
+        found it missing (an operator creating it late); returns None then."""
         self.create_namespace(namespace)
         encoded = {k: base64.b64encode(v.encode()).decode() for k, v in (data or {}).items()}
-        return self.create("secrets", {"metadata": {"name": name, "namespace": namespace},
-                                       "type": type, "data": encoded})  # fmt: skip
+        obj = {"metadata": {"name": name, "namespace": namespace}, "type": type, "data": encoded}
+        return self._create_maybe_later("secrets", obj, after)
 
     def create_configmap(self, namespace: str, name: str,
-                         data: Mapping[str, str] | None = None) -> dict:  # fmt: skip
+                         data: Mapping[str, str] | None = None, *,
+                         after: float | None = None) -> dict | None:  # fmt: skip
+        """A ConfigMap; `after` as for `create_secret`."""
         self.create_namespace(namespace)
-        return self.create("configmaps", {"metadata": {"name": name, "namespace": namespace},
-                                          "data": dict(data or {})})  # fmt: skip
+        obj = {"metadata": {"name": name, "namespace": namespace}, "data": dict(data or {})}
+        return self._create_maybe_later("configmaps", obj, after)
+
+    def _create_maybe_later(self, resource: str, obj: dict, after: float | None) -> dict | None:
+        if after is None:
+            return self.create(resource, obj)
+        if self.sim is None:
+            raise RuntimeError("this cluster runs without a simulation")
+        self.sim.create_when_needed(resource, obj, after)
+        return None
 
     def create_service(
         self,

@@ -71,14 +71,6 @@ def normalize_image(image: str) -> str:
     return name
 
 
-def _image_pull_error(image: str) -> str:
-    ref = normalize_image(image)
-    return (
-        f'rpc error: code = NotFound desc = failed to pull and unpack image "{ref}": '
-        f'failed to resolve reference "{ref}": {ref}: not found'
-    )
-
-
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -231,8 +223,13 @@ class ContainerRuntime:
     restart_count: int = 0
     ready: bool = False
     image_id: str = ""
-    crash_backoff: float = 0.0  # current back-off (real seconds); 0: none yet
-    pull_backoff: float = 0.0
+    crash_backoff: float = 0.0  # the kubelet's current restart back-off (kubelet seconds)
+    pull_backoff: float = 0.0  # the kubelet's current image back-off (kubelet seconds)
+    pull_retry_at: float = 0.0  # when the image back-off lets the next pull start
+    pull_error: str | None = None  # the last failed pull's message (shown during back-off)
+    # how many more times this container fails (exits, or fails a pull) before it works, as
+    # its behaviour says; None: for ever. Only counted for the misbehaving container.
+    failures_left: int | None = None
     next_at: float | None = None
     next_action: str | None = None
 
@@ -309,6 +306,7 @@ def _container_runtimes(pod: dict, behaviour: Behaviour) -> list[ContainerRuntim
                     pull_policy=c.get("imagePullPolicy") or default_policy,
                     init=is_init,
                     misbehaves=behaviour.kind != bh.HEALTHY and c["name"] == target,
+                    failures_left=behaviour.failures,
                     reason="PodInitializing" if (init and not is_init) else "ContainerCreating",
                 )
             )
@@ -436,6 +434,7 @@ class Kubelet:
         config: SimConfig,
         behaviour_for: Callable[[dict, int], Behaviour],
         logs: LogBook,
+        needed: Callable[[str, str, str], None] = lambda namespace, resource, name: None,
     ) -> None:
         self._store = store
         self._recorder = recorder
@@ -444,6 +443,7 @@ class Kubelet:
         self._config = config
         self._behaviour_for = behaviour_for
         self.logs = logs
+        self._needed = needed  # told which Secret/ConfigMap a container found missing
         self._pods: dict[str, PodRuntime] = {}
         self._node_pods: dict[str, int] = {node: 0 for node in config.nodes}
         self._node_images: dict[str, set[str]] = {node: set() for node in config.nodes}
@@ -693,10 +693,8 @@ class Kubelet:
     def _container_pull(self, runtime: PodRuntime, c: ContainerRuntime, now: float) -> None:
         pod = self._pod(runtime)
         images = self._node_images.setdefault(runtime.node or "", set())
-        fails = image_pull_fails(c.image) or (
-            c.misbehaves and runtime.behaviour.kind == bh.IMAGE_PULL_BACKOFF
-        )
-        if not fails and c.pull_policy != "Always" and c.image in images:
+        error = self._pull_error(runtime, c)
+        if error is None and c.pull_policy != "Always" and c.image in images:
             self._container_event(
                 runtime,
                 pod,
@@ -708,16 +706,32 @@ class Kubelet:
             self._container_create(runtime, c, now)
             return
         self._container_event(runtime, pod, c, NORMAL, "Pulling", f'Pulling image "{c.image}"')
-        if fails:
-            error = _image_pull_error(c.image)
-            self._container_event(
-                runtime, pod, c, WARNING, "Failed", f'Failed to pull image "{c.image}": {error}'
-            )
-            self._container_event(runtime, pod, c, WARNING, "Failed", "Error: ErrImagePull")
-            c.state, c.reason, c.message = "waiting", "ErrImagePull", error
-            c.plan("pull_backoff", now + self._config.pull_error_delay)
+        if error is None:
+            c.plan("pulled", now + self._config.pull_delay)
             return
-        c.plan("pulled", now + self._config.pull_delay)
+        # image_manager.go: a failed pull is an event, ErrImagePull with the runtime's words,
+        # and the next step of the image back-off (10 s, doubling, 5 m at most) from now.
+        self._container_event(
+            runtime, pod, c, WARNING, "Failed", f'Failed to pull image "{c.image}": {error}'
+        )
+        self._container_event(runtime, pod, c, WARNING, "Failed", "Error: ErrImagePull")
+        c.state, c.reason, c.message = "waiting", "ErrImagePull", error
+        c.pull_error = error
+        c.pull_backoff = (
+            min(c.pull_backoff * 2, _MAX_BACKOFF) if c.pull_backoff else _INITIAL_BACKOFF
+        )
+        c.pull_retry_at = now + c.pull_backoff * self._config.time_scale
+        if c.misbehaves and c.failures_left:
+            c.failures_left -= 1
+        c.plan("pull_backoff", min(now + self._config.pull_error_delay, c.pull_retry_at))
+
+    def _pull_error(self, runtime: PodRuntime, c: ContainerRuntime) -> str | None:
+        """What the registry answers this pull, or None when the pull succeeds."""
+        if image_pull_fails(c.image):
+            return bh.pull_error_message("not_found", normalize_image(c.image))
+        if self._kind(runtime, c) == bh.IMAGE_PULL_BACKOFF:
+            return bh.pull_error_message(runtime.behaviour.pull_error, normalize_image(c.image))
+        return None
 
     def _container_pulled(self, runtime: PodRuntime, c: ContainerRuntime, now: float) -> None:
         pod = self._pod(runtime)
@@ -736,13 +750,15 @@ class Kubelet:
         self._container_create(runtime, c, now)
 
     def _container_pull_backoff(self, runtime: PodRuntime, c: ContainerRuntime, now: float) -> None:
+        """Waiting out the image back-off: the status carries the last pull's error (kubelet
+        1.33+: "Back-off pulling image "x": ErrImagePull: <error>"), the event does not."""
         pod = self._pod(runtime)
         message = f'Back-off pulling image "{c.image}"'
         self._container_event(runtime, pod, c, NORMAL, "BackOff", message)
         self._container_event(runtime, pod, c, WARNING, "Failed", "Error: ImagePullBackOff")
-        c.state, c.reason, c.message = "waiting", "ImagePullBackOff", message
-        c.pull_backoff = min(c.pull_backoff * 2, _MAX_BACKOFF) if c.pull_backoff else 10.0
-        c.plan("pull", now + c.pull_backoff * self._config.backoff_scale)
+        detail = f"{message}: ErrImagePull: {c.pull_error}" if c.pull_error else message
+        c.state, c.reason, c.message = "waiting", "ImagePullBackOff", detail
+        c.plan("pull", max(now, c.pull_retry_at))
 
     def _container_create(self, runtime: PodRuntime, c: ContainerRuntime, now: float) -> None:
         pod = self._pod(runtime)
@@ -760,6 +776,7 @@ class Kubelet:
             self._config_waiters.setdefault((runtime.namespace, resource, name), set()).add(
                 runtime.uid
             )
+            self._needed(runtime.namespace, resource, name)
             c.plan("create", now + self._config.config_retry)
             return
         self._container_event(runtime, pod, c, NORMAL, "Created", f"Created container: {c.name}")
@@ -773,22 +790,37 @@ class Kubelet:
 
     def _after_start(self, runtime: PodRuntime, c: ContainerRuntime, now: float) -> None:
         """What a freshly started container does next, by behaviour."""
-        kind = runtime.behaviour.kind if c.misbehaves else bh.HEALTHY
+        kind = self._kind(runtime, c)
         if kind in (bh.CRASH_LOOP, bh.OOM_KILLED):
             run = runtime.behaviour.run_seconds
             c.plan("exit", now + (self._config.crash_after if run is None else run))
         elif c.init:
             c.plan("exit", now + self._config.init_run)
-        elif kind == bh.NEVER_READY:
+        elif kind == bh.NEVER_READY and self._still_unready(runtime, c, now):
             c.plan("probe_failed", now + self._config.probe_period)
         else:
             delay = runtime.behaviour.ready_delay
             c.plan("ready", now + (self._config.ready_delay if delay is None else delay))
 
+    def _unready_until(self, runtime: PodRuntime, c: ContainerRuntime) -> float | None:
+        """When a slow warm-up's readiness starts to pass (None: never)."""
+        unready_for = runtime.behaviour.unready_for
+        if unready_for is None:
+            return None
+        return (c.started_at or 0.0) + unready_for * self._config.time_scale
+
+    def _still_unready(self, runtime: PodRuntime, c: ContainerRuntime, now: float) -> bool:
+        until = self._unready_until(runtime, c)
+        return until is None or now < until
+
     def _container_ready(self, runtime: PodRuntime, c: ContainerRuntime, now: float) -> None:
         c.ready = True
 
     def _container_probe_failed(self, runtime: PodRuntime, c: ContainerRuntime, now: float) -> None:
+        if not self._still_unready(runtime, c, now):
+            c.ready = True
+            return
+        until = self._unready_until(runtime, c)
         self._container_event(
             runtime,
             self._pod(runtime),
@@ -797,14 +829,21 @@ class Kubelet:
             "Unhealthy",
             f"Readiness probe failed: {runtime.behaviour.probe_message}",
         )
-        c.plan("probe_failed", now + self._config.probe_period)
+        due = now + self._config.probe_period
+        c.plan("probe_failed", due if until is None else min(due, until))
 
     def _container_exit(self, runtime: PodRuntime, c: ContainerRuntime, now: float) -> None:
         self._on_exit(runtime, c, now)
 
     def _on_exit(self, runtime: PodRuntime, c: ContainerRuntime, now: float) -> None:
-        """A container's process ended: completed (init) or crashed (then restart/back off)."""
-        kind = runtime.behaviour.kind if c.misbehaves else bh.HEALTHY
+        """A container's process ended: completed (init) or crashed (then restart/back off).
+
+        The restart schedule is kuberuntime's doBackOff over client-go's flowcontrol.Backoff:
+        the first crash has no back-off entry yet, so the container restarts at once (and
+        the entry starts at 10 s); each later crash waits the current back-off counted from
+        the moment it exited (CrashLoopBackOff), which then doubles, up to 5 minutes.
+        """
+        kind = self._kind(runtime, c)
         c.state, c.finished_at, c.ready = "terminated", now, False
         if kind == bh.HEALTHY and c.init:
             c.reason, c.exit_code, c.ready = "Completed", 0, True
@@ -813,6 +852,8 @@ class Kubelet:
         oom = kind == bh.OOM_KILLED
         c.reason = "OOMKilled" if oom else "Error"
         c.exit_code = 137 if oom else runtime.behaviour.exit_code
+        if c.misbehaves and c.failures_left:
+            c.failures_left -= 1
         if not c.crash_backoff:
             c.crash_backoff = _INITIAL_BACKOFF
             c.plan("restart", now + self._config.restart_delay)
@@ -832,8 +873,16 @@ class Kubelet:
             "BackOff",
             f"Back-off restarting failed container {c.name} in pod {pod_ref}",
         )
-        c.plan("restart", now + c.crash_backoff * self._config.backoff_scale)
+        c.plan("restart", now + c.crash_backoff * self._config.time_scale)
         c.crash_backoff = min(c.crash_backoff * 2, _MAX_BACKOFF)
+
+    @staticmethod
+    def _kind(runtime: PodRuntime, c: ContainerRuntime) -> str:
+        """How this container behaves now: its pod's behaviour while it still misbehaves,
+        healthy once it has used up its `failures` (a start-up race that healed)."""
+        if not c.misbehaves or c.failures_left == 0:
+            return bh.HEALTHY
+        return runtime.behaviour.kind
 
     def _container_restart(self, runtime: PodRuntime, c: ContainerRuntime, now: float) -> None:
         if c.state == "terminated":
@@ -881,7 +930,7 @@ class Kubelet:
         )
 
     def _log_start(self, runtime: PodRuntime, c: ContainerRuntime, now: float) -> None:
-        kind = runtime.behaviour.kind if c.misbehaves else bh.HEALTHY
+        kind = self._kind(runtime, c)
         if kind in (bh.CRASH_LOOP, bh.OOM_KILLED):
             lines = list(runtime.behaviour.default_log())
         elif runtime.behaviour.log_lines is not None and kind == bh.HEALTHY and not c.init:

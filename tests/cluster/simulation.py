@@ -9,8 +9,11 @@ test with a fake clock, jump there). Nothing ever scans all objects: work is pro
 what changed, which is what lets 5,000 Deployments and 50,000 Pods run.
 
 Every delay is in `SimConfig`; the defaults make a 3-replica rolling restart take about one
-second of real time. Kubernetes' own durations (minReadySeconds, progressDeadlineSeconds,
-terminationGracePeriodSeconds in deletionTimestamp) are honoured as written, in seconds.
+second of real time. The kubelet's back-off schedules (restarts and image pulls: 10 s,
+doubling, capped at 5 minutes, the first restart immediate) keep their real shape, scaled by
+the one knob `SimConfig.time_scale`. Kubernetes' own durations (minReadySeconds,
+progressDeadlineSeconds, terminationGracePeriodSeconds in deletionTimestamp) are honoured as
+written, in seconds.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from .behaviours import Behaviour, behaviour_from_annotations
 from .controllers import DeploymentController, PodQuota, ReplicaSetController, controller_ref
@@ -47,8 +50,11 @@ class SimConfig:
     ready_delay: float = 0.25  # container started -> readiness passes
     init_run: float = 0.03  # how long a healthy init container runs
     crash_after: float = 0.1  # how long a crashing container runs
-    restart_delay: float = 0.02  # first restart after a crash (before back-off kicks in)
-    backoff_scale: float = 0.02  # kubelet back-offs (10s, 20s, ... 5m) times this
+    restart_delay: float = 0.02  # first restart after a crash: immediate, no back-off yet
+    # The one time-scale knob: kubelet seconds (the restart and image back-offs, 10 s doubling
+    # to 5 m; a behaviour's `unready_for`) times this. The schedule's shape and ratios stay
+    # those of the real kubelet; 0.02 makes the 10 s back-off 0.2 s.
+    time_scale: float = 0.02
     pull_error_delay: float = 0.05  # ErrImagePull -> ImagePullBackOff
     probe_period: float = 0.2  # a failing readiness probe's period (Unhealthy events)
     config_retry: float = 0.2  # CreateContainerConfigError: retry period
@@ -114,8 +120,13 @@ class Simulation:
         self._lock = threading.RLock()
         self._queue: deque[WatchEvent] = deque()
         self._timers = _Timers()
-        # (namespace, workload kind, name) -> (behaviour, resourceVersion when set)
-        self._overrides: dict[tuple[str, str, str], tuple[Behaviour, int]] = {}
+        # (namespace, workload kind, name) -> (behaviours in pod creation order, the last one
+        # repeating; the store's resourceVersion when set; how many pods have taken one)
+        self._overrides: dict[
+            tuple[str, str, str], tuple[tuple[Behaviour, ...], int, list[int]]
+        ] = {}
+        self._deferred: dict[tuple[str, str, str], tuple[dict, float]] = {}
+        self._creations: dict[tuple[str, str, str], dict] = {}
         self.quota = PodQuota()
         self.recorder = EventRecorder(
             store, clock, enabled=self.config.record_events, max_events=self.config.max_events
@@ -129,6 +140,7 @@ class Simulation:
             self.config,
             self._behaviour_for,
             self.logs,
+            self._needed,
         )
         self.deployments = DeploymentController(store, self.recorder, clock, self._timers.schedule)
         self.replicasets = ReplicaSetController(
@@ -178,11 +190,30 @@ class Simulation:
     def set_behaviour(self, namespace: str, workload: str, behaviour: Behaviour) -> None:
         """Pods created from now on for that workload follow `behaviour`. `workload` is a
         Deployment's name, or KIND/NAME for any kind ("statefulset/db", "ds/agent")."""
+        self.set_behaviours(namespace, workload, [behaviour])
+
+    def set_behaviours(
+        self, namespace: str, workload: str, behaviours: Sequence[Behaviour]
+    ) -> None:
+        """Pods created from now on for that workload take these behaviours in creation
+        order, the last one for every pod after (mixed replicas: one doomed, two that heal)."""
+        if not behaviours:
+            raise ValueError("set_behaviours needs at least one behaviour")
         with self.store.lock:
             self._overrides[(namespace, *workload_key(workload))] = (
-                behaviour,
+                tuple(behaviours),
                 self.store.resource_version,
+                [0],
             )
+
+    def create_when_needed(self, resource: str, obj: dict, after: float) -> None:
+        """Create the Secret or ConfigMap `obj` `after` seconds (of this simulation's clock)
+        after the first container that needs it found it missing: an operator that creates
+        it a little late. Until a container needs it, it does not exist."""
+        meta = obj["metadata"]
+        key = (meta.get("namespace") or "default", resource, meta["name"])
+        with self._lock:
+            self._deferred[key] = (obj, after)
 
     def set_pod_quota(self, namespace: str, limit: int | None, name: str = "pod-quota") -> None:
         """Allow at most `limit` Pods in the namespace (None: no limit), like a ResourceQuota
@@ -237,9 +268,21 @@ class Simulation:
             self.daemonsets.observe(event)
             self.kubelet.observe(event)
 
+    def _needed(self, namespace: str, resource: str, name: str) -> None:
+        """A container found this Secret/ConfigMap missing: start a deferred creation's clock."""
+        deferred = self._deferred.pop((namespace, resource, name), None)
+        if deferred is not None:
+            obj, after = deferred
+            self._creations[(namespace, resource, name)] = obj
+            self._timers.schedule(("create", namespace, resource, name), self.clock() + after)
+
     def _fire(self, key: tuple) -> None:
         kind = key[0]
-        if kind == "pod":
+        if kind == "create":
+            obj = self._creations.pop(key[1:], None)
+            if obj is not None and self.store.get_shared(key[2], key[1], key[3]) is None:
+                self.store.create(key[2], obj)
+        elif kind == "pod":
             self.kubelet.on_timer(key[1])
         elif kind == "replicaset":
             self.replicasets.dirty.add((key[1], key[2]))
@@ -268,7 +311,10 @@ class Simulation:
         if workload is not None:
             override = self._overrides.get((meta.get("namespace") or "", *workload))
             if override and resource_version > override[1]:
-                return override[0]
+                behaviours, _since, taken = override
+                index = min(taken[0], len(behaviours) - 1)
+                taken[0] += 1
+                return behaviours[index]
         try:
             return behaviour_from_annotations(meta.get("annotations")) or Behaviour.healthy()
         except ValueError as exc:  # a typo in a test's annotation: say so where it shows
