@@ -300,3 +300,46 @@ def test_impersonation_is_checked_then_acts_as_the_user(cluster, home):
                       "admins", kubeconfig=kubeconfig)  # fmt: skip
     assert refused.returncode == 1
     assert 'User "dev" cannot impersonate resource "groups"' in refused.stderr
+
+
+def test_set_image_and_pause_are_recorded_in_managed_fields(cluster, home):
+    cluster.create_deployment(
+        "shop", "backend", labels=LABELS, containers=[{"name": "api", "image": "acme/shop:3.0"}]
+    )
+    done = kubectl(cluster, home, "set", "image", "deployment/backend", "api=acme/shop:4.0",
+                   "-n", "shop")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    paused = kubectl(cluster, home, "rollout", "pause", "deployment/backend", "-n", "shop")
+    assert paused.returncode == 0, paused.stderr
+    entries = cluster.get("deployments", "shop", "backend")["metadata"]["managedFields"]
+    owners = {e["manager"]: e["fieldsV1"] for e in entries}
+    api = 'k:{"name":"api"}'
+    assert "f:image" in owners["kubectl-set"]["f:spec"]["f:template"]["f:spec"]["f:containers"][api]
+    assert "f:paused" in owners["kubectl-rollout"]["f:spec"]
+    assert all(e["operation"] == "Update" and e["time"] for e in entries)
+
+
+def test_rollout_status_finishes_through_watches_that_end_at_once(cluster, home):
+    """kubectl's reflector takes an empty watch that ends within a second as an error ("very
+    short watch"), backs off and lists again: the fault is one a real client survives."""
+    cluster.create_deployment("shop", "backend", labels=LABELS)
+    cluster.faults.cut_watches = True
+    restart = kubectl(cluster, home, "rollout", "restart", "deployment/backend", "-n", "shop")
+    assert restart.returncode == 0, restart.stderr
+    status = kubectl(cluster, home, "rollout", "status", "deployment/backend", "-n", "shop",
+                     "--timeout=60s", "-v=2")  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.splitlines()[-1] == 'deployment "backend" successfully rolled out'
+    assert "very short watch" in status.stderr
+
+
+def test_rollout_status_agrees_that_a_start_up_crash_that_heals_is_a_success(cluster, home):
+    cluster.create_deployment("shop", "backend", labels=LABELS)
+    cluster.set_behaviour("shop", "backend", Behaviour.crash_loop(failures=2))
+    restart = kubectl(cluster, home, "rollout", "restart", "deployment/backend", "-n", "shop")
+    assert restart.returncode == 0, restart.stderr
+    status = kubectl(cluster, home, "rollout", "status", "deployment/backend", "-n", "shop",
+                     "--timeout=60s")  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    new = [p for p in cluster.list("pods", "shop") if not p["metadata"].get("deletionTimestamp")]
+    assert {p["status"]["containerStatuses"][0]["restartCount"] for p in new} == {2}

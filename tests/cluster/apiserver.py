@@ -15,10 +15,11 @@ from typing import Any, Callable
 
 from . import defaults
 from .auth import Attributes, Authorizer, User
+from .managed_fields import update_managed_fields
 from .patching import PatchError, apply_patch
 from .resources import REGISTRY, ResourceType, by_plural
 from .selectors import SelectorError
-from .store import Conflict, NotFound, Store, deep_copy
+from .store import Conflict, NotFound, Store, deep_copy, format_timestamp
 
 __all__ = ["ApiError", "Api", "status_body", "LogReader"]
 
@@ -177,8 +178,11 @@ class Api:
 
     # ----------------------------------------------------------------- writes
 
-    def create(self, rt: ResourceType, namespace: str | None, body: Any) -> dict:
-        """Default, validate and store a new object; returns a copy of what was stored."""
+    def create(
+        self, rt: ResourceType, namespace: str | None, body: Any, manager: str | None = None
+    ) -> dict:
+        """Default, validate and store a new object; returns a copy of what was stored.
+        `manager` (the field manager) gets the object's managedFields entry."""
         obj = self._checked_body(rt, namespace, body)
         meta = obj["metadata"]
         name = meta.get("name") or meta.get("generateName", "")
@@ -195,13 +199,20 @@ class Api:
         obj.pop("status", None)
         if status is not None:
             obj["status"] = status
+        self._manage(None, obj, manager, "")
         try:
             return self.store.create(rt.plural, obj)
         except Conflict as exc:
             raise ApiError(409, "AlreadyExists", str(exc), _details(rt, name)) from exc
 
     def update(
-        self, rt: ResourceType, namespace: str | None, name: str, body: Any, subresource: str = ""
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        subresource: str = "",
+        manager: str | None = None,
     ) -> dict:
         """PUT: replace the object (or its status, or its scale), checking resourceVersion."""
         if subresource == "scale":
@@ -212,7 +223,10 @@ class Api:
                 f"the name of the object ({obj['metadata'].get('name')}) does not match the "
                 f"name on the URL ({name})"
             )
-        return self._write(rt, obj, subresource)
+        with self.store.lock:
+            current = self.store.get_shared(rt.plural, namespace, name)
+            self._manage(current, obj, manager, subresource)
+            return self._write(rt, obj, subresource)
 
     def patch(
         self,
@@ -222,6 +236,7 @@ class Api:
         patch: Any,
         patch_type: str,
         subresource: str = "",
+        manager: str | None = None,
     ) -> dict:
         """PATCH (strategic, merge or json) the object, its status or its scale."""
         with self.store.lock:
@@ -233,6 +248,7 @@ class Api:
             meta = patched.get("metadata") or {}
             if meta.get("name") != name or (rt.namespaced and meta.get("namespace") != namespace):
                 raise bad_request("a patch cannot change metadata.name or metadata.namespace")
+            self._manage(current, patched, manager, subresource)
             return self._write(rt, patched, subresource)
 
     def delete(self, rt: ResourceType, namespace: str | None, name: str) -> dict:
@@ -368,6 +384,18 @@ class Api:
                 f'namespaces "{namespace}" not found',
                 {"name": namespace, "kind": "namespaces"},
             )
+
+    def _manage(self, old: dict | None, new: dict, manager: str | None, subresource: str) -> None:
+        """Record `manager`'s write in `new`'s managedFields (not for status writes)."""
+        if not manager or subresource:
+            if old is not None:
+                kept = (old.get("metadata") or {}).get("managedFields")
+                if kept is not None:
+                    new.setdefault("metadata", {})["managedFields"] = kept
+            return
+        meta = new.setdefault("metadata", {})
+        stamp = format_timestamp(self.store.clock())
+        meta["managedFields"] = update_managed_fields(old, new, manager, stamp)
 
     @staticmethod
     def _apply(rt: ResourceType, obj: dict, patch: Any, patch_type: str) -> dict:

@@ -252,10 +252,20 @@ class SimCluster:
         return self.store.list(resources.resolve(resource).plural, namespace, label_selector,
                                field_selector)  # fmt: skip
 
-    def patch(self, resource: str, namespace: str | None, name: str, patch: Any,
-              patch_type: str = "strategic") -> dict:  # fmt: skip
-        """Patch ("strategic" | "merge" | "json") as the API would; raises ApiError."""
-        return self.api.patch(resources.resolve(resource), namespace, name, patch, patch_type)
+    def patch(
+        self,
+        resource: str,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        patch_type: str = "strategic",
+        *,
+        field_manager: str | None = None,
+    ) -> dict:
+        """Patch ("strategic" | "merge" | "json") as the API would; raises ApiError.
+        `field_manager`: who to record in managedFields (as kubectl's `fieldManager`)."""
+        return self.api.patch(resources.resolve(resource), namespace, name, patch, patch_type,
+                              manager=field_manager)  # fmt: skip
 
     def update_status(self, resource: str, obj: dict) -> dict:
         """Replace an object's status (to stage what a controller would report)."""

@@ -2,13 +2,17 @@
 
 Tests use it to make the plugin meet what real clusters do to clients: throttling (429 with
 Retry-After), internal errors, watches closed by the server, compacted history (410), latency,
-and clusters without the WatchList feature (422 for `sendInitialEvents`).
+clusters without the WatchList feature (422 for `sendInitialEvents`), proxies that end every
+watch at once (HTTP 200, zero events: `cut_watches`), and something that happens at the very
+moment a client sends a given request (`before`: a colleague's change landing just before our
+write, a request held so a test can press Ctrl-C while it is on its way).
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -32,6 +36,15 @@ class _FailRule:
     failure: InjectedFailure
 
 
+@dataclass
+class _BeforeRule:
+    remaining: int
+    method: str | None
+    pattern: re.Pattern | None
+    action: Callable[[], None] | None
+    delay: float
+
+
 class Faults:
     """Switches and one-shot faults for one simulated cluster; safe to use from any thread."""
 
@@ -40,11 +53,15 @@ class Faults:
         self._expire_history = expire_history
         self._wake_watches = wake_watches
         self._rules: list[_FailRule] = []
+        self._before: list[_BeforeRule] = []
         self._close_after: int | None = None
         self.watch_epoch = 0  # bumped to close every open watch stream
         self.latency = 0.0
         self.watch_list_disabled = False  # True: sendInitialEvents answers 422, like WatchList off
         self.expired_watch_as_http = False  # True: too-old watch -> HTTP 410, not an ERROR event
+        # True: every watch answers 200 and ends at once with zero events (a proxy or gateway
+        # that cuts long requests); lists and everything else are served as usual
+        self.cut_watches = False
 
     def close_watches(self, after_events: int | None = None) -> None:
         """Close every open watch stream now, or once `after_events` more watch events
@@ -80,6 +97,25 @@ class Faults:
         with self._lock:
             self._rules.append(rule)
 
+    def before(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        *,
+        action: Callable[[], None] | None = None,
+        delay: float = 0.0,
+        n: int = 1,
+    ) -> None:
+        """For the next `n` requests matching `method` and `path` (a regex, as in
+        `fail_next`): run `action()` (e.g. a colleague's patch, or telling the test the
+        request arrived), then hold the request `delay` seconds, then serve it as usual."""
+        rule = _BeforeRule(
+            n, method.upper() if method else None, re.compile(path) if path else None, action,
+            max(0.0, float(delay)),
+        )  # fmt: skip
+        with self._lock:
+            self._before.append(rule)
+
     def expire_history(self) -> None:
         """Compact all history: a watch resuming from an earlier resourceVersion gets 410."""
         self._expire_history()
@@ -92,12 +128,33 @@ class Faults:
         """Drop pending failures and switches."""
         with self._lock:
             self._rules.clear()
+            self._before.clear()
             self._close_after = None
         self.latency = 0.0
         self.watch_list_disabled = False
         self.expired_watch_as_http = False
+        self.cut_watches = False
 
     # ------------------------------------------------------------ used by the HTTP layer
+
+    def run_before(self, method: str, target: str) -> None:
+        """Run (and consume) the `before` rule matching this request, if any."""
+        with self._lock:
+            for rule in self._before:
+                if rule.method and rule.method != method.upper():
+                    continue
+                if rule.pattern and not rule.pattern.search(target):
+                    continue
+                rule.remaining -= 1
+                if rule.remaining <= 0:
+                    self._before.remove(rule)
+                break
+            else:
+                return
+        if rule.action is not None:
+            rule.action()
+        if rule.delay:
+            time.sleep(rule.delay)
 
     def take_failure(self, method: str, target: str) -> InjectedFailure | None:
         """The injected failure for this request, consuming one count, or None."""

@@ -347,6 +347,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.req_user = user
         self.req_user = user = self._impersonated(user)
         target = split.path + (f"?{split.query}" if split.query else "")
+        state.faults.run_before(method, target)
         failure = state.faults.take_failure(method, target)
         if failure is not None:
             raise _injected_error(failure)
@@ -479,9 +480,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif verb == "get":
             self._send_object(api.get(rt, ns, name or ""))
         elif verb == "create":
-            self._send_json(201, api.create(rt, ns, self._json_body()))
+            self._send_json(201, api.create(rt, ns, self._json_body(), self._field_manager()))
         elif verb == "update":
-            self._send_json(200, api.update(rt, ns, name or "", self._json_body(), sub))
+            body = self._json_body()
+            self._send_json(200, api.update(rt, ns, name or "", body, sub, self._field_manager()))
         elif verb == "patch":
             self._send_json(200, self._patch(req))
         elif verb == "delete":
@@ -522,7 +524,15 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(415, "UnsupportedMediaType", _UNSUPPORTED_MEDIA)
         api = self.server.state.api
         return api.patch(req.rt, req.namespace, req.name or "", self._json_body(), patch_type,
-                         req.subresource)  # fmt: skip
+                         req.subresource, self._field_manager())  # fmt: skip
+
+    def _field_manager(self) -> str:
+        """`fieldManager`, else the User-Agent up to its first "/" (the API server's rule)."""
+        given = self.req_query.get("fieldManager")
+        if given:
+            return given
+        agent = (self.headers.get("User-Agent") or "").split("/", 1)[0].strip()
+        return agent or "unknown"
 
     def _log(self, req: ResourceRequest) -> None:
         query = self.req_query
@@ -609,6 +619,9 @@ class _Handler(BaseHTTPRequestHandler):
         if expired is not None and state.faults.expired_watch_as_http:
             raise ApiError(410, "Expired", expired)
         self._start_stream()
+        if state.faults.cut_watches:  # a proxy ending the stream at once: 200, zero events
+            self._end_stream()
+            return
         if expired is not None:
             self._send_event("ERROR", status_body(410, "Expired", expired))
             self._end_stream()

@@ -143,6 +143,10 @@ class Store:
 
     # ----------------------------------------------------------------- reading
 
+    def clock(self) -> float:
+        """The store's clock (the time it writes into timestamps)."""
+        return self._clock()
+
     @property
     def resource_version(self) -> int:
         """The current global counter (the resourceVersion of the latest change)."""
