@@ -27,7 +27,20 @@ Exit codes:
   3  timed out waiting (the rollout may still finish)
   4  no matching Deployment (none, or more than one)
   5  refused or API error (paused, forbidden, unreachable, authentication)
-  130 interrupted (Ctrl-C); 143 SIGTERM, 129 SIGHUP, handled the same way"""
+  6  superseded: someone else changed or paused the Deployment mid-rollout (never undone)
+  130 interrupted (Ctrl-C); 143 SIGTERM, 129 SIGHUP, handled the same way; a failure
+      already known is still printed"""
+
+
+def _trouble_help() -> str:
+    from kubectl_restart_backend.trouble import render_help_table
+
+    return (
+        "\b\nWhen trouble of a new pod fails the restart (defaults: --max-restarts 2, "
+        "--max-pull-failures 2, --config-grace 30s, --unschedulable-grace 30s; --fail-fast: "
+        "the first sign):\n" + render_help_table()
+    )
+
 
 OUTPUT_FORMATS = ("text", "json", "yaml")
 
@@ -149,11 +162,39 @@ def watch_options(func: Callable) -> Callable:
             help="How long to wait for the rollout (e.g. 90s, 5m; 0: no limit).  [default: 2m]",
         ),
         click.option(
+            "--max-restarts",
+            type=click.IntRange(min=0),
+            metavar="N",
+            help="Restarts a new pod's container may have; its next crash fails the restart "
+            "(with the kubelet's back-off, 2 restarts name a crash loop ~10s after it "
+            "began).  [default: 2]",
+        ),
+        click.option(
+            "--max-pull-failures",
+            type=click.IntRange(min=0),
+            metavar="N",
+            help="Image pulls of a new pod that may fail with a passing registry error "
+            "(5xx, timeout, 429); the next failure fails the restart.  [default: 2]",
+        ),
+        click.option(
+            "--config-grace",
+            type=DURATION,
+            metavar="DURATION",
+            help="How long a new pod may miss a Secret or ConfigMap (or hit quota) before "
+            "the restart counts as failed.  [default: 30s]",
+        ),
+        click.option(
             "--unschedulable-grace",
             type=DURATION,
             metavar="DURATION",
             help="How long a new pod may stay unschedulable before the restart counts as "
             "failed.  [default: 30s]",
+        ),
+        click.option(
+            "--fail-fast/--no-fail-fast",
+            default=None,
+            help="Fail at the first sign of trouble (no restarts, failed pulls or grace "
+            "tolerated); for start-ups that never race.",
         ),
         click.option(
             "--logs",
@@ -234,7 +275,7 @@ class PluginGroup(click.Group):
 @click.group(
     cls=PluginGroup,
     invoke_without_command=True,
-    epilog=EXIT_CODES_HELP,
+    epilog=_trouble_help() + "\n\n" + EXIT_CODES_HELP,
     context_settings=CONTEXT_SETTINGS,
 )
 @target_options
@@ -249,7 +290,8 @@ class PluginGroup(click.Group):
 @click.option(
     "--undo-on-failure",
     is_flag=True,
-    help="When the restart fails, roll the pod template back so the old pods keep serving.",
+    help="When the restart fails (a failure of ours, never a change of someone else's), "
+    "roll the pod template back so the old pods keep serving.",
 )
 @click.version_option(__version__, "--version", prog_name="kubectl restart-backend")
 @click.pass_context
@@ -271,7 +313,9 @@ def main_group(ctx: click.Context, **flags: Any) -> None:
         sys.exit(_run(flags, _restart))
 
 
-@main_group.command("status", epilog=EXIT_CODES_HELP, context_settings=CONTEXT_SETTINGS)
+@main_group.command(
+    "status", epilog=_trouble_help() + "\n\n" + EXIT_CODES_HELP, context_settings=CONTEXT_SETTINGS
+)
 @target_options
 @connection_options
 @watch_options
@@ -498,7 +542,22 @@ def _interruption() -> str:
     return f"interrupted by {signal.Signals(_received[0]).name}"
 
 
-DEFAULTS = {"timeout": 120.0, "logs": 20, "unschedulable_grace": 30.0}
+DEFAULTS = {
+    "timeout": 120.0,
+    "logs": 20,
+    "max_restarts": 2,
+    "max_pull_failures": 2,
+    "config_grace": 30.0,
+    "unschedulable_grace": 30.0,
+    "fail_fast": False,
+}
+TOLERANCE_KEYS = (
+    "max_restarts",
+    "max_pull_failures",
+    "config_grace",
+    "unschedulable_grace",
+    "fail_fast",
+)
 
 
 def _settings(flags: dict, *, need_git: bool, need_branch: bool = True) -> dict:
@@ -527,8 +586,10 @@ def _settings(flags: dict, *, need_git: bool, need_branch: bool = True) -> dict:
             file_settings = config.settings_for(git.branch) if git.branch else dict(config.settings)
             if flags.get("context") is None and file_settings.get("context"):
                 context_from = config.where("context", git.branch)
+    file_settings = {key.replace("-", "_"): value for key, value in file_settings.items()}
     given = {key: flags.get(key) for key in ("context", "namespace", "deployment", "timeout")}
-    given.update(logs=flags.get("logs"), unschedulable_grace=flags.get("unschedulable_grace"))
+    given.update(logs=flags.get("logs"))
+    given.update({key: flags.get(key) for key in TOLERANCE_KEYS})
     settings = merge_settings(given, file_settings, DEFAULTS)
     if isinstance(settings.get("logs"), bool):
         settings["logs"] = DEFAULTS["logs"] if settings["logs"] else 0
@@ -602,10 +663,19 @@ def _query(settings: dict) -> Any:
 
 def _watch(settings: dict) -> Any:
     from kubectl_restart_backend.restart import WatchOptions
+    from kubectl_restart_backend.trouble import Tolerance
 
+    tolerance = Tolerance(
+        restarts=settings["max_restarts"],
+        pull_failures=settings["max_pull_failures"],
+        config_grace=settings["config_grace"],
+        unschedulable_grace=settings["unschedulable_grace"],
+    )
+    if settings.get("fail_fast"):
+        tolerance = tolerance.fail_fast()
     return WatchOptions(
         timeout=settings["timeout"],
-        unschedulable_grace=settings["unschedulable_grace"],
+        tolerance=tolerance,
         logs=settings["logs"],
         undo_on_failure=settings.get("undo_on_failure", False),
     )
@@ -639,6 +709,8 @@ def _status(settings: dict, console: Any) -> int:
 
 def _finish(console: Any, outcome: Any) -> int:
     code = int(exit_code_for(outcome.verdict))
+    if outcome.interrupted:  # a signal after the verdict: it is printed, the exit says so
+        code = int(ExitCode.INTERRUPTED)
     if code == ExitCode.INTERRUPTED:
         code = interrupted_exit_code()
         if _received:
@@ -686,6 +758,7 @@ def exit_code_for(verdict: Any) -> ExitCode:
         Verdict.FAILED: ExitCode.ROLLOUT_FAILED,
         Verdict.TIMEOUT: ExitCode.TIMEOUT,
         Verdict.INTERRUPTED: ExitCode.INTERRUPTED,
+        Verdict.SUPERSEDED: ExitCode.SUPERSEDED,
     }[verdict]
 
 

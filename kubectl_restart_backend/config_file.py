@@ -38,7 +38,20 @@ from .labels import selector_problem
 from .safe_yaml import BudgetedLoader, usage_error
 
 CONFIG_FILE_NAME = ".restart-backend.yaml"
-SETTING_KEYS = ("context", "namespace", "deployment", "selector", "timeout", "logs")
+SETTING_KEYS = (
+    "context",
+    "namespace",
+    "deployment",
+    "selector",
+    "timeout",
+    "logs",
+    # how much trouble a new pod may have (trouble.Tolerance), like the flags of the same names
+    "max-restarts",
+    "max-pull-failures",
+    "config-grace",
+    "unschedulable-grace",
+    "fail-fast",
+)
 BRANCHES_KEY = "branches"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -295,6 +308,18 @@ def _logs(value: Any) -> _Ok | str:
     return f"must be true, false or a number of lines, not {shown(value)}"
 
 
+def _count(value: Any) -> _Ok | str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return _Ok(value)
+    return f"must be a whole number, 0 or more, not {value!r}"
+
+
+def _flag(value: Any) -> _Ok | str:
+    if isinstance(value, bool):
+        return _Ok(value)
+    return f"must be true or false, not {value!r}"
+
+
 _VALIDATORS: dict[str, Callable[[Any], _Ok | str]] = {
     "context": _string(None, "context name"),
     "namespace": _string(_DNS_LABEL, "namespace name", max_length=63),
@@ -302,6 +327,11 @@ _VALIDATORS: dict[str, Callable[[Any], _Ok | str]] = {
     "selector": _selector,
     "timeout": _timeout,
     "logs": _logs,
+    "max-restarts": _count,
+    "max-pull-failures": _count,
+    "config-grace": _timeout,
+    "unschedulable-grace": _timeout,
+    "fail-fast": _flag,
 }
 
 

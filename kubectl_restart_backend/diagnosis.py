@@ -6,10 +6,12 @@ prints, so a user sees the words they already know (CrashLoopBackOff, Init:Image
 OOMKilled, ContainerCreating, Terminating, ...). The one addition is ``Unschedulable``, which
 kubectl shows as ``Pending``: for a restart that hangs, that difference is the whole story.
 
-Which states doom a pod is data (``FATAL_WAITING_REASONS``, ``TRANSIENT_POD_FAILURE_REASONS``),
-in the spirit of krane's pod rules: a pod is failing only when waiting longer will not help.
-A container that crashed once and runs again, a failed readiness probe, ContainerCreating and a
-brief FailedScheduling are all normal parts of a healthy rollout.
+Which trouble dooms a pod, and when, is the table in ``trouble.py``: this module finds the
+trouble a pod shows (the container that explains it, how often it has stopped, how many of
+its pulls failed, how long it has lasted) and asks the table. A pod is failing only when
+waiting longer will not help: a container that crashed once and runs again, a registry 503, a
+Secret created a few seconds late, a failed readiness probe, ContainerCreating and a brief
+FailedScheduling are all normal parts of a healthy rollout.
 
 Text that comes from the cluster (event and status messages, container logs) is data written
 by someone else: it is flattened to one line or stripped of control sequences before anyone
@@ -23,26 +25,36 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-# Waiting reasons that will not clear up on their own within a rollout (init containers too).
-FATAL_WAITING_REASONS = frozenset(
+from kubectl_restart_backend.trouble import (
+    DEFAULT_TOLERANCE,
+    NO_MEMORY,
+    PULL_REASONS,
+    Doom,
+    Evidence,
+    Judgement,
+    Memory,
+    Rule,
+    Tolerance,
+    Where,
+    judge,
+    rule_for,
+)
+
+# Waiting reasons that explain a pod before anything else (the container to show first).
+TROUBLE_WAITING_REASONS = frozenset(
     {
         "CrashLoopBackOff",
         "ImagePullBackOff",
         "ErrImagePull",
         "InvalidImageName",
+        "ErrImageNeverPull",
+        "RegistryUnavailable",
+        "SignatureValidationFailed",
         "CreateContainerConfigError",
         "CreateContainerError",
         "RunContainerError",
     }
 )
-
-# A Failed pod with one of these reasons was pushed out by the node or the scheduler, not broken
-# by its own template; the ReplicaSet replaces it (krane treats the same set as transient).
-TRANSIENT_POD_FAILURE_REASONS = frozenset({"Evicted", "Preempting", "NodeShutdown"})
-
-# CreateContainerConfigError with this message means the kubelet's secret/configmap cache is still
-# syncing, not that the object is missing; it resolves by itself (seen by krane in production).
-_CACHE_SYNC_MESSAGE = re.compile(r"failed to sync .*? cache")
 
 # Statuses in which the container has not run yet, so it has no log of its own to show.
 _NEVER_RAN = frozenset(
@@ -73,7 +85,12 @@ class PodInfo:
 
     Added beyond the contract: ``failure`` (this pod's one-line failure sentence, set only when
     ``failing``) and ``failure_kind`` (its CamelCase reason, e.g. CrashLoopBackOff, PodFailed,
-    Unschedulable), so the rollout rule can quote the pod without re-reading it.
+    Unschedulable), so the rollout rule can quote the pod without re-reading it; and what the
+    trouble table made of the pod: ``trouble`` (the row, e.g. CrashLoop, RegistryHiccup),
+    ``doom`` (its Doom value), ``tolerance`` (how much of the tolerance it used, while it is
+    not failing), ``trouble_key`` (for the memory of time-based trouble), ``failed_pulls``,
+    ``last_exit_age`` (seconds since its last exit) and ``seen`` (troubles it showed while
+    watched, for "... and recovered").
     """
 
     name: str
@@ -92,6 +109,13 @@ class PodInfo:
     is_new: bool
     failure: Optional[str] = None
     failure_kind: Optional[str] = None
+    trouble: Optional[str] = None
+    doom: Optional[str] = None
+    tolerance: Optional[str] = None
+    trouble_key: Optional[str] = None
+    failed_pulls: int = 0
+    last_exit_age: Optional[float] = None
+    seen: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -289,7 +313,8 @@ def classify_pod(
     *,
     now: datetime,
     new_rs: Optional[str],
-    unschedulable_grace: float = 30.0,
+    tolerance: Tolerance = DEFAULT_TOLERANCE,
+    memory: Memory = NO_MEMORY,
     replicaset: Optional[str] = None,
 ) -> PodInfo:
     """Describe one pod as a "Pod details" row and decide whether it alone dooms the rollout.
@@ -297,7 +322,8 @@ def classify_pod(
     ``new_rs`` names the rollout's new ReplicaSet: only its pods, and only those not already
     terminating, can be ``failing``. ``replicaset`` overrides the owner read from
     ``ownerReferences`` (the caller may have matched the pod by its pod-template-hash label).
-    ``unschedulable_grace`` is how long Unschedulable is tolerated before it counts as failing.
+    ``tolerance`` is how much trouble a pod may have; ``memory`` what earlier updates showed
+    (failed pulls, since when a trouble lasts).
     """
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
@@ -315,9 +341,10 @@ def classify_pod(
         shown = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
 
     statuses = status.get("containerStatuses") or []
-    failure_kind, failure = (None, None)
+    found = None
     if is_new and not terminating:
-        failure_kind, failure = _judge(pod, culprit, now, unschedulable_grace)
+        found = _assess(pod, culprit, now, tolerance, memory)
+    doomed = found is not None and found.judgement.doomed
 
     return PodInfo(
         name=name,
@@ -328,14 +355,21 @@ def classify_pod(
         age_seconds=seconds_since(meta.get("creationTimestamp"), now),
         node=spec.get("nodeName") or None,
         ready=pod_is_ready(pod),
-        failing=failure is not None,
+        failing=doomed,
         container=culprit.container,
         message=culprit.message or _pod_level_message(pod) or None,
         last_termination=culprit.last_termination,
         replicaset=owner,
         is_new=is_new,
-        failure=failure,
-        failure_kind=failure_kind,
+        failure=found.sentence if found is not None and doomed else None,
+        failure_kind=found.kind if found is not None and doomed else None,
+        trouble=found.judgement.rule.kind if found is not None else None,
+        doom=found.judgement.rule.doom.value if found is not None else None,
+        tolerance=found.judgement.progress or None if found is not None and not doomed else None,
+        trouble_key=found.key if found is not None else None,
+        failed_pulls=memory.failed_pulls(name),
+        last_exit_age=seconds_since(culprit.last_finished, now),
+        seen=tuple(memory.seen.get(name, ())),
     )
 
 
@@ -356,6 +390,9 @@ class _Culprit:
     last_termination: Optional[str] = None
     last_reason: Optional[str] = None
     last_exit_code: Optional[int] = None
+    last_message: Optional[str] = None  # the last termination's message (e.g. StartError's)
+    last_finished: Optional[str] = None  # when it last exited (RFC 3339)
+    down: bool = False  # stopped after running: CrashLoopBackOff, or terminated (restarting)
     restarts: int = 0  # this container's restarts
     pod_restarts: int = 0  # the RESTARTS column
 
@@ -410,7 +447,7 @@ def _container_rank(cs: Mapping[str, Any]) -> tuple[int, Optional[str]]:
     state = cs.get("state") or {}
     waiting = state.get("waiting") or {}
     terminated = state.get("terminated") or {}
-    if waiting.get("reason") in FATAL_WAITING_REASONS:
+    if waiting.get("reason") in TROUBLE_WAITING_REASONS:
         return 0, waiting["reason"]
     if terminated and terminated.get("exitCode") not in (0, None):
         return 1, terminated.get("reason") or _exit_label(terminated)
@@ -431,17 +468,21 @@ def _container_culprit(
     state = cs.get("state") or {}
     waiting = state.get("waiting") or {}
     terminated = state.get("terminated") or {}
-    last = (cs.get("lastState") or {}).get("terminated") or terminated
+    last = terminated or (cs.get("lastState") or {}).get("terminated") or {}
     message = waiting.get("message") or terminated.get("message")
+    exited_badly = terminated and (not init or terminated.get("exitCode") != 0)
     return _Culprit(
         status=shown,
         container=cs.get("name"),
         init=init,
         waiting_reason=waiting.get("reason"),
-        message=one_line(message) or None,
+        message=one_line(message, limit=1000) or None,
         last_termination=_termination_label(last) if last else None,
         last_reason=last.get("reason") if last else None,
         last_exit_code=last.get("exitCode") if last else None,
+        last_message=one_line(last.get("message")) or None if last else None,
+        last_finished=last.get("finishedAt") if last else None,
+        down=bool(exited_badly) or waiting.get("reason") == "CrashLoopBackOff",
         restarts=int(cs.get("restartCount") or 0),
         pod_restarts=pod_restarts,
     )
@@ -467,33 +508,90 @@ def _pod_level_message(pod: Mapping[str, Any]) -> str:
     return unschedulable_message(pod)
 
 
-def _judge(
-    pod: Mapping[str, Any], culprit: _Culprit, now: datetime, grace: float
-) -> tuple[Optional[str], Optional[str]]:
-    """(CamelCase reason, one-line sentence) when this pod alone dooms the rollout, else Nones."""
+@dataclass(frozen=True)
+class _Assessment:
+    """The trouble a pod shows, judged: the row, doomed or not, and how to say it."""
+
+    judgement: Judgement
+    kind: str  # failure_kind: the reason shown (CrashLoopBackOff, ImagePullBackOff, PodFailed)
+    sentence: str
+    key: Optional[str] = None  # for time-based rows: what Memory.since is keyed by
+
+
+def _assess(
+    pod: Mapping[str, Any],
+    culprit: _Culprit,
+    now: datetime,
+    tolerance: Tolerance,
+    memory: Memory,
+) -> Optional[_Assessment]:
+    """What trouble this pod shows, if any, and whether it dooms the rollout (the table)."""
     name = (pod.get("metadata") or {}).get("name") or "<unnamed>"
     status = pod.get("status") or {}
-    reason = culprit.waiting_reason
-    if reason in FATAL_WAITING_REASONS and not (
-        reason == "CreateContainerConfigError" and _CACHE_SYNC_MESSAGE.search(culprit.message or "")
-    ):
-        where = f"{'init container' if culprit.init else 'container'} {culprit.container}"
-        detail = _crash_detail(culprit) if reason == "CrashLoopBackOff" else culprit.message
-        return reason, f"pod {name} ({where}) is in {reason}" + (f": {detail}" if detail else "")
-    if (
-        status.get("phase") == "Failed"
-        and status.get("reason") not in TRANSIENT_POD_FAILURE_REASONS
-    ):
+    if status.get("phase") == "Failed":
+        rule = _row(Where.POD_FAILED, status.get("reason"), status.get("message"))
         why = ": ".join(p for p in (status.get("reason"), one_line(status.get("message"))) if p)
         if not why and culprit.container and culprit.last_termination:
             why = f"container {culprit.container} {culprit.last_termination}"
-        return "PodFailed", f"pod {name} failed" + (f": {why}" if why else "")
+        sentence = f"pod {name} failed" + (f": {why}" if why else "")
+        return _Assessment(judge(rule, Evidence(), tolerance), "PodFailed", sentence)
     elapsed = unschedulable_for(pod, now)
-    if elapsed is not None and elapsed >= grace:
+    if elapsed is not None:
+        rule = _row(Where.UNSCHEDULABLE, "Unschedulable")
         message = unschedulable_message(pod)
         sentence = f"pod {name} has been unschedulable for {format_age(elapsed)}"
-        return "Unschedulable", sentence + (f": {message}" if message else "")
-    return None, None
+        sentence += f": {message}" if message else ""
+        verdict = judge(rule, Evidence(seconds=elapsed), tolerance)
+        return _Assessment(verdict, "Unschedulable", sentence)
+    if culprit.container is None:
+        return None
+    where = f"{'init container' if culprit.init else 'container'} {culprit.container}"
+    if culprit.down:
+        return _assess_exit(name, where, culprit, tolerance)
+    reason = culprit.waiting_reason
+    message = culprit.message or ""
+    if reason in PULL_REASONS and ": ErrImagePull: " not in message and reason != "ErrImagePull":
+        message = memory.pull_error(name, culprit.container) or message  # an older kubelet
+    rule = rule_for(Where.WAITING, reason, message)
+    if rule is None:  # ContainerCreating, PodInitializing, running: no trouble
+        return None
+    key = f"{name}/{culprit.container}/{rule.kind}" if rule.doom is Doom.AFTER_SECONDS else None
+    evidence = Evidence(
+        crashes=culprit.restarts + 1,
+        failed_pulls=max(memory.failed_pulls(name, culprit.container), 1),
+        seconds=memory.lasted(key, now) if key else 0.0,
+    )
+    verdict = judge(rule, evidence, tolerance)
+    detail = culprit.message
+    sentence = f"pod {name} ({where}) is in {reason}" + (f": {detail}" if detail else "")
+    if verdict.progress:
+        sentence += f" ({verdict.progress})"
+    return _Assessment(verdict, reason or rule.kind, sentence, key)
+
+
+def _row(where: Where, reason: Optional[str], message: Optional[str] = None) -> Rule:
+    """The row for trouble whose rows end with a catch-all (exits, Failed pods, scheduling)."""
+    rule = rule_for(where, reason, message)
+    if rule is None:  # pragma: no cover - the table guarantees a catch-all row here
+        raise LookupError(f"no trouble row for {where.value} {reason}")
+    return rule
+
+
+def _assess_exit(name: str, where: str, culprit: _Culprit, tolerance: Tolerance) -> _Assessment:
+    """A container that stopped: judged by how it exited and how often (its restarts so far,
+    plus the exit it is down from now)."""
+    rule = _row(Where.EXITED, culprit.last_reason, culprit.last_message)
+    verdict = judge(rule, Evidence(crashes=culprit.restarts + 1), tolerance)
+    allowed = tolerance.restarts
+    tolerated = f" ({allowed} tolerated)" if rule.doom is Doom.AFTER_RESTARTS else ""
+    if culprit.waiting_reason:
+        state, kind = f"is in {culprit.waiting_reason}", culprit.waiting_reason
+    else:
+        state, kind = "exited", culprit.last_reason or "Error"
+    detail = _crash_detail(culprit) + tolerated
+    if rule.doom is Doom.NOW and culprit.last_message:
+        detail = culprit.last_message
+    return _Assessment(verdict, kind, f"pod {name} ({where}) {state}: {detail}")
 
 
 def _crash_detail(culprit: _Culprit) -> str:
@@ -531,6 +629,47 @@ def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
         if cond.get("type") == kind:
             return cond
     return {}
+
+
+# --------------------------------------------------------------------------- recovery
+
+_TIMES = {1: "once", 2: "twice"}
+_SHORT_PULL_ERROR = re.compile(
+    r"\b(\d{3} [A-Z][A-Za-z ]*[a-z])|(i/o timeout|connection reset by peer|connection refused"
+    r"|no such host|toomanyrequests|deadline exceeded)",
+)
+
+
+def describe_recovery(pod: PodInfo) -> Optional[str]:
+    """``pod x restarted once (exit code 1, 12s ago) and recovered``, for a new pod that had
+    trouble and is ready now; None for a pod without a story (or not ready)."""
+    if not pod.ready:
+        return None
+    parts = []
+    if pod.restarts:
+        times = _TIMES.get(pod.restarts, f"{pod.restarts} times")
+        how = [pod.last_termination or ""]
+        if pod.last_exit_age is not None:
+            how.append(f"{format_age(pod.last_exit_age)} ago")
+        detail = ", ".join(h for h in how if h)
+        parts.append(f"restarted {times}" + (f" ({detail})" if detail else ""))
+    if pod.failed_pulls:
+        noun = "image pull" if pod.failed_pulls == 1 else "image pulls"
+        error = next((_short_pull_error(s) for s in pod.seen if s.startswith("ErrImagePull")), "")
+        parts.append(f"had {pod.failed_pulls} failed {noun}" + (f" ({error})" if error else ""))
+    for note in pod.seen:
+        reason, _, message = note.partition(": ")
+        if reason in ("ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff"):
+            continue
+        parts.append(f"waited on {message or reason} ({reason})" if message else f"was {reason}")
+    if not parts:
+        return None
+    return f"pod {pod.name} {' and '.join(parts)} and recovered"
+
+
+def _short_pull_error(note: str) -> str:
+    found = _SHORT_PULL_ERROR.search(note)
+    return (found.group(1) or found.group(2)) if found else ""
 
 
 # --------------------------------------------------------------------------- events

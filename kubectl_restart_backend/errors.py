@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     TIMEOUT = 3
     NOT_FOUND = 4
     REFUSED = 5
+    SUPERSEDED = 6  # someone else's change took over the rollout: not a failure of ours
     INTERRUPTED = 130
 
 

@@ -21,6 +21,7 @@ class Verdict(str, Enum):
     NO_PODS = "no-pods"  # spec.replicas is 0
     DRY_RUN = "dry-run"
     INTERRUPTED = "interrupted"  # Ctrl-C while watching: the restart goes on
+    SUPERSEDED = "superseded"  # someone else's change took over: not ours to fail or undo
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,27 @@ class LogExcerpt:
     error: str = ""  # why the log could not be read (permission, gone)
 
 
+class Sent(str, Enum):
+    """Whether a write left us: what a Ctrl-C in the middle of it leaves the user to know."""
+
+    NO = "no"
+    YES = "yes"
+    UNKNOWN = "unknown"  # on its way when interrupted: it may have been applied
+
+
 @dataclass(frozen=True)
 class Rollback:
-    """What ``--undo-on-failure`` did."""
+    """What ``--undo-on-failure`` did.
+
+    ``refused`` is the guard at work: the live pod template was no longer the one our restart
+    made, so nothing was sent (someone else's change is never undone).
+    """
 
     revision: Optional[int]
     state: Optional[RolloutState]
     error: str = ""
+    refused: bool = False
+    sent: Sent = Sent.YES
 
 
 @dataclass(frozen=True)
@@ -60,3 +75,5 @@ class Outcome:
     notes: tuple[str, ...] = ()  # things the user should know (fallbacks, degraded reports)
     plan: dict = field(default_factory=dict)  # --dry-run: what would be sent and checked
     rollback: Optional[Rollback] = None
+    own_restart: bool = False  # the rollout watched is the one our restart started
+    interrupted: str = ""  # Ctrl-C after the verdict was known: what it cut short

@@ -11,8 +11,14 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
-from kubectl_restart_backend.diagnosis import cut_log_line, format_age, one_line, safe_text
-from kubectl_restart_backend.outcome import Outcome, Verdict
+from kubectl_restart_backend.diagnosis import (
+    cut_log_line,
+    describe_recovery,
+    format_age,
+    one_line,
+    safe_text,
+)
+from kubectl_restart_backend.outcome import Outcome, Rollback, Sent, Verdict
 from kubectl_restart_backend.rollout import Phase, PodInfo, RolloutState
 
 _GREEN, _RED, _YELLOW, _BOLD, _RESET = "\033[32m", "\033[31m", "\033[33m", "\033[1m", "\033[0m"
@@ -26,9 +32,24 @@ class Style:
     colour: bool = False
 
     def mark(self, verdict: Verdict) -> str:
-        symbols = {Verdict.COMPLETE: "✓", Verdict.FAILED: "✗", Verdict.TIMEOUT: "⚠"}
-        words = {Verdict.COMPLETE: "OK", Verdict.FAILED: "FAILED", Verdict.TIMEOUT: "TIMEOUT"}
-        colours = {Verdict.COMPLETE: _GREEN, Verdict.FAILED: _RED, Verdict.TIMEOUT: _YELLOW}
+        symbols = {
+            Verdict.COMPLETE: "✓",
+            Verdict.FAILED: "✗",
+            Verdict.TIMEOUT: "⚠",
+            Verdict.SUPERSEDED: "⚠",
+        }
+        words = {
+            Verdict.COMPLETE: "OK",
+            Verdict.FAILED: "FAILED",
+            Verdict.TIMEOUT: "TIMEOUT",
+            Verdict.SUPERSEDED: "SUPERSEDED",
+        }
+        colours = {
+            Verdict.COMPLETE: _GREEN,
+            Verdict.FAILED: _RED,
+            Verdict.TIMEOUT: _YELLOW,
+            Verdict.SUPERSEDED: _YELLOW,
+        }
         text = (symbols if self.unicode else words)[verdict]
         return f"{colours[verdict]}{_BOLD}{text}{_RESET}" if self.colour else text
 
@@ -120,6 +141,7 @@ def render_outcome(outcome: Outcome, style: Style) -> str:
         Verdict.NO_PODS: _no_pods,
         Verdict.DRY_RUN: _dry_run,
         Verdict.INTERRUPTED: _interrupted,
+        Verdict.SUPERSEDED: _superseded,
     }
     return "\n".join(renderers[outcome.verdict](outcome, style)) + "\n"
 
@@ -138,7 +160,33 @@ def _complete(outcome: Outcome, style: Style) -> list[str]:
         f"{style.mark(Verdict.COMPLETE)} Rolling restart complete for {outcome.app_name}",
         f"All pods healthy: {state.ready_replicas}/{state.replicas} ready",
         f"URLs: {urls}",
+    ] + [f"Recovered: {one_line(line)}" for line in recoveries(outcome)]
+
+
+def recoveries(outcome: Outcome) -> list[str]:
+    """One sentence per new pod that had trouble on the way and is healthy now."""
+    if outcome.state is None or outcome.verdict is not Verdict.COMPLETE:
+        return []
+    found = (describe_recovery(pod) for pod in outcome.state.pods if pod.is_new)
+    return [line for line in found if line]
+
+
+def _superseded(outcome: Outcome, style: Style) -> list[str]:
+    """Someone else's change took over: not our failure, nothing undone, how to follow it."""
+    state = outcome.state
+    assert state is not None
+    lines = [
+        f"{style.mark(Verdict.SUPERSEDED)} Restart {one_line(state.message, limit=1000)}",
+        "Not a failure of the restart, and nothing was rolled back: the newest change is not ours.",
     ]
+    if state.reason == "Paused":
+        lines.append(
+            f"To continue it: kubectl rollout resume deployment/{outcome.app_name} "
+            f"-n {outcome.namespace}"
+        )
+    else:
+        lines.append(f"To follow the newer rollout: {_status_command(outcome)}")
+    return lines
 
 
 def _failed(outcome: Outcome, style: Style) -> list[str]:
@@ -149,6 +197,11 @@ def _failed(outcome: Outcome, style: Style) -> list[str]:
     new_pods = [pod for pod in state.pods if pod.is_new] or list(state.pods)
     lines += ["Pod details:"] + _pod_details(new_pods, failing_only=False)
     lines += _events_and_logs(outcome)
+    if outcome.interrupted == "explaining the failure":
+        lines.append(
+            "Interrupted while the failure was being explained (events and logs may be "
+            "missing). The restart goes on in the cluster; the old pods keep serving."
+        )
     lines += _rollback_or_hint(outcome, style)
     return lines
 
@@ -283,10 +336,24 @@ def _events_and_logs(outcome: Outcome) -> list[str]:
 def _rollback_or_hint(outcome: Outcome, style: Style) -> list[str]:
     rollback = outcome.rollback
     if rollback is None:
+        return _undo_hint(outcome)
+    revision = f" to revision {rollback.revision}" if rollback.revision else ""
+    if outcome.interrupted:
+        said = {
+            Sent.NO: "was not sent",
+            Sent.UNKNOWN: "was on its way: it may have been applied",
+            Sent.YES: "was sent and goes on in the cluster",
+        }[rollback.sent]
+        lines = [f"Interrupted while {outcome.interrupted}: the rollback{revision} {said}."]
+        if rollback.sent is not Sent.NO:
+            lines.append(f"To see where it is: {_status_command(outcome)}")
+        return lines
+    if rollback.refused:
+        return [f"Not rolled back: {rollback.error}"]
+    if rollback.sent is Sent.UNKNOWN:
         return [
-            "The old pods keep serving while the new ones fail. To roll back: "
-            f"kubectl rollout undo deployment/{outcome.app_name} -n {outcome.namespace} "
-            "(or run again with --undo-on-failure)"
+            f"The rollback{revision} may have been applied: {rollback.error}",
+            f"To see where it is: {_status_command(outcome)}",
         ]
     if rollback.error:
         return [f"Rollback failed: {rollback.error}"]
@@ -294,6 +361,24 @@ def _rollback_or_hint(outcome: Outcome, style: Style) -> list[str]:
     arrow = "↩" if style.unicode else "<-"
     counts = f": {state.ready_replicas}/{state.replicas} pods ready" if state else ""
     return [f"{arrow} Rolled back to revision {rollback.revision}{counts}"]
+
+
+def _undo_hint(outcome: Outcome) -> list[str]:
+    """Advice after a failure: undo is suggested only for our own restart, whose revision is
+    the newest (``status`` watches whoever's rollout it is, and accepts no --undo-on-failure)."""
+    state = outcome.state
+    first = "The old pods keep serving while the new ones fail."
+    if state is not None and state.reason == "Deleted":
+        return []
+    if not outcome.own_restart:
+        return [
+            f"{first} Fix the cause above; the revisions are listed by: kubectl rollout "
+            f"history deployment/{outcome.app_name} -n {outcome.namespace}"
+        ]
+    return [
+        f"{first} To roll back: kubectl rollout undo deployment/{outcome.app_name} "
+        f"-n {outcome.namespace} (or run again with --undo-on-failure)"
+    ]
 
 
 def _status_command(outcome: Outcome) -> str:
@@ -355,6 +440,10 @@ def outcome_document(outcome: Outcome, exit_code: int) -> dict[str, Any]:
         + ([f"URLs: {outcome.urls_note}"] if outcome.urls_note and not outcome.urls else []),
         "exitCode": int(exit_code),
         "error": None,
+        "supersededBy": state.message if state and state.superseded else None,
+        "recovered": recoveries(outcome),
+        "rollback": _rollback_document(outcome.rollback),
+        "interrupted": outcome.interrupted or None,
     }
 
 
@@ -398,6 +487,24 @@ def error_document(
         "notes": list(notes),
         "exitCode": int(exit_code),
         "error": {"message": message, "hint": hint or None},
+        "supersededBy": None,
+        "recovered": [],
+        "rollback": None,
+        "interrupted": None,
+    }
+
+
+def _rollback_document(rollback: Optional[Rollback]) -> Optional[dict[str, Any]]:
+    if rollback is None:
+        return None
+    state = rollback.state
+    return {
+        "revision": rollback.revision,
+        "sent": rollback.sent.value,
+        "refused": rollback.refused,
+        "complete": bool(state is not None and state.ready and not rollback.error),
+        "readyReplicas": state.ready_replicas if state else None,
+        "error": rollback.error or None,
     }
 
 
@@ -417,6 +524,13 @@ def _pod_document(pod: PodInfo) -> dict[str, Any]:
         "lastTermination": pod.last_termination,
         "replicaSet": pod.replicaset,
         "new": pod.is_new,
+        "lastExitAgeSeconds": pod.last_exit_age,
+        "failedPulls": pod.failed_pulls,
+        "trouble": pod.trouble,
+        "doom": pod.doom,
+        "tolerance": pod.tolerance,
+        "failure": pod.failure,
+        "seen": list(pod.seen),
     }
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
 from kubectl_restart_backend.api import KubeApi, PatchOutcomeUnknown
+from kubectl_restart_backend.changes import changed_by, describe_template_change, template_changes
 from kubectl_restart_backend.errors import ApiError, ExitCode, PluginError, RefusedError
-from kubectl_restart_backend.outcome import Outcome, Rollback, Verdict
+from kubectl_restart_backend.outcome import Outcome, Rollback, Sent, Verdict
 from kubectl_restart_backend.report import UrlPrefetch, gather_report
 from kubectl_restart_backend.restart_patch import (
     build_restart_patch,
@@ -25,10 +26,12 @@ from kubectl_restart_backend.restart_patch import (
 from kubectl_restart_backend.retry import RetryBudget
 from kubectl_restart_backend.rollout import Phase, RolloutState, compute_rollout_state
 from kubectl_restart_backend.session import Session, Target, TargetQuery, find_target
+from kubectl_restart_backend.trouble import DEFAULT_TOLERANCE, Tolerance, remember_troubles
 from kubectl_restart_backend.watcher import RolloutWatcher, selector_string
 
 PROGRESS_EVERY = 5.0  # seconds between progress lines when nothing changes (the spec's poll)
-TICK = 1.0  # how often time-based rules (unschedulable grace) are re-evaluated
+TICK = 1.0  # how often time-based rules (graces) are re-evaluated
+FINAL = (Phase.COMPLETE, Phase.FAILED, Phase.SUPERSEDED)
 
 
 class Reporter(Protocol):
@@ -42,7 +45,7 @@ class Reporter(Protocol):
 @dataclass(frozen=True)
 class WatchOptions:
     timeout: float = 120.0
-    unschedulable_grace: float = 30.0
+    tolerance: Tolerance = DEFAULT_TOLERANCE
     logs: int = 20
     undo_on_failure: bool = False
 
@@ -73,6 +76,7 @@ def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -
     patched = send_restart(session.api, namespace, name, patch, restarted_at)
     reporter.triggered(namespace, name)
     base["restarted_at"] = restarted_at
+    base["own_restart"] = True
     if not options.wait:
         return Outcome(Verdict.TRIGGERED, duration_seconds=session.clock() - started, **base)
     try:
@@ -106,31 +110,49 @@ def watch_to_verdict(
     base: dict,
     started: float,
 ) -> Outcome:
-    """Follow ``deployment``'s current generation to complete, failed or timeout; explain it."""
+    """Follow ``deployment``'s current generation to complete, failed, superseded or timeout;
+    explain it; roll it back when asked and it is a failure of ours.
+
+    Ctrl-C while the verdict is being followed leaves it open (INTERRUPTED: the restart goes
+    on). Ctrl-C after the verdict is known (while the failure is explained or rolled back)
+    keeps the verdict and says what was cut short and whether the rollback was sent.
+    """
     if (deployment.get("spec") or {}).get("replicas", 1) == 0:
         return Outcome(Verdict.NO_PODS, duration_seconds=session.clock() - started, **base)
     generation = int((deployment.get("metadata") or {}).get("generation") or 0)
     deadline = session.clock() + watch.timeout
     urls = UrlPrefetch(session, deployment)
-    # Ctrl-C while the verdict is explained (events, logs) or rolled back is still after the
-    # patch: never let it reach the CLI's "nothing was changed".
     try:
         state, timed_out = follow_rollout(
             session, deployment, generation, deadline, watch, reporter
         )
-        verdict = Verdict.TIMEOUT if timed_out else _verdict_of(state)
-        report = gather_report(session, state, verdict, deployment, watch, urls)
-        rollback = None
-        restarted_at = base.get("restarted_at")
-        if verdict is Verdict.FAILED and watch.undo_on_failure and restarted_at:
-            rollback = undo_restart(session, deployment, state, restarted_at, watch, reporter)
     except KeyboardInterrupt:
         return Outcome(Verdict.INTERRUPTED, duration_seconds=session.clock() - started, **base)
+    verdict = Verdict.TIMEOUT if timed_out else _verdict_of(state)
+    report: dict = {}
+    rollback = None
+    interrupted = ""
+    try:
+        report = gather_report(session, state, verdict, deployment, watch, urls)
+    except KeyboardInterrupt:
+        interrupted = "explaining the failure"
+    own = bool(base.get("own_restart"))
+    if verdict is Verdict.FAILED and watch.undo_on_failure and own:
+        if interrupted:
+            rollback = Rollback(None, None, sent=Sent.NO)
+        else:
+            progress = _UndoProgress()
+            try:
+                rollback = undo_restart(session, deployment, state, watch, reporter, progress)
+            except KeyboardInterrupt:
+                interrupted = "rolling back"
+                rollback = progress.interrupted()
     return Outcome(
         verdict,
         state=state,
         duration_seconds=session.clock() - started,
         rollback=rollback,
+        interrupted=interrupted,
         **report,
         **base,
     )
@@ -166,74 +188,127 @@ def follow_rollout(
     watch: WatchOptions,
     reporter: Reporter,
 ) -> tuple[RolloutState, bool]:
-    """Watch until the pure rule says complete or failed, or the deadline passes."""
+    """Watch until the pure rule says complete, failed or superseded, or the deadline passes.
+
+    The watcher folds every pod update into the snapshot's trouble memory (failed pulls);
+    here each verdict's time-based troubles are folded in too (since when they last).
+    """
     budget = RetryBudget(deadline, session.clock)
-    watcher = RolloutWatcher(session.api, patched, budget=budget)
+    watcher = RolloutWatcher(session.api, patched, budget=budget, notice=reporter.notice)
     watcher.start()
     last_shown: Optional[tuple] = None
     last_time = 0.0
     try:
         while True:
             snap = watcher.snapshot
+            now = session.now()
             state = compute_rollout_state(
                 snap.deployment,
                 list(snap.replicasets.values()),
                 list(snap.pods.values()),
                 generation=generation,
-                now=session.now(),
-                unschedulable_grace=watch.unschedulable_grace,
+                now=now,
+                tolerance=watch.tolerance,
+                memory=snap.memory,
                 template=(patched.get("spec") or {}).get("template"),
             )
-            if state.phase in (Phase.COMPLETE, Phase.FAILED):
+            snap.memory = remember_troubles(snap.memory, state.troubles, now)
+            if state.phase in FINAL:
                 return state, False
-            now = session.clock()
-            if now >= deadline:
+            clock = session.clock()
+            if clock >= deadline:
                 return state, True
             shown = (state.ready_replicas, state.replicas)
-            if shown != last_shown or now - last_time >= PROGRESS_EVERY:
+            if shown != last_shown or clock - last_time >= PROGRESS_EVERY:
                 reporter.progress(state)
-                last_shown, last_time = shown, now
-            watcher.wait(min(TICK, deadline - now))
+                last_shown, last_time = shown, clock
+            watcher.wait(min(TICK, deadline - clock))
     finally:
         watcher.stop()
+
+
+class _UndoProgress:
+    """How far the rollback got, for the words after a Ctrl-C in the middle of it."""
+
+    def __init__(self) -> None:
+        self.revision: Optional[int] = None
+        self.sent = Sent.NO
+
+    def interrupted(self) -> Rollback:
+        return Rollback(self.revision, None, sent=self.sent)
 
 
 def undo_restart(
     session: Session,
     patched: dict,
     failed: RolloutState,
-    restarted_at: str,
     watch: WatchOptions,
     reporter: Reporter,
+    progress: Optional[_UndoProgress] = None,
 ) -> Rollback:
     """Put the previous ReplicaSet's pod template back (one JSON patch), then watch it return.
 
-    The patch carries a ``test`` of our restartedAt value, so it applies only while the
-    template is still the one our restart made: we never undo someone else's change.
+    Only ever our own failed restart is undone: the patch ``test``s the whole pod template
+    against the one our restart produced, so it applies only while nobody else has changed
+    it; a change seen before sending is refused without a write, and one that races us is
+    refused by the server. Either way the reason is said in words.
     """
+    progress = progress or _UndoProgress()
     meta = patched["metadata"]
     namespace, name = meta["namespace"], meta["name"]
+    ours = (patched.get("spec") or {}).get("template") or {}
     replicasets = session.api.list(
         "replicasets", namespace, label_selector=selector_string(patched)
     ).items
     previous = choose_previous_replicaset(replicasets, meta.get("uid"), failed.new_replicaset)
     if previous is None:
-        return Rollback(None, None, "no previous ReplicaSet to roll back to")
-    revision, ops = build_undo_patch(previous, restarted_at)
+        return Rollback(None, None, "no previous ReplicaSet to roll back to", sent=Sent.NO)
+    revision, ops = build_undo_patch(previous, ours)
+    progress.revision = revision
+    live = session.api.get_deployment(namespace, name)
+    refusal = _not_ours_any_more(live, ours)
+    if refusal:
+        return Rollback(revision, None, refusal, refused=True, sent=Sent.NO)
     reporter.notice(f"rolling back deployment {namespace}/{name} to revision {revision}")
+    progress.sent = Sent.UNKNOWN
     try:
         undone = session.api.patch_deployment(namespace, name, ops)
-    except (ApiError, PatchOutcomeUnknown) as err:
-        return Rollback(revision, None, str(getattr(err, "message", err)))
+    except ApiError as err:
+        progress.sent = Sent.NO
+        if err.status == 422 and "test" in err.message.lower():
+            why = "the pod template changed after our restart (someone else's change)"
+            return Rollback(revision, None, _refused(why), refused=True, sent=Sent.NO)
+        return Rollback(revision, None, f"the API server refused it: {err.message}", sent=Sent.NO)
+    except PatchOutcomeUnknown as err:
+        return Rollback(revision, None, f"no answer from the API server: {err}", sent=Sent.UNKNOWN)
+    progress.sent = Sent.YES
     generation = int((undone.get("metadata") or {}).get("generation") or 0)
     deadline = session.clock() + watch.timeout
     state, timed_out = follow_rollout(session, undone, generation, deadline, watch, reporter)
     if timed_out or state.phase is not Phase.COMPLETE:
-        detail = "timed out" if timed_out else (state.failure_reason or state.reason)
+        detail = "timed out" if timed_out else (state.failure_reason or state.message)
         return Rollback(
             revision, state, f"rollback to revision {revision} did not finish: {detail}"
         )
     return Rollback(revision, state)
+
+
+def _not_ours_any_more(live: dict, ours: dict) -> str:
+    """Why the live Deployment is no longer ours to roll back ("" when it still is)."""
+    theirs = (live.get("spec") or {}).get("template") or {}
+    if (live.get("spec") or {}).get("paused"):
+        who = changed_by(live, [("spec", "paused")])
+        return _refused("the deployment was paused" + (f" (manager: {who})" if who else ""))
+    if theirs == ours:
+        return ""
+    what = describe_template_change(ours, theirs)
+    who = changed_by(live, [path for _text, path in template_changes(ours, theirs)])
+    by = f" (manager: {who})" if who else ""
+    return _refused(f"the pod template changed after our restart: {what}{by}")
+
+
+def _refused(why: str) -> str:
+    return f"{why}; nothing was changed: the newest change is not ours to undo"
 
 
 def send_restart(api: KubeApi, namespace: str, name: str, patch: dict, restarted_at: str) -> dict:
@@ -293,4 +368,7 @@ def plan_dry_run(api: KubeApi, deployment: dict, patch: dict) -> dict:
 
 
 def _verdict_of(state: RolloutState) -> Verdict:
-    return Verdict.COMPLETE if state.phase is Phase.COMPLETE else Verdict.FAILED
+    return {
+        Phase.COMPLETE: Verdict.COMPLETE,
+        Phase.SUPERSEDED: Verdict.SUPERSEDED,
+    }.get(state.phase, Verdict.FAILED)

@@ -45,18 +45,22 @@ def choose_previous_replicaset(
     return max(owned, key=_revision)
 
 
-def build_undo_patch(previous: dict, restarted_at: str) -> tuple[int, list]:
-    """JSON patch restoring ``previous``'s pod template, guarded by our restartedAt value."""
+def build_undo_patch(previous: dict, ours: dict) -> tuple[int, list]:
+    """JSON patch restoring ``previous``'s pod template, guarded by the whole template.
+
+    ``ours`` is the pod template our restart produced (the PATCH's answer). The ``test`` of
+    the whole template makes the write conditional on nobody having changed it since: if a
+    colleague set an image, paused nothing but edited an env var, or restarted it again, the
+    server refuses (422) and nothing is undone. A test of our annotation alone would not
+    see a change that left the annotation in place.
+    """
     template = dict(previous["spec"]["template"])
     metadata = dict(template.get("metadata") or {})
     labels = {k: v for k, v in (metadata.get("labels") or {}).items() if k != "pod-template-hash"}
     metadata["labels"] = labels
     template["metadata"] = metadata
-    pointer = "/spec/template/metadata/annotations/" + RESTARTED_AT.replace("~", "~0").replace(
-        "/", "~1"
-    )
     ops = [
-        {"op": "test", "path": pointer, "value": restarted_at},
+        {"op": "test", "path": "/spec/template", "value": ours},
         {"op": "replace", "path": "/spec/template", "value": template},
     ]
     return _revision(previous), ops

@@ -3,18 +3,21 @@
 ``compute_rollout_state`` is the contract between the watcher (which only gathers snapshots)
 and the renderer (which only prints). It judges in the order kstatus does, generic checks first:
 
-1. the Deployment is gone or being deleted              -> FAILED  Deleted
-2. someone else changed the pod template while we watch -> FAILED  Superseded
-3. someone paused it while we watch                     -> FAILED  Paused
-4. the controller has not observed our generation       -> WAITING WaitingForObservation
+1. the Deployment is gone or being deleted              -> FAILED     Deleted
+2. someone else changed the pod template while we watch -> SUPERSEDED Superseded
+3. someone paused it while we watch                     -> SUPERSEDED Paused
+4. the controller has not observed our generation       -> WAITING    WaitingForObservation
    (a status that merely looks ready before that is somebody else's rollout: the classic bug)
-5. a pod of the NEW ReplicaSet is doomed                -> FAILED  CrashLoopBackOff, ..., PodFailed,
-                                                                   Unschedulable (after a grace)
-6. the ReplicaSet cannot create pods (quota, ...)       -> FAILED  ReplicaFailure
-7. the progress deadline passed                         -> FAILED  ProgressDeadlineExceeded
-8. the new ReplicaSet does not exist yet                -> WAITING WaitingForReplicaSet
+5. a pod of the NEW ReplicaSet is doomed                -> FAILED     CrashLoopBackOff, ...,
+                                                                      PodFailed, Unschedulable
+6. the ReplicaSet cannot create pods (quota, ...)       -> FAILED     ReplicaFailure
+7. the progress deadline passed                         -> FAILED     ProgressDeadlineExceeded
+8. the new ReplicaSet does not exist yet                -> WAITING    WaitingForReplicaSet
 9. kubectl's completion rule, plus ready new pods       -> COMPLETE, else PROGRESSING
 
+Whether a pod (5) or the ReplicaSet (6) is doomed, and when, is the trouble table
+(``trouble.py``) with the user's tolerance: trouble that may still heal keeps the rollout
+PROGRESSING. A superseded rollout (2, 3) is not a failure of ours, and never ours to undo.
 Pod failures come before the Deployment's own conditions because they say *why*: after ten
 minutes "progress deadline exceeded" is true, but "CrashLoopBackOff: exit code 1" is useful.
 Pods of old ReplicaSets never cause a failure: they are on their way out.
@@ -23,11 +26,13 @@ Pods of old ReplicaSets never cause a failure: they are on their way out.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any, Mapping, Optional, Sequence
 
+from kubectl_restart_backend.changes import changed_by, describe_template_change, template_changes
 from kubectl_restart_backend.diagnosis import (
     PodInfo,
     classify_pod,
@@ -38,6 +43,17 @@ from kubectl_restart_backend.diagnosis import (
     pod_owner_replicaset,
     unschedulable_for,
     unschedulable_message,
+)
+from kubectl_restart_backend.trouble import (
+    DEFAULT_TOLERANCE,
+    NO_MEMORY,
+    Doom,
+    Evidence,
+    Memory,
+    Tolerance,
+    Where,
+    judge,
+    rule_for,
 )
 
 POD_TEMPLATE_HASH = "pod-template-hash"
@@ -51,6 +67,7 @@ class Phase(str, Enum):
     PROGRESSING = "Progressing"
     COMPLETE = "Complete"
     FAILED = "Failed"
+    SUPERSEDED = "Superseded"  # someone else's change (a newer template, a pause) took over
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,7 @@ class RolloutState:
     failure_reason: Optional[str]
     pods: tuple[PodInfo, ...]
     new_replicaset: Optional[str]
+    troubles: tuple[str, ...] = ()  # time-based troubles present now (Memory.since keys)
 
     @property
     def ready(self) -> bool:
@@ -78,9 +96,14 @@ class RolloutState:
         return self.phase is Phase.FAILED
 
     @property
+    def superseded(self) -> bool:
+        """Someone else's change took over the rollout we watched."""
+        return self.phase is Phase.SUPERSEDED
+
+    @property
     def rollout_in_progress(self) -> bool:
-        """The spec's ``rolloutInProgress``: neither complete nor failed."""
-        return not (self.ready or self.failed)
+        """The spec's ``rolloutInProgress``: neither complete nor failed (nor superseded)."""
+        return not (self.ready or self.failed or self.superseded)
 
 
 def compute_rollout_state(
@@ -90,7 +113,8 @@ def compute_rollout_state(
     *,
     generation: int,
     now: datetime,
-    unschedulable_grace: float = 30.0,
+    tolerance: Tolerance = DEFAULT_TOLERANCE,
+    memory: Memory = NO_MEMORY,
     events: Sequence[Mapping[str, Any]] = (),
     template: Optional[Mapping[str, Any]] = None,
 ) -> RolloutState:
@@ -101,6 +125,10 @@ def compute_rollout_state(
     while a changed template means someone else started another rollout (``Superseded``).
     Without it a later generation cannot be told apart and is followed.
 
+    ``tolerance`` is how much trouble new pods may have; ``memory`` what earlier updates
+    showed (failed pulls, since when a trouble lasts). The state's ``troubles`` are the
+    time-based troubles present now, for the caller to fold into the next ``memory``.
+
     ``events`` only fill in explanations the objects lack (e.g. a FailedCreate message when the
     ReplicaFailure condition has none); they never decide the phase on their own.
     """
@@ -110,22 +138,15 @@ def compute_rollout_state(
     if meta.get("deletionTimestamp"):
         return _gone("deployment is being deleted")
 
-    snapshot = _Snapshot.build(deployment, replicasets, pods, now, unschedulable_grace)
+    snapshot = _Snapshot.build(deployment, replicasets, pods, now, tolerance, memory)
     current_generation = int(meta.get("generation") or 0)
     if current_generation > generation and template is not None:
         if _strip_hash(snapshot.template) != _strip_hash(template):
-            return snapshot.verdict(
-                Phase.FAILED,
-                "Superseded",
-                f"deployment was changed by someone else (generation {current_generation}) "
-                "while we watched",
-            )
+            return _superseded(snapshot, template)
     if (deployment.get("spec") or {}).get("paused"):
-        return snapshot.verdict(
-            Phase.FAILED,
-            "Paused",
-            "deployment was paused during the rollout (kubectl rollout resume continues it)",
-        )
+        who = changed_by(deployment, [("spec", "paused")])
+        by = f" (manager: {who})" if who else ""
+        return snapshot.verdict(Phase.SUPERSEDED, "Paused", f"paused during the rollout{by}")
 
     status = deployment.get("status") or {}
     wanted = max(generation, current_generation)
@@ -140,6 +161,18 @@ def compute_rollout_state(
     return _judge_observed(snapshot, status, events)
 
 
+def _superseded(snapshot: _Snapshot, ours: Mapping[str, Any]) -> RolloutState:
+    """Someone else's template replaced ours: say what changed and, if the API tells, who."""
+    theirs = _strip_hash(snapshot.template)
+    ours = _strip_hash(ours)
+    what = describe_template_change(ours, theirs)
+    who = changed_by(snapshot.deployment, [path for _text, path in template_changes(ours, theirs)])
+    by = f" (manager: {who})" if who else ""
+    return snapshot.verdict(
+        Phase.SUPERSEDED, "Superseded", f"superseded by a newer change: {what}{by}"
+    )
+
+
 def _judge_observed(
     snapshot: _Snapshot, status: Mapping[str, Any], events: Sequence[Mapping[str, Any]]
 ) -> RolloutState:
@@ -148,7 +181,9 @@ def _judge_observed(
     if failing:
         return _pod_failure(snapshot, failing, events)
 
-    replica_failure = _replica_failure(snapshot, status, events)
+    replica_failure, key = _replica_failure(snapshot, status, events)
+    if key is not None:
+        snapshot = snapshot.with_trouble(key)
     if replica_failure:
         return snapshot.verdict(Phase.FAILED, "ReplicaFailure", replica_failure)
 
@@ -237,8 +272,14 @@ def _pod_failure(
 
 def _replica_failure(
     snapshot: _Snapshot, status: Mapping[str, Any], events: Sequence[Mapping[str, Any]]
-) -> Optional[str]:
-    """'ReplicaSet could not create pods: ...' when the Deployment or new RS says ReplicaFailure."""
+) -> tuple[Optional[str], Optional[str]]:
+    """('ReplicaSet could not create pods: ...' when that dooms the rollout, else None; the
+    Memory key of the trouble while it lasts, else None).
+
+    Quota is the race of rolling updates: the new ReplicaSet asks for a pod before an old
+    one has gone. While old pods are terminating it is not counted at all; after that, the
+    grace counts from the moment none was left.
+    """
     sources = [status]
     if snapshot.new_rs is not None:
         sources.append(snapshot.new_rs.get("status") or {})
@@ -251,10 +292,23 @@ def _replica_failure(
             message = _latest_event_message(
                 events, "ReplicaSet", snapshot.new_rs_name, "FailedCreate"
             )
-        return "ReplicaSet could not create pods" + (
+        rule = rule_for(Where.REPLICA_FAILURE, cond.get("reason"), message)
+        if rule is None or rule.doom is Doom.RECOVERING:
+            return None, None
+        if rule.kind == "QuotaExceeded" and snapshot.old_pods_terminating:
+            return None, None
+        key = f"rs/{snapshot.new_rs_name or snapshot.name}/{rule.kind}"
+        evidence = Evidence(seconds=snapshot.memory.lasted(key, snapshot.now))
+        verdict = judge(rule, evidence, snapshot.tolerance)
+        if not verdict.doomed:
+            return None, key
+        text = "ReplicaSet could not create pods" + (
             f": {_drop_forbidden(message)}" if message else ""
         )
-    return None
+        if verdict.progress:
+            text += f" ({verdict.progress})"
+        return text, key if rule.doom is Doom.AFTER_SECONDS else None
+    return None, None
 
 
 def _drop_forbidden(message: str) -> str:
@@ -307,6 +361,9 @@ class _Snapshot:
     raw_pods: Mapping[str, Mapping[str, Any]]
     ready_replicas: int
     now: datetime
+    tolerance: Tolerance
+    memory: Memory
+    troubles: tuple[str, ...]  # time-based troubles present now (Memory.since keys)
 
     @classmethod
     def build(
@@ -315,7 +372,8 @@ class _Snapshot:
         replicasets: Sequence[Mapping[str, Any]],
         pods: Sequence[Mapping[str, Any]],
         now: datetime,
-        grace: float,
+        tolerance: Tolerance,
+        memory: Memory,
     ) -> _Snapshot:
         spec = deployment.get("spec") or {}
         replicas = spec.get("replicas")
@@ -331,7 +389,12 @@ class _Snapshot:
             if owner is None:
                 continue  # not ours: another Deployment's pod, or an orphan
             info = classify_pod(
-                pod, now=now, new_rs=new_name, unschedulable_grace=grace, replicaset=owner
+                pod,
+                now=now,
+                new_rs=new_name,
+                tolerance=tolerance,
+                memory=memory,
+                replicaset=owner,
             )
             raw[info.name] = pod
             (new_pods if info.is_new else old_pods).append(info)
@@ -350,7 +413,19 @@ class _Snapshot:
             raw_pods=raw,
             ready_replicas=ready,
             now=now,
+            tolerance=tolerance,
+            memory=memory,
+            troubles=tuple(
+                p.trouble_key for p in new_pods if p.trouble_key and p.doom == Doom.AFTER_SECONDS
+            ),
         )
+
+    @property
+    def old_pods_terminating(self) -> bool:
+        return any(pod_is_terminating(self.raw_pods[p.name]) for p in self.old_pods)
+
+    def with_trouble(self, key: str) -> _Snapshot:
+        return dataclasses.replace(self, troubles=(*self.troubles, key))
 
     def verdict(self, phase: Phase, reason: str, text: Optional[str]) -> RolloutState:
         """The state for this snapshot; a FAILED verdict's text is also its failure_reason."""
@@ -366,6 +441,7 @@ class _Snapshot:
             failure_reason=(text or reason) if phase is Phase.FAILED else None,
             pods=shown,
             new_replicaset=self.new_rs_name,
+            troubles=self.troubles,
         )
 
 

@@ -5,6 +5,8 @@ each in its own thread, feed one queue; the caller drains it into a ``Snapshot``
 the snapshot to the pure rollout rule. This module decides nothing about the rollout: it only
 keeps the picture true through dropped streams (resume from the last resourceVersion),
 expired history (410: list again) and a busy or restarting server (back off and retry).
+Every pod update is also folded into the snapshot's trouble memory (failed pulls can only be
+counted update by update).
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 from kubectl_restart_backend.api import KubeApi, WatchExpired
 from kubectl_restart_backend.errors import ApiError
 from kubectl_restart_backend.retry import RetryBudget, compute_backoff
+from kubectl_restart_backend.trouble import NO_MEMORY, Memory, observe_pod
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Snapshot:
     deployment: Optional[dict]
     replicasets: dict[str, dict] = field(default_factory=dict)
     pods: dict[str, dict] = field(default_factory=dict)
+    memory: Memory = NO_MEMORY
 
     def apply(self, resource: str, event_type: str, obj: dict) -> None:
         name = (obj.get("metadata") or {}).get("name", "")
@@ -37,6 +41,8 @@ class Snapshot:
             store.pop(name, None)
         else:
             store[name] = obj
+            if resource == "pods":
+                self.memory = observe_pod(self.memory, obj)
 
     def replace(self, resource: str, items: list[dict]) -> None:
         if resource == "deployments":
@@ -47,6 +53,8 @@ class Snapshot:
             self.replicasets = fresh
         else:
             self.pods = fresh
+            for pod in items:
+                self.memory = observe_pod(self.memory, pod)
 
 
 def selector_string(deployment: dict) -> str:
@@ -75,6 +83,7 @@ class RolloutWatcher:
         deployment: dict,
         *,
         budget: RetryBudget,
+        notice: Optional[Callable[[str], None]] = None,
     ) -> None:
         meta = deployment.get("metadata") or {}
         self.namespace: str = meta.get("namespace", "")

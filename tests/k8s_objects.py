@@ -169,6 +169,7 @@ def container(
     waiting: Optional[tuple[str, str]] = None,
     terminated: Optional[tuple[str, int]] = None,
     last_terminated: Optional[tuple[str, int]] = None,
+    last_message: Optional[str] = None,
     restarts: int = 0,
     started: Optional[bool] = None,
 ) -> dict:
@@ -197,6 +198,8 @@ def container(
                 "finishedAt": ts(20),
             }
         }
+        if last_message is not None:
+            status["lastState"]["terminated"]["message"] = last_message
     if started is not None:
         status["started"] = started
     return status
@@ -212,6 +215,7 @@ def pod(
     waiting: Optional[tuple[str, str]] = None,
     terminated: Optional[tuple[str, int]] = None,
     last_terminated: Optional[tuple[str, int]] = None,
+    last_message: Optional[str] = None,
     restarts: int = 0,
     containers: Optional[Sequence[dict]] = None,
     init: Optional[Sequence[dict]] = None,
@@ -254,6 +258,7 @@ def pod(
                 waiting=waiting,
                 terminated=terminated,
                 last_terminated=last_terminated,
+                last_message=last_message,
                 restarts=restarts,
             )
         ]

@@ -93,10 +93,12 @@ def candidates(args: list[str], word: str) -> tuple[tuple[str, ...], int]:
 @pytest.mark.parametrize(
     ("args", "word", "expected"),
     [
-        pytest.param([], "--c", ("--context", "--cluster"), id="long-flags-by-prefix"),
+        pytest.param(
+            [], "--c", ("--context", "--cluster", "--config-grace"), id="long-flags-by-prefix"
+        ),
         pytest.param([], "--ou", ("--output",), id="output-flag"),
         pytest.param([], "-o", ("-o",), id="exact-short-flag"),
-        pytest.param(["--context", "dev"], "--con", (), id="flag-already-given-not-offered"),
+        pytest.param(["--context", "dev"], "--cont", (), id="flag-already-given-not-offered"),
         pytest.param([], "--context=", ("--context=dev", "--context=prod"), id="inline-value"),
         pytest.param([], "--context=p", ("--context=prod",), id="inline-value-prefix"),
         pytest.param(["--context"], "", ("dev", "prod"), id="context-names"),

@@ -20,14 +20,24 @@ from kubectl_restart_backend.diagnosis import (
     sanitize_log_text,
     summarize_events,
 )
+from kubectl_restart_backend.trouble import DEFAULT_TOLERANCE, NO_MEMORY, Memory, Tolerance
 from tests.k8s_objects import NEW_RS, NOW, OLD_RS, container, event, pod
 
 CRASH = ("CrashLoopBackOff", "back-off 40s restarting failed container=api")
 SECRET = ("CreateContainerConfigError", 'secret "shop-db" not found')
 
 
-def row(id: str, the_pod: dict, *, new_rs: Optional[str] = NEW_RS, **expect: Any) -> Any:
-    return pytest.param(the_pod, new_rs, expect, id=id)
+def row(
+    id: str,
+    the_pod: dict,
+    *,
+    new_rs: Optional[str] = NEW_RS,
+    allowed: Tolerance = DEFAULT_TOLERANCE,
+    memory: Memory = NO_MEMORY,
+    **expect: Any,
+) -> Any:
+    """One row: the pod (and the tolerance ``allowed``, the memory), then PodInfo fields."""
+    return pytest.param(the_pod, new_rs, allowed, memory, expect, id=id)
 
 
 CLASSIFY = [
@@ -65,35 +75,69 @@ CLASSIFY = [
         last_termination="Error (exit code 1)",
         failing=True,
         failure_kind="CrashLoopBackOff",
-        failure="pod p (container api) is in CrashLoopBackOff: exit code 1, 3 restarts",
+        failure="pod p (container api) is in CrashLoopBackOff: exit code 1, 3 restarts "
+        "(2 tolerated)",
+        trouble="CrashLoop",
+        doom="after-restarts",
+        tolerance=None,
+    ),
+    row(
+        "crash-loop-within-the-tolerance-is-not-failing-yet",
+        pod("p", waiting=CRASH, restarts=1, last_terminated=("Error", 3)),
+        failing=False,
+        trouble="CrashLoop",
+        tolerance="2 exits, 2 restarts tolerated",
     ),
     row(
         "crash-loop-with-one-restart-says-restart",
         pod("p", waiting=CRASH, restarts=1, last_terminated=("Error", 3)),
-        failure="pod p (container api) is in CrashLoopBackOff: exit code 3, 1 restart",
+        allowed=Tolerance(restarts=0),
+        failure="pod p (container api) is in CrashLoopBackOff: exit code 3, 1 restart "
+        "(0 tolerated)",
     ),
     row(
-        "oom-killed-now",
+        "oom-killed-now-after-its-tolerated-restarts",
         pod("p", terminated=("OOMKilled", 137), restarts=2),
         status="OOMKilled",
         last_termination="OOMKilled (exit code 137)",
-        failing=False,
+        failing=True,
+        trouble="OOMKilled",
+        failure="pod p (container api) exited: OOMKilled (exit code 137), 2 restarts (2 tolerated)",
     ),
     row(
-        "missing-secret",
+        "missing-secret-is-tolerated-at-first",
         pod("p", waiting=SECRET),
         status="CreateContainerConfigError",
         message='secret "shop-db" not found',
-        failing=True,
-        failure="pod p (container api) is in CreateContainerConfigError: "
-        'secret "shop-db" not found',
+        failing=False,
+        trouble="MissingConfig",
+        trouble_key="p/api/MissingConfig",
+        tolerance="for 0s, 30s tolerated",
     ),
     row(
-        "image-pull-backoff",
+        "missing-secret-past-the-grace",
+        pod("p", waiting=SECRET),
+        memory=Memory(since={"p/api/MissingConfig": NOW.timestamp() - 30}),
+        failing=True,
+        failure="pod p (container api) is in CreateContainerConfigError: "
+        'secret "shop-db" not found (for 30s, 30s tolerated)',
+    ),
+    row(
+        "image-pull-backoff-without-the-registrys-answer-waits-for-pulls",
         pod("p", waiting=("ImagePullBackOff", 'Back-off pulling image "shop/api:nope"')),
         status="ImagePullBackOff",
         message='Back-off pulling image "shop/api:nope"',
+        failing=False,
+        trouble="ImagePullFailed",
+        failed_pulls=0,
+    ),
+    row(
+        "image-not-found-fails-at-once",
+        pod("p", waiting=("ErrImagePull", "docker.io/shop/api:nope: not found")),
         failing=True,
+        trouble="ImageNotFound",
+        doom="now",
+        failure="pod p (container api) is in ErrImagePull: docker.io/shop/api:nope: not found",
     ),
     row(
         "container-creating",
@@ -156,7 +200,8 @@ CLASSIFY = [
         container="migrate",
         restarts=4,
         failing=True,
-        failure="pod p (init container migrate) is in CrashLoopBackOff: exit code 2, 4 restarts",
+        failure="pod p (init container migrate) is in CrashLoopBackOff: exit code 2, 4 restarts "
+        "(2 tolerated)",
     ),
     row(
         "init-container-running-shows-progress",
@@ -176,7 +221,7 @@ CLASSIFY = [
         pod("p", init=[container("migrate", terminated=("Completed", 0))], waiting=SECRET),
         status="CreateContainerConfigError",
         container="api",
-        failing=True,
+        trouble="MissingConfig",
     ),
     row(
         "worst-container-explains-the-pod",
@@ -249,20 +294,23 @@ CLASSIFY = [
 ]
 
 
-@pytest.mark.parametrize(("the_pod", "new_rs", "expect"), CLASSIFY)
-def test_classify_pod(the_pod: dict, new_rs: Optional[str], expect: dict) -> None:
-    info = classify_pod(the_pod, now=NOW, new_rs=new_rs)
+@pytest.mark.parametrize(("the_pod", "new_rs", "tolerance", "memory", "expect"), CLASSIFY)
+def test_classify_pod(
+    the_pod: dict, new_rs: Optional[str], tolerance: Tolerance, memory: Memory, expect: dict
+) -> None:
+    info = classify_pod(the_pod, now=NOW, new_rs=new_rs, tolerance=tolerance, memory=memory)
     assert {key: getattr(info, key) for key in expect} == expect
 
 
 def test_classify_pod_grace_is_a_parameter() -> None:
     unschedulable = pod("p", unschedulable=(45, "no nodes"))
-    assert not classify_pod(unschedulable, now=NOW, new_rs=NEW_RS, unschedulable_grace=60).failing
-    assert classify_pod(unschedulable, now=NOW, new_rs=NEW_RS, unschedulable_grace=45).failing
+    longer, shorter = Tolerance(unschedulable_grace=60), Tolerance(unschedulable_grace=45)
+    assert not classify_pod(unschedulable, now=NOW, new_rs=NEW_RS, tolerance=longer).failing
+    assert classify_pod(unschedulable, now=NOW, new_rs=NEW_RS, tolerance=shorter).failing
 
 
 def test_classify_pod_replicaset_override_for_label_matched_pods() -> None:
-    orphan = pod("p", rs=None, waiting=CRASH)
+    orphan = pod("p", rs=None, waiting=CRASH, restarts=3)
     info = classify_pod(orphan, now=NOW, new_rs=NEW_RS, replicaset=NEW_RS)
     assert (info.replicaset, info.is_new, info.failing) == (NEW_RS, True, True)
 

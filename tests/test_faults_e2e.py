@@ -411,7 +411,7 @@ def test_deployment_deleted_mid_watch_is_reported_not_waited_out(cluster, checko
     assert_clean(result)
 
 
-def test_template_changed_by_someone_else_mid_watch_is_reported(cluster, checkout):
+def test_template_changed_by_someone_else_mid_watch_is_superseded(cluster, checkout):
     link(cluster)
     cluster.set_behaviour("shop", "backend", Behaviour.never_ready())
     run = Background(cluster, checkout, "--timeout", "60s")
@@ -423,9 +423,9 @@ def test_template_changed_by_someone_else_mid_watch_is_reported(cluster, checkou
         {"spec": {"template": {"metadata": {"annotations": {"someone/else": "deploy"}}}}},
     )
     result = run.join()
-    assert result.exit_code == 1, result.output
-    assert "changed by someone else" in result.stdout
-    assert "timeout" not in result.stdout.lower()
+    assert result.exit_code == 6, result.output
+    assert "superseded by a newer change: annotation someone/else" in result.stdout
+    assert "timeout" not in result.stdout.lower() and "failed" not in result.stdout.lower()
     assert_clean(result)
 
 

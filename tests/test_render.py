@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from kubectl_restart_backend.diagnosis import EventLine, PodInfo
-from kubectl_restart_backend.outcome import LogExcerpt, Outcome, Rollback, Verdict
+from kubectl_restart_backend.outcome import LogExcerpt, Outcome, Rollback, Sent, Verdict
 from kubectl_restart_backend.render import (
     Style,
     choose_style,
@@ -91,7 +91,7 @@ def test_failure_names_reason_pod_table_message_events_and_logs():
     logs = (LogExcerpt("backend-7d9f-x2x", "api", True, ("boom: DATABASE_URL missing",)),)
     st = state(Phase.FAILED, 0, 3, reason, [pod()])
     lines = render_outcome(
-        outcome(Verdict.FAILED, st, events=events, logs=logs), PLAIN
+        outcome(Verdict.FAILED, st, events=events, logs=logs, own_restart=True), PLAIN
     ).splitlines()
     assert lines[0] == f"✗ Restart failed: {reason}"
     assert lines[1] == "Pod details:"
@@ -151,6 +151,7 @@ SCHEMA_KEYS = [
     "appName", "namespace", "context", "repo", "branch", "verdict", "ready", "rolloutInProgress",
     "failed", "failureReason", "timedOut", "readyReplicas", "replicas", "pods", "deployedUrls",
     "events", "logs", "restartedAt", "durationSeconds", "notes", "exitCode", "error",
+    "supersededBy", "recovered", "rollback", "interrupted",
 ]  # fmt: skip
 
 
@@ -181,3 +182,142 @@ def test_pod_table_cells_from_the_cluster_cannot_inject_lines_or_escapes():
     text = render_outcome(outcome(Verdict.FAILED, state(Phase.FAILED, 0, 3, "x", [hostile])), PLAIN)
     assert "\x1b" not in text and "\r" not in text
     assert not any(line.startswith("hint:") for line in text.splitlines())
+
+
+# -- what is said after a failure: undo only for our own restart ------------------------------
+
+
+def test_status_of_someone_elses_rollout_never_suggests_an_undo():
+    st = state(Phase.FAILED, 0, 3, "x", [pod()])
+    text = render_outcome(outcome(Verdict.FAILED, st, own_restart=False), PLAIN)
+    assert "rollout undo" not in text and "--undo-on-failure" not in text
+    assert "kubectl rollout history deployment/backend -n shop" in text
+
+
+def test_a_deleted_deployment_gets_no_rollback_advice():
+    st = RolloutState(Phase.FAILED, "Deleted", "gone", 0, 0, 0, "gone", (), None)
+    text = render_outcome(outcome(Verdict.FAILED, st, own_restart=True), PLAIN)
+    assert "undo" not in text
+
+
+def test_a_refused_rollback_says_why_in_words():
+    st = state(Phase.FAILED, 0, 3, "x", [pod()])
+    why = (
+        "the pod template changed after our restart: image 3.0 -> 4.0-hotfix "
+        "(manager: kubectl-set); nothing was changed: the newest change is not ours to undo"
+    )
+    back = Rollback(1, None, why, refused=True, sent=Sent.NO)
+    text = render_outcome(outcome(Verdict.FAILED, st, rollback=back, own_restart=True), PLAIN)
+    assert f"Not rolled back: {why}" in text
+    assert "testing value" not in text and "Rolled back to" not in text
+
+
+# -- superseded ---------------------------------------------------------------------------------
+
+
+def superseded(reason="Superseded", message="superseded by a newer change: image 3.0 -> 4.0"):
+    return RolloutState(Phase.SUPERSEDED, reason, message, 1, 3, 1, None, (pod(),), "b-1")
+
+
+def test_superseded_is_its_own_verdict_not_a_failure():
+    lines = render_outcome(outcome(Verdict.SUPERSEDED, superseded()), PLAIN).splitlines()
+    assert lines[0] == "⚠ Restart superseded by a newer change: image 3.0 -> 4.0"
+    assert "Not a failure of the restart, and nothing was rolled back" in lines[1]
+    assert lines[2].startswith("To follow the newer rollout: kubectl restart-backend status")
+    assert not any("undo" in line for line in lines)
+
+
+def test_paused_mid_rollout_says_how_to_continue():
+    st = superseded("Paused", "paused during the rollout (manager: kubectl-rollout)")
+    text = render_outcome(outcome(Verdict.SUPERSEDED, st), Style(unicode=False))
+    first = text.splitlines()[0]
+    assert first == "SUPERSEDED Restart paused during the rollout (manager: kubectl-rollout)"
+    assert "kubectl rollout resume deployment/backend -n shop" in text
+
+
+def test_superseded_document_says_by_what():
+    doc = outcome_document(outcome(Verdict.SUPERSEDED, superseded()), 6)
+    assert doc["verdict"] == "superseded" and doc["exitCode"] == 6
+    assert doc["failed"] is False and doc["ready"] is False
+    assert doc["supersededBy"] == "superseded by a newer change: image 3.0 -> 4.0"
+
+
+# -- recovered pods on success ------------------------------------------------------------------
+
+
+def test_success_names_pods_that_hiccuped_and_recovered():
+    healed = pod(
+        "backend-7d9f-a",
+        ready=True,
+        failing=False,
+        status="Running",
+        restarts=1,
+        last_termination="Error (exit code 1)",
+        last_exit_age=12.4,
+    )
+    pulled = pod(
+        "backend-7d9f-b",
+        ready=True,
+        failing=False,
+        status="Running",
+        restarts=0,
+        last_termination=None,
+        failed_pulls=2,
+        seen=("ErrImagePull: rpc error: ... manifests/1.4: 503 Service Unavailable",),
+    )
+    waited = pod(
+        "backend-7d9f-c",
+        ready=True,
+        failing=False,
+        status="Running",
+        restarts=0,
+        last_termination=None,
+        seen=('CreateContainerConfigError: secret "shop-db" not found',),
+    )
+    calm = pod("backend-7d9f-d", ready=True, failing=False, restarts=0, last_termination=None)
+    st = state(pods=[healed, pulled, waited, calm])
+    lines = render_outcome(outcome(Verdict.COMPLETE, st), PLAIN).splitlines()
+    assert lines[:2] == ["✓ Rolling restart complete for backend", "All pods healthy: 3/3 ready"]
+    assert lines[3:] == [
+        "Recovered: pod backend-7d9f-a restarted once (Error (exit code 1), 12s ago) and recovered",
+        "Recovered: pod backend-7d9f-b had 2 failed image pulls (503 Service Unavailable) and "
+        "recovered",
+        'Recovered: pod backend-7d9f-c waited on secret "shop-db" not found '
+        "(CreateContainerConfigError) and recovered",
+    ]
+    doc = outcome_document(outcome(Verdict.COMPLETE, st), 0)
+    assert doc["recovered"] == [line.removeprefix("Recovered: ") for line in lines[3:]]
+    assert doc["pods"][0]["restarts"] == 1 and doc["pods"][0]["lastExitAgeSeconds"] == 12.4
+    assert doc["pods"][1]["failedPulls"] == 2
+
+
+# -- Ctrl-C after the verdict -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sent, words",
+    [
+        (Sent.NO, "the rollback to revision 4 was not sent."),
+        (Sent.UNKNOWN, "the rollback to revision 4 was on its way: it may have been applied."),
+        (Sent.YES, "the rollback to revision 4 was sent and goes on in the cluster."),
+    ],
+)
+def test_ctrl_c_while_rolling_back_keeps_the_failure_and_says_if_it_was_sent(sent, words):
+    st = state(Phase.FAILED, 0, 3, "why", [pod()])
+    back = Rollback(4, None, sent=sent)
+    done = outcome(Verdict.FAILED, st, rollback=back, interrupted="rolling back", own_restart=True)
+    text = render_outcome(done, PLAIN)
+    assert text.startswith("✗ Restart failed: why")
+    assert f"Interrupted while rolling back: {words}" in text
+    doc = outcome_document(done, 130)
+    assert doc["verdict"] == "failed" and doc["interrupted"] == "rolling back"
+    assert doc["rollback"]["sent"] == sent.value and doc["exitCode"] == 130
+
+
+def test_ctrl_c_while_explaining_keeps_the_failure():
+    st = state(Phase.FAILED, 0, 3, "why", [pod()])
+    done = outcome(Verdict.FAILED, st, interrupted="explaining the failure", own_restart=True)
+    text = render_outcome(done, PLAIN)
+    assert text.startswith("✗ Restart failed: why")
+    assert "Interrupted while the failure was being explained" in text
+    assert "restart goes on in the cluster" in text

@@ -130,13 +130,13 @@ def test_crash_loop_report_shows_the_crashed_containers_log_lines(cluster, check
     assert "BackOff" in run.stdout  # the Warning event
 
 
-def test_missing_secret_fails_fast_naming_the_secret(cluster, checkout):
+def test_missing_secret_fails_after_the_grace_naming_the_secret(cluster, checkout):
     cluster.create_secret("shop", "shop-db", {"url": "postgres://db"})
     env = [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "shop-db", "key": "url"}}}]
     containers = [{"name": "api", "image": "acme/shop:1", "env": env}]
     link(cluster, containers=containers)
     cluster.delete("secrets", "shop", "shop-db")
-    run = restart(cluster, checkout)
+    run = restart(cluster, checkout, "--config-grace", "1s")
     assert run.exit_code == 1, run.output
     assert "CreateContainerConfigError" in run.stdout
     assert 'secret "shop-db" not found' in run.stdout
@@ -369,7 +369,7 @@ def test_piped_output_has_no_ansi_codes_even_without_no_color(cluster, checkout)
 def test_quota_that_blocks_new_pods_fails_with_the_replicaset_reason(cluster, checkout):
     link(cluster)
     cluster.set_pod_quota("shop", 3)  # the surge pod of the rolling update is over quota
-    run = restart(cluster, checkout, "--timeout", "60s")
+    run = restart(cluster, checkout, "--timeout", "60s", "--config-grace", "1s")
     assert run.exit_code == 1, run.output
     assert "✗ Restart failed: ReplicaSet could not create pods" in run.stdout
     assert "quota" in run.stdout

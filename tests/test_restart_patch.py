@@ -64,13 +64,13 @@ def test_no_previous_replicaset_when_only_the_new_one_exists():
     assert choose_previous_replicaset([rs("b-cccc", 3)], "dep-uid", "b-cccc") is None
 
 
-def test_undo_patch_restores_the_template_without_its_hash_and_tests_our_annotation():
-    revision, ops = build_undo_patch(rs("b-bbbb", 2), "2026-11-26T06:00:00Z")
-    assert revision == 2
-    assert ops[0] == {
-        "op": "test",
-        "path": "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt",
-        "value": "2026-11-26T06:00:00Z",
+def test_undo_patch_restores_the_template_without_its_hash_and_tests_the_whole_template():
+    ours = {
+        "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-11-26T06:00:00Z"}},
+        "spec": {"containers": [{"name": "api", "image": "acme/shop:3.0"}]},
     }
+    revision, ops = build_undo_patch(rs("b-bbbb", 2), ours)
+    assert revision == 2
+    assert ops[0] == {"op": "test", "path": "/spec/template", "value": ours}
     assert ops[1]["op"] == "replace" and ops[1]["path"] == "/spec/template"
     assert ops[1]["value"]["metadata"]["labels"] == {"app": "backend"}

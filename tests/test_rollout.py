@@ -12,6 +12,13 @@ from kubectl_restart_backend.rollout import (
     find_new_replicaset,
     owned_replicasets,
 )
+from kubectl_restart_backend.trouble import (
+    DEFAULT_TOLERANCE,
+    NO_MEMORY,
+    Memory,
+    Tolerance,
+    observe_pod,
+)
 from tests.k8s_objects import (
     NEW_RS,
     NOW,
@@ -54,7 +61,8 @@ def case(
     *,
     rss: Optional[list] = None,
     generation: int = OURS,
-    grace: float = 30.0,
+    tolerance: Tolerance = DEFAULT_TOLERANCE,
+    memory: Memory = NO_MEMORY,
     events: tuple = (),
     tpl: Optional[dict] = None,
     **expect: Any,
@@ -65,7 +73,8 @@ def case(
         rss=CURRENT_RS if rss is None else rss,
         pods=pods,
         generation=generation,
-        grace=grace,
+        tolerance=tolerance,
+        memory=memory,
         events=events,
         tpl=tpl,
     )
@@ -74,6 +83,62 @@ def case(
 
 def two_new_ready_and(extra: dict) -> list:
     return [*ready_pods(2), extra]
+
+
+def seen(*pods: dict) -> Memory:
+    """The memory after the watch delivered these pod updates, in order."""
+    memory = Memory()
+    for update in pods:
+        memory = observe_pod(memory, update)
+    return memory
+
+
+def with_managers(dep: dict, *entries: tuple[str, str, dict]) -> dict:
+    """``dep`` with managedFields: (manager, time, fieldsV1) each."""
+    dep["metadata"]["managedFields"] = [
+        {
+            "manager": manager,
+            "operation": "Update",
+            "apiVersion": "apps/v1",
+            "time": time,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": fields,
+        }
+        for manager, time, fields in entries
+    ]
+    return dep
+
+
+NOT_FOUND = (
+    'rpc error: code = NotFound desc = failed to pull and unpack image "docker.io/shop/api:nope":'
+    ' failed to resolve reference "docker.io/shop/api:nope": docker.io/shop/api:nope: not found'
+)
+BACKOFF_NOT_FOUND = f'Back-off pulling image "shop/api:nope": ErrImagePull: {NOT_FOUND}'
+UNAVAILABLE = (
+    'rpc error: code = Unknown desc = failed to pull and unpack image "docker.io/shop/api:1.4": '
+    "unexpected status from HEAD request to "
+    "https://registry-1.docker.io/v2/shop/api/manifests/1.4: 503 Service Unavailable"
+)
+UNAVAILABLE_FOR_UNAUTHORIZED_REPO = UNAVAILABLE.replace("shop/api", "unauthorized/denied")
+BACKOFF_503 = f'Back-off pulling image "shop/api:1.4": ErrImagePull: {UNAVAILABLE}'
+PULL_FAILED_THRICE = [
+    ("ErrImagePull", UNAVAILABLE),
+    ("ImagePullBackOff", BACKOFF_503),
+    ("ErrImagePull", UNAVAILABLE),
+    ("ImagePullBackOff", BACKOFF_503),
+    ("ErrImagePull", UNAVAILABLE),
+]
+MISSING = 'secret "shop-db" not found'
+MISSING_KEY = "backend-new-p0/api/MissingConfig"
+QUOTA_KEY = f"rs/{NEW_RS}/QuotaExceeded"
+RESTARTED_FIELDS = {
+    "f:spec": {
+        "f:template": {"f:metadata": {"f:annotations": {"f:kubectl.kubernetes.io/restartedAt": {}}}}
+    }
+}
+IMAGE_FIELDS = {
+    "f:spec": {"f:template": {"f:spec": {"f:containers": {'k:{"name":"api"}': {"f:image": {}}}}}}
+}
 
 
 TABLE = [
@@ -247,21 +312,40 @@ TABLE = [
         reason="Deleted",
     ),
     case(
-        "superseded-by-someone-elses-template-change",
+        "superseded-by-someone-elses-template-change-is-not-a-failure",
         deployment(generation=3, observed=3, pod_template=template(image="shop/api:2.0")),
         ready_pods(3),
         tpl=template(),
-        phase=Phase.FAILED,
+        phase=Phase.SUPERSEDED,
         reason="Superseded",
-        failure_reason="deployment was changed by someone else (generation 3) while we watched",
+        message="superseded by a newer change: image 1.4 -> 2.0",
+        failure_reason=None,
     ),
     case(
-        "paused-while-watching-fails",
-        deployment(generation=3, observed=3, updated=1, paused=True),
+        "superseded-names-the-field-manager-that-changed-the-image",
+        with_managers(
+            deployment(generation=3, observed=3, pod_template=template(image="shop/api:2.0")),
+            ("kubectl-restart-backend", "2026-11-03T11:58:00Z", RESTARTED_FIELDS),
+            ("kubectl-set", "2026-11-03T11:59:00Z", IMAGE_FIELDS),
+            ("helm", "2026-10-01T08:00:00Z", {"f:spec": {"f:replicas": {}}}),
+        ),
+        ready_pods(3),
+        tpl=template(),
+        phase=Phase.SUPERSEDED,
+        message="superseded by a newer change: image 1.4 -> 2.0 (manager: kubectl-set)",
+    ),
+    case(
+        "paused-while-watching-is-superseded-not-failed",
+        with_managers(
+            deployment(generation=3, observed=3, updated=1, paused=True),
+            ("kubectl-rollout", "2026-11-03T11:59:00Z", {"f:spec": {"f:paused": {}}}),
+        ),
         ready_pods(1),
         tpl=template(),
-        phase=Phase.FAILED,
+        phase=Phase.SUPERSEDED,
         reason="Paused",
+        message="paused during the rollout (manager: kubectl-rollout)",
+        failure_reason=None,
     ),
     # --- early failures: pods of the NEW ReplicaSet
     case(
@@ -273,8 +357,65 @@ TABLE = [
         phase=Phase.FAILED,
         reason="CrashLoopBackOff",
         failure_reason="pod backend-new-x2x (container api) is in CrashLoopBackOff: exit code 1, "
-        "3 restarts",
+        "3 restarts (2 tolerated)",
         ready_replicas=2,
+    ),
+    # --- crashes: the kubelet restarts at once, then after 10s, 20s, ...; 2 restarts tolerated
+    case(
+        "second-exit-after-one-restart-is-tolerated",
+        deployment(updated=3, available=2),
+        two_new_ready_and(
+            pod("backend-new-x2x", waiting=CRASH, restarts=1, last_terminated=("Error", 1))
+        ),
+        phase=Phase.PROGRESSING,
+        failure_reason=None,
+    ),
+    case(
+        "third-exit-after-two-restarts-fails",
+        deployment(updated=3, available=2),
+        two_new_ready_and(
+            pod("backend-new-x2x", waiting=CRASH, restarts=2, last_terminated=("Error", 1))
+        ),
+        phase=Phase.FAILED,
+        reason="CrashLoopBackOff",
+        failure_reason="pod backend-new-x2x (container api) is in CrashLoopBackOff: exit code 1, "
+        "2 restarts (2 tolerated)",
+    ),
+    case(
+        "more-restarts-tolerated-by-the-user",
+        deployment(updated=3, available=2),
+        two_new_ready_and(
+            pod("backend-new-x2x", waiting=CRASH, restarts=3, last_terminated=("Error", 1))
+        ),
+        tolerance=Tolerance(restarts=5),
+        phase=Phase.PROGRESSING,
+    ),
+    case(
+        "fail-fast-fails-at-the-first-exit",
+        deployment(updated=3, available=2),
+        two_new_ready_and(pod("backend-new-p2", terminated=("Error", 1), restarts=0)),
+        tolerance=Tolerance().fail_fast(),
+        phase=Phase.FAILED,
+        reason="Error",
+        failure_reason="pod backend-new-p2 (container api) exited: exit code 1, 0 restarts "
+        "(0 tolerated)",
+    ),
+    case(
+        "command-not-found-fails-at-the-first-exit",
+        deployment(updated=3, available=2),
+        two_new_ready_and(
+            pod(
+                "backend-new-p2",
+                waiting=CRASH,
+                restarts=0,
+                last_terminated=("StartError", 128),
+                last_message='exec: "app": executable file not found in $PATH: unknown',
+            )
+        ),
+        phase=Phase.FAILED,
+        reason="CrashLoopBackOff",
+        failure_reason="pod backend-new-p2 (container api) is in CrashLoopBackOff: "
+        'exec: "app": executable file not found in $PATH: unknown',
     ),
     case(
         "oom-killed-crash-loop-says-oomkilled",
@@ -284,21 +425,55 @@ TABLE = [
         ),
         phase=Phase.FAILED,
         failure_reason="pod backend-new-x2x (container api) is in CrashLoopBackOff: "
-        "OOMKilled (exit code 137), 5 restarts",
+        "OOMKilled (exit code 137), 5 restarts (2 tolerated)",
     ),
+    # --- images: the registry's answer decides
     case(
-        "image-pull-backoff-fails-early",
+        "image-not-found-fails-at-once",
         deployment(updated=1, status_replicas=4, available=0),
-        [
-            pod(
-                "backend-new-p0",
-                waiting=("ImagePullBackOff", 'Back-off pulling image "shop/api:nope"'),
-            )
-        ],
+        [pod("backend-new-p0", waiting=("ImagePullBackOff", BACKOFF_NOT_FOUND))],
         phase=Phase.FAILED,
         reason="ImagePullBackOff",
-        failure_reason="pod backend-new-p0 (container api) is in ImagePullBackOff: "
-        'Back-off pulling image "shop/api:nope"',
+        failure_reason=f"pod backend-new-p0 (container api) is in ImagePullBackOff: "
+        f"{BACKOFF_NOT_FOUND}",
+    ),
+    case(
+        "image-pull-backoff-of-an-older-kubelet-without-memory-waits-for-more-pulls",
+        deployment(updated=1, status_replicas=4, available=0),
+        [pod("backend-new-p0", waiting=("ImagePullBackOff", 'Back-off pulling image "api:1"'))],
+        phase=Phase.PROGRESSING,
+    ),
+    case(
+        "image-pull-backoff-of-an-older-kubelet-judged-by-the-remembered-error",
+        deployment(updated=1, status_replicas=4, available=0),
+        [pod("backend-new-p0", waiting=("ImagePullBackOff", 'Back-off pulling image "api:1"'))],
+        memory=seen(pod("backend-new-p0", waiting=("ErrImagePull", NOT_FOUND))),
+        phase=Phase.FAILED,
+        reason="ImagePullBackOff",
+    ),
+    case(
+        "registry-503-on-the-first-pull-is-tolerated",
+        deployment(updated=1, status_replicas=4, available=0),
+        [pod("backend-new-p0", waiting=("ImagePullBackOff", BACKOFF_503))],
+        memory=seen(pod("backend-new-p0", waiting=("ErrImagePull", UNAVAILABLE))),
+        phase=Phase.PROGRESSING,
+        failure_reason=None,
+    ),
+    case(
+        "registry-503-on-the-third-pull-fails",
+        deployment(updated=1, status_replicas=4, available=0),
+        [pod("backend-new-p0", waiting=("ErrImagePull", UNAVAILABLE))],
+        memory=seen(*[pod("backend-new-p0", waiting=w) for w in PULL_FAILED_THRICE]),
+        phase=Phase.FAILED,
+        reason="ErrImagePull",
+        failure_reason=f"pod backend-new-p0 (container api) is in ErrImagePull: {UNAVAILABLE} "
+        "(3 failed pulls, 2 tolerated)",
+    ),
+    case(
+        "repository-named-like-an-error-does-not-decide",
+        deployment(updated=1, status_replicas=4, available=0),
+        [pod("backend-new-p0", waiting=("ErrImagePull", UNAVAILABLE_FOR_UNAUTHORIZED_REPO))],
+        phase=Phase.PROGRESSING,
     ),
     case(
         "err-image-pull-fails-early",
@@ -315,18 +490,43 @@ TABLE = [
         reason="InvalidImageName",
     ),
     case(
-        "missing-secret-fails-early",
+        "missing-secret-is-tolerated-at-first",
+        deployment(updated=1, available=0),
+        [pod("backend-new-p0", waiting=("CreateContainerConfigError", MISSING))],
+        phase=Phase.PROGRESSING,
+        troubles=(MISSING_KEY,),
+    ),
+    case(
+        "missing-secret-within-the-grace-is-tolerated",
+        deployment(updated=1, available=0),
+        [pod("backend-new-p0", waiting=("CreateContainerConfigError", MISSING))],
+        memory=Memory(since={MISSING_KEY: NOW.timestamp() - 29}),
+        phase=Phase.PROGRESSING,
+    ),
+    case(
+        "missing-secret-past-the-grace-fails",
+        deployment(updated=1, available=0),
+        [pod("backend-new-p0", waiting=("CreateContainerConfigError", MISSING))],
+        memory=Memory(since={MISSING_KEY: NOW.timestamp() - 31}),
+        phase=Phase.FAILED,
+        reason="CreateContainerConfigError",
+        failure_reason="pod backend-new-p0 (container api) is in CreateContainerConfigError: "
+        'secret "shop-db" not found (for 31s, 30s tolerated)',
+    ),
+    case(
+        "run-as-non-root-refusal-fails-at-once",
         deployment(updated=1, available=0),
         [
             pod(
                 "backend-new-p0",
-                waiting=("CreateContainerConfigError", 'secret "shop-db" not found'),
+                waiting=(
+                    "CreateContainerConfigError",
+                    "container has runAsNonRoot and image will run as root (pod: x)",
+                ),
             )
         ],
         phase=Phase.FAILED,
         reason="CreateContainerConfigError",
-        failure_reason="pod backend-new-p0 (container api) is in CreateContainerConfigError: "
-        'secret "shop-db" not found',
     ),
     case(
         "secret-cache-still-syncing-is-not-a-failure",
@@ -348,14 +548,43 @@ TABLE = [
         reason="CreateContainerError",
     ),
     case(
-        "run-container-error-fails-early",
+        "run-container-error-for-a-missing-command-fails-early",
         deployment(updated=1, available=0),
-        [pod("backend-new-p0", waiting=("RunContainerError", "exec: not found"))],
+        [
+            pod(
+                "backend-new-p0",
+                waiting=("RunContainerError", 'exec: "app": executable file not found in $PATH'),
+            )
+        ],
         phase=Phase.FAILED,
         reason="RunContainerError",
     ),
     case(
+        "other-run-container-error-counts-as-a-restart",
+        deployment(updated=1, available=0),
+        [pod("backend-new-p0", waiting=("RunContainerError", "OCI runtime start failed: busy"))],
+        phase=Phase.PROGRESSING,
+    ),
+    case(
         "failed-pod-phase-fails-early",
+        deployment(updated=1, available=0),
+        [
+            pod(
+                "backend-new-p0",
+                phase="Failed",
+                ready=False,
+                terminated=("Error", 1),
+                reason="DeadlineExceeded",
+                message="Pod was active on the node longer than the specified deadline",
+            )
+        ],
+        phase=Phase.FAILED,
+        reason="PodFailed",
+        failure_reason="pod backend-new-p0 failed: DeadlineExceeded: "
+        "Pod was active on the node longer than the specified deadline",
+    ),
+    case(
+        "pod-refused-by-its-node-is-replaced-not-a-failure",
         deployment(updated=1, available=0),
         [
             pod(
@@ -367,10 +596,7 @@ TABLE = [
                 message="Allocate failed due to no healthy devices",
             )
         ],
-        phase=Phase.FAILED,
-        reason="PodFailed",
-        failure_reason="pod backend-new-p0 failed: UnexpectedAdmissionError: "
-        "Allocate failed due to no healthy devices",
+        phase=Phase.PROGRESSING,
     ),
     case(
         "evicted-pod-is-replaced-not-a-failure",
@@ -405,7 +631,7 @@ TABLE = [
         phase=Phase.FAILED,
         reason="CrashLoopBackOff",
         failure_reason="pod backend-new-p0 (init container migrate) is in CrashLoopBackOff: "
-        "exit code 2, 4 restarts",
+        "exit code 2, 4 restarts (2 tolerated)",
     ),
     case(
         "crash-looping-sidecar-after-initialization-fails-early",
@@ -414,7 +640,7 @@ TABLE = [
         phase=Phase.FAILED,
         reason="CrashLoopBackOff",
         failure_reason="pod backend-new-p0 (container proxy) is in CrashLoopBackOff: "
-        "exit code 1, 3 restarts",
+        "exit code 1, 3 restarts (2 tolerated)",
     ),
     case(
         "crashed-once-and-running-again-is-not-a-failure",
@@ -471,7 +697,7 @@ TABLE = [
         "unschedulable-grace-is-configurable",
         deployment(updated=3, available=2),
         two_new_ready_and(pod("backend-new-p2", unschedulable=(45, NO_CPU))),
-        grace=60,
+        tolerance=Tolerance(unschedulable_grace=60),
         phase=Phase.PROGRESSING,
     ),
     case(
@@ -529,7 +755,7 @@ TABLE = [
         reason="CrashLoopBackOff",
     ),
     case(
-        "replica-failure-quota-fails",
+        "replica-failure-quota-is-tolerated-at-first",
         deployment(
             updated=2,
             status_replicas=5,
@@ -538,10 +764,58 @@ TABLE = [
         ),
         [*ready_pods(2), *ready_pods(3, OLD_RS)],
         rss=[old_replicaset(3), replicaset(replicas=3)],
+        phase=Phase.PROGRESSING,
+        troubles=(QUOTA_KEY,),
+    ),
+    case(
+        "replica-failure-quota-fails-after-the-grace",
+        deployment(
+            updated=2,
+            status_replicas=5,
+            available=2,
+            conditions=[condition("ReplicaFailure", "True", "FailedCreate", QUOTA)],
+        ),
+        [*ready_pods(2), *ready_pods(3, OLD_RS)],
+        rss=[old_replicaset(3), replicaset(replicas=3)],
+        memory=Memory(since={QUOTA_KEY: NOW.timestamp() - 40}),
         phase=Phase.FAILED,
         reason="ReplicaFailure",
         failure_reason="ReplicaSet could not create pods: exceeded quota: compute, "
-        "requested: pods=1, used: pods=3, limited: pods=3",
+        "requested: pods=1, used: pods=3, limited: pods=3 (for 40s, 30s tolerated)",
+    ),
+    case(
+        "replica-failure-quota-while-old-pods-terminate-is-not-counted",
+        deployment(
+            updated=2,
+            status_replicas=5,
+            available=2,
+            conditions=[condition("ReplicaFailure", "True", "FailedCreate", QUOTA)],
+        ),
+        [*ready_pods(2), *ready_pods(2, OLD_RS), pod("backend-old-t", rs=OLD_RS, deleting=True)],
+        rss=[old_replicaset(3), replicaset(replicas=3)],
+        memory=Memory(since={QUOTA_KEY: NOW.timestamp() - 40}),
+        phase=Phase.PROGRESSING,
+        troubles=(),
+    ),
+    case(
+        "replica-failure-refused-by-pod-security-fails-at-once",
+        deployment(
+            updated=0,
+            status_replicas=3,
+            available=3,
+            conditions=[
+                condition(
+                    "ReplicaFailure",
+                    "True",
+                    "FailedCreate",
+                    'pods "backend-new-x" is forbidden: violates PodSecurity "restricted:latest"',
+                )
+            ],
+        ),
+        ready_pods(3, OLD_RS),
+        rss=[old_replicaset(3), replicaset(replicas=1)],
+        phase=Phase.FAILED,
+        reason="ReplicaFailure",
     ),
     case(
         "replica-failure-on-new-rs-uses-the-failedcreate-event",
@@ -554,10 +828,11 @@ TABLE = [
             ),
         ],
         events=(event("ReplicaSet", NEW_RS, "FailedCreate", QUOTA, count=4),),
+        memory=Memory(since={QUOTA_KEY: NOW.timestamp() - 30}),
         phase=Phase.FAILED,
         reason="ReplicaFailure",
         failure_reason="ReplicaSet could not create pods: exceeded quota: compute, "
-        "requested: pods=1, used: pods=3, limited: pods=3",
+        "requested: pods=1, used: pods=3, limited: pods=3 (for 30s, 30s tolerated)",
     ),
     case(
         "new-replicaset-not-listed-yet-waits",
@@ -611,7 +886,8 @@ def test_rollout_verdict(inputs: dict, expect: dict) -> None:
         inputs["pods"],
         generation=inputs["generation"],
         now=NOW,
-        unschedulable_grace=inputs["grace"],
+        tolerance=inputs["tolerance"],
+        memory=inputs["memory"],
         events=inputs["events"],
         template=inputs["tpl"],
     )
