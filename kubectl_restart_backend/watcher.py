@@ -4,15 +4,26 @@ Three watches (the Deployment by name, ReplicaSets and pods by the Deployment's 
 each in its own thread, feed one queue; the caller drains it into a ``Snapshot`` and hands
 the snapshot to the pure rollout rule. This module decides nothing about the rollout: it only
 keeps the picture true through dropped streams (resume from the last resourceVersion),
-expired history (410: list again) and a busy or restarting server (back off and retry).
-Every pod update is also folded into the snapshot's trouble memory (failed pulls can only be
-counted update by update).
+expired history (410: list again), a busy or restarting server (back off and retry), and
+watches that end at once without a word.
+
+That last one is what some proxies and gateways do to long requests: every watch answers
+200 and ends immediately with zero events. Resuming from the same resourceVersion would
+never see the rollout finish. Like client-go's reflector ("very short watch"), a watch that
+ends within ``SHORT_WATCH`` with no events counts as an error: back off, then list again (a
+list shows what changed). After ``POLL_AFTER`` such watches in a row the resource is polled
+(one list every ``POLL_EVERY`` seconds, a watch tried again every ``WATCH_RETRY_EVERY``), so
+the verdict still comes, at a bounded rate and never in a hot loop.
+
+Every pod update is also folded into the snapshot's trouble memory (``trouble.observe_pod``):
+failed pulls can only be counted update by update.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -20,6 +31,12 @@ from kubectl_restart_backend.api import KubeApi, WatchExpired
 from kubectl_restart_backend.errors import ApiError
 from kubectl_restart_backend.retry import RetryBudget, compute_backoff
 from kubectl_restart_backend.trouble import NO_MEMORY, Memory, observe_pod
+
+SHORT_WATCH = 1.0  # a watch that ends sooner, with no events, is broken (client-go's rule)
+SHORT_BACKOFF = 0.2  # first pause after a very short watch; doubles up to POLL_EVERY
+POLL_AFTER = 3  # very short watches in a row before the resource is polled instead
+POLL_EVERY = 1.0  # seconds between lists while polling (per resource)
+WATCH_RETRY_EVERY = 10.0  # while polling, how often a watch is tried again
 
 
 @dataclass
@@ -84,6 +101,7 @@ class RolloutWatcher:
         *,
         budget: RetryBudget,
         notice: Optional[Callable[[str], None]] = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         meta = deployment.get("metadata") or {}
         self.namespace: str = meta.get("namespace", "")
@@ -95,6 +113,10 @@ class RolloutWatcher:
         self._events: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._deployment_rv = str(meta.get("resourceVersion") or "")
+        self._notice = notice
+        self._clock = clock
+        self._told_polling = False
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         """List ReplicaSets and pods, then start the three watches."""
@@ -135,6 +157,10 @@ class RolloutWatcher:
         kind = item[0]
         if kind == "error":
             raise item[1]
+        if kind == "notice":
+            if self._notice is not None:
+                self._notice(item[1])
+            return
         if kind == "relist":
             self.snapshot.replace(item[1], item[2])
         else:
@@ -148,8 +174,11 @@ class RolloutWatcher:
         return {"label_selector": self._selector}
 
     def _follow(self, resource: str, version: str) -> None:
-        """Watch ``resource`` until stopped: resume from the last version, relist on 410."""
+        """Watch ``resource`` until stopped: resume from the last version, relist on 410 and
+        after a very short watch, poll while watches keep ending at once."""
         failures = 0
+        short = 0  # very short, empty watches in a row
+        last_watch = float("-inf")  # when a watch was last opened
         trouble_since: Optional[float] = None  # when the current stretch of failures began
         needs_list = False
         while not self._stop.is_set():
@@ -157,6 +186,11 @@ class RolloutWatcher:
                 if needs_list:
                     version = self._relist(resource)
                     needs_list = False
+                if short >= POLL_AFTER and self._clock() - last_watch < WATCH_RETRY_EVERY:
+                    self._stop.wait(POLL_EVERY)  # polling: one list per POLL_EVERY
+                    needs_list = True
+                    continue
+                last_watch = self._clock()
                 received = False
                 for event in self._api.watch(
                     resource,
@@ -173,9 +207,15 @@ class RolloutWatcher:
                     trouble_since = None
                     if event.get("type") != "BOOKMARK":
                         self._events.put(("event", resource, event.get("type"), obj))
-                failures = 0 if received else failures + 1
-                if failures > 1:  # streams that end at once, repeatedly: do not spin
-                    self._stop.wait(min(1.0, 0.05 * failures))
+                failures = 0
+                if received or self._clock() - last_watch >= SHORT_WATCH:
+                    short = 0
+                    continue  # an ordinary end (timeoutSeconds): resume where it stopped
+                short += 1
+                needs_list = True  # the watch may have missed changes: list them
+                if short == POLL_AFTER:
+                    self._tell_polling(resource)
+                self._stop.wait(min(POLL_EVERY, SHORT_BACKOFF * 2 ** (short - 1)))
             except WatchExpired:
                 needs_list = True
             except ApiError as err:
@@ -198,6 +238,20 @@ class RolloutWatcher:
                         ("error", ApiError(f"watching {resource} failed unexpectedly: {err}"))
                     )
                 return
+
+    def _tell_polling(self, resource: str) -> None:
+        """Say once per run that watches are broken and we poll instead (three threads)."""
+        with self._lock:
+            if self._told_polling:
+                return
+            self._told_polling = True
+        self._events.put(
+            (
+                "notice",
+                f"every watch of {resource} ends at once without events (a proxy cutting "
+                f"long requests?); listing every {POLL_EVERY:.0f}s instead",
+            )
+        )
 
     def _relist(self, resource: str) -> str:
         listing = self._api.list(resource, self.namespace, **self._selectors(resource))

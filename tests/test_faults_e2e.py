@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -444,3 +445,64 @@ def test_ctrl_c_while_the_patch_is_unanswered_says_it_may_have_been_applied(make
     assert "nothing was changed" not in stderr
     assert "hint: check with: kubectl rollout status deployment/backend -n shop" in stderr
     assert "Traceback" not in stdout + stderr
+
+
+# -- watches that end at once (a proxy cutting long requests) ------------------------------------
+
+
+def lists_and_watches_per_resource(cluster) -> dict[str, int]:
+    """GETs of each collection after our PATCH (lists and watches alike)."""
+    log = cluster.requests
+    first = next(i for i, r in enumerate(log) if r.method == "PATCH")
+    counts: dict[str, int] = {}
+    for record in log[first:]:
+        if record.method == "GET" and record.path.rsplit("/", 1)[-1] in (
+            "deployments",
+            "replicasets",
+            "pods",
+        ):
+            key = record.path.rsplit("/", 1)[-1]
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize(
+    "behaviour, exit_code, words",
+    [
+        (Behaviour.healthy(ready_delay=0.3), 0, "Rolling restart complete for backend"),
+        (Behaviour.crash_loop(), 1, "CrashLoopBackOff"),
+    ],
+    ids=["complete", "failed"],
+)
+def test_watches_that_end_at_once_never_hang_the_verdict(
+    cluster, checkout, behaviour, exit_code, words
+):
+    link(cluster)
+    cluster.set_behaviour("shop", "backend", behaviour)
+    cluster.faults.cut_watches = True
+    started = time.monotonic()
+    run = run_plugin(["--kubeconfig", cluster.kubeconfig, "--timeout", "60s"], cwd=checkout)
+    elapsed = time.monotonic() - started
+    assert run.exit_code == exit_code, run.output
+    assert words in run.stdout
+    for resource, count in lists_and_watches_per_resource(cluster).items():
+        assert count <= 4 * elapsed + 6, f"{resource}: {count} requests in {elapsed:.1f}s"
+    assert_one_restart(cluster)
+    assert_clean(run)
+
+
+def test_watches_that_keep_ending_at_once_fall_back_to_polling_at_a_bounded_rate(cluster, checkout):
+    link(cluster)
+    cluster.set_behaviour("shop", "backend", Behaviour.never_ready())
+    cluster.faults.cut_watches = True
+    started = time.monotonic()
+    run = run_plugin(["--kubeconfig", cluster.kubeconfig, "--timeout", "5s"], cwd=checkout)
+    elapsed = time.monotonic() - started
+    assert run.exit_code == 3, run.output
+    assert "every watch of" in run.output and "listing every 1s instead" in run.output
+    counts = lists_and_watches_per_resource(cluster)
+    for resource, count in counts.items():
+        # about one list per second once polling, plus the first few tries: never a hot loop
+        assert count <= 2 * elapsed + 8, f"{resource}: {count} requests in {elapsed:.1f}s"
+    assert counts["pods"] >= 4  # it did keep looking
+    assert_clean(run)
