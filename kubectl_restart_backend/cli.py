@@ -36,9 +36,9 @@ def _trouble_help() -> str:
     from kubectl_restart_backend.trouble import render_help_table
 
     return (
-        "\b\nWhen trouble of a new pod fails the restart (defaults: --max-restarts 2, "
-        "--max-pull-failures 2, --config-grace 30s, --unschedulable-grace 30s; --fail-fast: "
-        "the first sign):\n" + render_help_table()
+        "\b\nWhen trouble of a new pod fails the restart (defaults: --max-restarts 2,\n"
+        "--max-pull-failures 2, --config-grace 30s, --unschedulable-grace 30s; --fail-fast:\n"
+        "at the first sign):\n" + render_help_table()
     )
 
 

@@ -661,7 +661,7 @@ def describe_recovery(pod: PodInfo) -> Optional[str]:
         reason, _, message = note.partition(": ")
         if reason in ("ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff"):
             continue
-        parts.append(f"waited on {message or reason} ({reason})" if message else f"was {reason}")
+        parts.append(f"was in {reason}" + (f" ({message})" if message else ""))
     if not parts:
         return None
     return f"pod {pod.name} {' and '.join(parts)} and recovered"

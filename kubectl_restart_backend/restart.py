@@ -26,7 +26,12 @@ from kubectl_restart_backend.restart_patch import (
 from kubectl_restart_backend.retry import RetryBudget
 from kubectl_restart_backend.rollout import Phase, RolloutState, compute_rollout_state
 from kubectl_restart_backend.session import Session, Target, TargetQuery, find_target
-from kubectl_restart_backend.trouble import DEFAULT_TOLERANCE, Tolerance, remember_troubles
+from kubectl_restart_backend.trouble import (
+    DEFAULT_TOLERANCE,
+    Tolerance,
+    remember_troubles,
+    waiting_words,
+)
 from kubectl_restart_backend.watcher import RolloutWatcher, selector_string
 
 PROGRESS_EVERY = 5.0  # seconds between progress lines when nothing changes (the spec's poll)
@@ -198,6 +203,7 @@ def follow_rollout(
     watcher.start()
     last_shown: Optional[tuple] = None
     last_time = 0.0
+    told: set[tuple[str, str]] = set()  # (pod, trouble) already said to be waited out
     try:
         while True:
             snap = watcher.snapshot
@@ -215,6 +221,7 @@ def follow_rollout(
             snap.memory = remember_troubles(snap.memory, state.troubles, now)
             if state.phase in FINAL:
                 return state, False
+            _tell_tolerated(state, watch.tolerance, told, reporter)
             clock = session.clock()
             if clock >= deadline:
                 return state, True
@@ -225,6 +232,22 @@ def follow_rollout(
             watcher.wait(min(TICK, deadline - clock))
     finally:
         watcher.stop()
+
+
+def _tell_tolerated(
+    state: RolloutState, tolerance: Tolerance, told: set[tuple[str, str]], reporter: Reporter
+) -> None:
+    """Say once per pod and trouble that it is being waited out, and for how long: a user
+    watching "0/3 ready" for 15 s should know the plugin saw the crash and why it waits."""
+    for pod in state.pods:
+        if not pod.is_new or pod.failing or not pod.trouble or (pod.name, pod.trouble) in told:
+            continue
+        words = waiting_words(pod.trouble, tolerance)
+        if not words:
+            continue
+        told.add((pod.name, pod.trouble))
+        what = pod.status + (f" ({pod.last_termination})" if pod.last_termination else "")
+        reporter.notice(f"pod {pod.name} is in {what}; {words}")
 
 
 class _UndoProgress:

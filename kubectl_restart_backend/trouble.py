@@ -353,6 +353,21 @@ def judge(rule: Rule, evidence: Evidence, tolerance: Tolerance) -> Judgement:
     return Judgement(rule, False, "")
 
 
+def waiting_words(kind: str, tolerance: Tolerance) -> str:
+    """How long the trouble ``kind`` is waited out, for the note said when a pod first
+    shows it: ``up to 2 restarts are tolerated (--max-restarts)``."""
+    rule = next((r for r in TROUBLE if r.kind == kind), None)
+    if rule is None or rule.doom in (Doom.NOW, Doom.RECOVERING):
+        return ""
+    if rule.doom is Doom.AFTER_RESTARTS:
+        return f"up to {_count(tolerance.restarts, 'restart')} tolerated (--max-restarts)"
+    if rule.doom is Doom.AFTER_PULLS:
+        allowed = _count(tolerance.pull_failures, "failed pull")
+        return f"up to {allowed} tolerated (--max-pull-failures)"
+    grace = tolerance.grace(rule.grace)
+    return f"tolerated for {grace:.0f}s (--{rule.grace}-grace)"
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
@@ -498,6 +513,5 @@ def render_markdown_table() -> str:
 
 def render_help_table() -> str:
     """The table in --help: one line per row, the trouble, its verdict and why."""
-    return "\n".join(
-        f"  {kind}: {verdict}; {why}" for kind, _m, verdict, why in map(describe_rule, TROUBLE)
-    )
+    lines = [f"  {k}: {verdict}; {why}" for k, _m, verdict, why in map(describe_rule, TROUBLE)]
+    return "\n".join(dict.fromkeys(lines))  # a row that repeats for another source: once

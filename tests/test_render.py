@@ -282,8 +282,8 @@ def test_success_names_pods_that_hiccuped_and_recovered():
         "Recovered: pod backend-7d9f-a restarted once (Error (exit code 1), 12s ago) and recovered",
         "Recovered: pod backend-7d9f-b had 2 failed image pulls (503 Service Unavailable) and "
         "recovered",
-        'Recovered: pod backend-7d9f-c waited on secret "shop-db" not found '
-        "(CreateContainerConfigError) and recovered",
+        "Recovered: pod backend-7d9f-c was in CreateContainerConfigError "
+        '(secret "shop-db" not found) and recovered',
     ]
     doc = outcome_document(outcome(Verdict.COMPLETE, st), 0)
     assert doc["recovered"] == [line.removeprefix("Recovered: ") for line in lines[3:]]

@@ -20,6 +20,7 @@ from kubectl_restart_backend.trouble import (
     render_help_table,
     render_markdown_table,
     rule_for,
+    waiting_words,
 )
 from tests.cluster.behaviours import PULL_ERRORS, pull_error_message
 from tests.k8s_objects import NOW, pod
@@ -189,6 +190,21 @@ def test_doom_follows_the_evidence_and_the_tolerance(row, evidence, tolerance, e
 
 def test_fail_fast_keeps_the_unschedulable_grace_it_was_given():
     assert Tolerance(unschedulable_grace=12).fail_fast() == Tolerance(0, 0, 0.0, 12)
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("CrashLoop", "up to 2 restarts tolerated (--max-restarts)"),
+        ("RegistryHiccup", "up to 2 failed pulls tolerated (--max-pull-failures)"),
+        ("MissingConfig", "tolerated for 30s (--config-grace)"),
+        ("Unschedulable", "tolerated for 30s (--unschedulable-grace)"),
+        ("ImageNotFound", ""),
+        ("NotReady", ""),
+    ],
+)
+def test_the_note_while_trouble_is_waited_out_names_the_flag(kind, words):
+    assert waiting_words(kind, DEFAULT) == words
 
 
 def test_judgement_says_how_much_tolerance_was_used():

@@ -70,7 +70,7 @@ def test_a_secret_created_seconds_after_the_pod_is_a_success(cluster, checkout):
     cluster.create_secret("shop", "shop-db", {"url": "postgres://db"}, after=1.0)
     run = restart(cluster, checkout, "--timeout", "60s")
     assert run.exit_code == 0, run.output
-    assert 'waited on secret "shop-db" not found (CreateContainerConfigError)' in run.stdout
+    assert 'was in CreateContainerConfigError (secret "shop-db" not found)' in run.stdout
 
 
 def test_readiness_failing_for_a_while_then_passing_is_a_success(cluster, checkout):
@@ -111,6 +111,7 @@ def test_a_container_that_keeps_crashing_fails_after_the_tolerated_restarts(clus
     assert failure_line(run).endswith(
         "is in CrashLoopBackOff: exit code 3, 2 restarts (2 tolerated)"
     )
+    assert "(exit code 3)); up to 2 restarts tolerated (--max-restarts)" in run.stdout
 
 
 def test_fail_fast_fails_at_the_first_sign(cluster, checkout):
