@@ -6,6 +6,13 @@ after the Secret it reads was deleted) to the process exiting with code 1: the p
 ProgressDeadlineExceeded. The deadline is shortened (stated in the report) to keep the run
 short; kubectl's time grows with it one for one, ours does not depend on it.
 
+The plugin runs with `--max-restarts 1 --config-grace 0s`, so that the first CrashLoopBackOff
+(a container's second exit) and the first CreateContainerConfigError are failures: this
+measures how fast a failure that is certain reaches the user (watch, judge, explain, exit).
+With the defaults the plugin first waits out the trouble a healthy start-up can have (one
+more restart, a grace for Secrets); that, and its accuracy, is benchmark 7
+(verdict_accuracy.py).
+
 Target (issue 7): <= 2 s.
 """
 
@@ -15,6 +22,8 @@ import common as c
 
 NAME = "backend"
 CASES = ("CrashLoopBackOff", "CreateContainerConfigError")
+# the tolerance under which the first CrashLoopBackOff / CreateContainerConfigError is doomed
+CERTAIN = ("--max-restarts", "1", "--config-grace", "0s")
 
 
 def main() -> None:
@@ -30,7 +39,7 @@ def main() -> None:
 
             def plugin(_rep: int, case: str = case) -> dict:
                 home = sandbox.home()
-                argv = c.plugin_command(c.PLUGIN, cluster.kubeconfig, "--timeout", "5m")
+                argv = c.plugin_command(c.PLUGIN, cluster.kubeconfig, "--timeout", "5m", *CERTAIN)
                 return measure(
                     cluster,
                     case,
@@ -63,6 +72,9 @@ def main() -> None:
         cluster.stop()
         sandbox.close()
     report.note(
+        f"The plugin runs with `{' '.join(CERTAIN)}` (the first CrashLoopBackOff or "
+        "CreateContainerConfigError is a failure; the defaults' waiting out of start-up "
+        "trouble is benchmark 7). "
         f"progressDeadlineSeconds = {deadline} s for both tools. kubectl's detection time "
         "follows the deadline (with the default 600 s it would be ~600 s); ours does not "
         "depend on it. Each "

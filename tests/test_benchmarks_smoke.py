@@ -18,6 +18,7 @@ SCRIPTS = {
     "startup": "vs kubectl",
     "verdict_latency": "Ratio (ours / kubectl, medians)",
     "failure_detection": "Ratio (ours / kubectl, medians)",
+    "verdict_accuracy": "Ratio (ours / kubectl, medians after the first sign)",
     "api_cost": "ratio ours/poll",
     "end_to_end": "| ratio |",
     "scale": "Ratio (ours / kubectl",
