@@ -140,17 +140,9 @@ class Faults:
     def run_before(self, method: str, target: str) -> None:
         """Run (and consume) the `before` rule matching this request, if any."""
         with self._lock:
-            for rule in self._before:
-                if rule.method and rule.method != method.upper():
-                    continue
-                if rule.pattern and not rule.pattern.search(target):
-                    continue
-                rule.remaining -= 1
-                if rule.remaining <= 0:
-                    self._before.remove(rule)
-                break
-            else:
-                return
+            rule = _take(self._before, method, target)
+        if rule is None:
+            return
         if rule.action is not None:
             rule.action()
         if rule.delay:
@@ -159,16 +151,8 @@ class Faults:
     def take_failure(self, method: str, target: str) -> InjectedFailure | None:
         """The injected failure for this request, consuming one count, or None."""
         with self._lock:
-            for rule in self._rules:
-                if rule.method and rule.method != method.upper():
-                    continue
-                if rule.pattern and not rule.pattern.search(target):
-                    continue
-                rule.remaining -= 1
-                if rule.remaining <= 0:
-                    self._rules.remove(rule)
-                return rule.failure
-        return None
+            rule = _take(self._rules, method, target)
+        return rule.failure if rule is not None else None
 
     def watch_event_sent(self) -> None:
         """Count one sent watch event towards `close_watches(after_events=...)`."""
@@ -181,3 +165,17 @@ class Faults:
             self._close_after = None
             self.watch_epoch += 1
         self._wake_watches()
+
+
+def _take(rules: list, method: str, target: str):
+    """The first rule matching the request, counted down (and dropped when used up)."""
+    for rule in rules:
+        if rule.method and rule.method != method.upper():
+            continue
+        if rule.pattern and not rule.pattern.search(target):
+            continue
+        rule.remaining -= 1
+        if rule.remaining <= 0:
+            rules.remove(rule)
+        return rule
+    return None
