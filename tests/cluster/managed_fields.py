@@ -17,19 +17,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .patching import _MERGE_KEYS as _LIST_KEYS  # items are owned by the key they merge by
+
 __all__ = ["update_managed_fields", "fields_changed"]
 
-# Lists whose items are merged (and owned) by a key, as the strategic merge patch does.
-_LIST_KEYS = {
-    "containers": "name",
-    "initContainers": "name",
-    "ephemeralContainers": "name",
-    "env": "name",
-    "volumes": "name",
-    "volumeMounts": "mountPath",
-    "ports": "containerPort",
-    "imagePullSecrets": "name",
-}
 _UNTRACKED = frozenset(
     {
         "managedFields",
