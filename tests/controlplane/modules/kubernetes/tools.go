@@ -1,6 +1,6 @@
 //go:build tools
 
-// Package tools pins the official control-plane commands we build, so that go.mod and go.sum
+// Package tools pins the commands we build from this module, so that go.mod and go.sum
 // list everything they need.
 package tools
 

@@ -1,0 +1,9 @@
+//go:build tools
+
+// Package tools pins the commands we build from this module, so that go.mod and go.sum
+// list everything they need.
+package tools
+
+import (
+	_ "go.etcd.io/etcd/server/v3"
+)
