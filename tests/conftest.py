@@ -1,4 +1,5 @@
-"""Shared pytest configuration: the simulated cluster's fixtures (`cluster`, `make_cluster`)."""
+"""Shared pytest configuration: the simulated cluster's fixtures (`cluster`, `make_cluster`)
+and the real tier's (`control_plane`, `real_cluster`, `real_checkout`)."""
 
 import socket
 import threading
@@ -6,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-pytest_plugins = ["tests.cluster.fixtures"]
+pytest_plugins = ["tests.cluster.fixtures", "tests.controlplane.fixtures"]
 
 
 @pytest.fixture

@@ -1,0 +1,411 @@
+"""`RealCluster`: the official control plane behind the same helpers as `SimCluster`.
+
+Tests and the differential scenarios call `create_deployment`, `create_secret`,
+`set_behaviour`, `wait_for`, `get`, `list`, `delete`, ... with the same signatures on both
+clusters, so a scenario reads the same on both. Everything goes through the real API server
+(as the admin); `add_user` makes a client-certificate user with real RBAC objects.
+
+Several tests share one control plane (and pytest-xdist workers share it too), so every test
+gets its own `suffix`: `cluster.ns("shop")` is `shop-<suffix>`, and the repo a test links is
+`acme/shop-<suffix>`, so no label lookup ever sees another test's Deployments.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from tests.cluster.behaviours import ANNOTATION, ANNOTATION_PREFIX, Behaviour
+
+from .fake_kubelet import BEHAVIOUR_CONFIGMAP_PREFIX
+from .launcher import ControlPlane
+from .rest import Rest, RestError, resource
+
+__all__ = ["RealCluster", "behaviour_annotations", "BEHAVIOUR_CONFIGMAP_PREFIX", "rollout_done"]
+
+
+def behaviour_annotations(behaviour: Behaviour) -> dict[str, str]:
+    """The `sim.restart-backend.dev/*` pod annotations that ask for `behaviour`: the inverse
+    of behaviours.behaviour_from_annotations (only fields that differ from the kind's default)."""
+    from tests.cluster.behaviours import BEHAVIOURS
+
+    base = BEHAVIOURS[behaviour.kind]
+    out = {ANNOTATION: behaviour.kind}
+    fields = (
+        ("container", "container", str),
+        ("exit_code", "exit-code", str),
+        ("start_delay", "start-delay", repr),
+        ("ready_delay", "ready-delay", repr),
+        ("unready_for", "unready-for", repr),
+        ("failures", "failures", str),
+        ("pull_error", "pull-error", str),
+    )
+    for attribute, key, render in fields:
+        value = getattr(behaviour, attribute)
+        if value is not None and value != getattr(base, attribute):
+            out[ANNOTATION_PREFIX + key] = render(value)
+    if behaviour.log_lines is not None:
+        out[ANNOTATION_PREFIX + "crash-log"] = "\n".join(behaviour.log_lines)
+    unsupported = [
+        name
+        for name in ("run_seconds", "probe_message", "scheduling_message")
+        if getattr(behaviour, name) != getattr(base, name)
+    ]
+    if unsupported:
+        raise ValueError(f"no pod annotation for {', '.join(unsupported)}")
+    return out
+
+
+def rollout_done(deployment: dict | None) -> bool:
+    """kubectl rollout status's success rule, for the generation the status has observed."""
+    if not deployment:
+        return False
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    meta = deployment.get("metadata") or {}
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        return False
+    replicas = spec.get("replicas", 1)
+    updated = status.get("updatedReplicas", 0)
+    return (
+        updated >= replicas
+        and status.get("replicas", 0) <= updated
+        and status.get("availableReplicas", 0) >= updated
+    )
+
+
+def _default_containers(name: str) -> list[dict]:
+    return [
+        {
+            "name": "app",
+            "image": f"registry.example.com/acme/{name}:1.0.0",
+            "ports": [{"containerPort": 8080, "name": "http"}],
+        }
+    ]
+
+
+class RealCluster:
+    """SimCluster's helpers against a running `ControlPlane`, for one test (`suffix`)."""
+
+    def __init__(self, plane: ControlPlane, suffix: str, workdir: Path) -> None:
+        self.plane = plane
+        self.suffix = suffix
+        self.workdir = workdir
+        self.rest: Rest = plane.rest
+
+    # ----------------------------------------------------------------- naming
+
+    def ns(self, base: str = "shop") -> str:
+        """This test's namespace called `base` (unique on the shared control plane)."""
+        return f"{base}-{self.suffix}"
+
+    @property
+    def repo(self) -> str:
+        """The repo (owner/name) this test's checkout and links use."""
+        return f"acme/shop-{self.suffix}"
+
+    @property
+    def link_labels(self) -> dict[str, str]:
+        return {
+            "restart-backend/repo": f"acme-shop-{self.suffix}",
+            "restart-backend/branch": "main",
+        }
+
+    @property
+    def link_annotations(self) -> dict[str, str]:
+        return {"restart-backend/repo": self.repo, "restart-backend/branch": "main"}
+
+    # ----------------------------------------------------------------- access
+
+    @property
+    def kubeconfig(self) -> str:
+        return self.plane.kubeconfig
+
+    @property
+    def url(self) -> str:
+        return self.plane.server
+
+    @property
+    def ca_pem(self) -> bytes:
+        return Path(self.plane.state.ca_file).read_bytes()
+
+    def add_user(
+        self,
+        name: str,
+        rules: Iterable[Mapping[str, Any]],
+        *,
+        namespace: str | None = None,
+        context_namespace: str | None = None,
+    ) -> str:
+        """A user whose rights are `rules` (RBAC PolicyRules): a Role and RoleBinding in
+        `namespace`, or a ClusterRole and ClusterRoleBinding when it is None. Returns the
+        path of a kubeconfig for that user (client certificate)."""
+        user = f"{name}-{self.suffix}"
+        role_name = f"restart-backend-{user}"
+        rules = [dict(r) for r in rules]
+        subject = {"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}
+        role_ref = {"apiGroup": "rbac.authorization.k8s.io", "name": role_name}
+        if namespace:
+            self.create(
+                "roles", {"metadata": {"name": role_name, "namespace": namespace}, "rules": rules}
+            )
+            self.create(
+                "rolebindings",
+                {
+                    "metadata": {"name": role_name, "namespace": namespace},
+                    "roleRef": {**role_ref, "kind": "Role"},
+                    "subjects": [subject],
+                },
+            )
+        else:
+            self.create("clusterroles", {"metadata": {"name": role_name}, "rules": rules})
+            self.create(
+                "clusterrolebindings",
+                {
+                    "metadata": {"name": role_name},
+                    "roleRef": {**role_ref, "kind": "ClusterRole"},
+                    "subjects": [subject],
+                },
+            )
+        path = self.plane.user_kubeconfig(
+            user,
+            namespace=context_namespace or namespace,
+            path=self.workdir / f"kubeconfig-{name}",
+        )
+        return str(path)
+
+    # ----------------------------------------------------------------- generic objects
+
+    def create(self, kind: str, obj: dict) -> dict:
+        r = resource(kind)
+        body = {"apiVersion": r.api_version, "kind": r.kind, **copy.deepcopy(obj)}
+        namespace = (obj.get("metadata") or {}).get("namespace") if r.namespaced else None
+        return self.rest.post(r.path(namespace), body)
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict | None:
+        try:
+            return self.rest.get(resource(kind).path(namespace, name))
+        except RestError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def list(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[dict]:
+        query = {}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
+        return self.rest.get(resource(kind).path(namespace), **query).get("items") or []
+
+    def patch(
+        self, kind: str, namespace: str | None, name: str, patch: Any, patch_type: str = "strategic"
+    ) -> dict:
+        return self.rest.patch(resource(kind).path(namespace, name), patch, patch_type)
+
+    def update_status(self, kind: str, obj: dict) -> dict:
+        meta = obj["metadata"]
+        path = resource(kind).path(meta.get("namespace"), meta["name"], "status")
+        return self.rest.patch(path, {"status": obj.get("status") or {}}, "merge")
+
+    def delete(self, kind: str, namespace: str | None, name: str) -> dict | None:
+        """Delete in the background (dependents go via the garbage collector); None if absent."""
+        try:
+            return self.rest.delete(
+                resource(kind).path(namespace, name), {"propagationPolicy": "Background"}
+            )
+        except RestError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    # ----------------------------------------------------------------- typed helpers
+
+    def create_namespace(self, name: str, labels: Mapping[str, str] | None = None) -> dict:
+        """Create a namespace (existing: returned as is) and wait for its `default`
+        ServiceAccount, without which the API server admits no Pod."""
+        existing = self.get("namespaces", None, name)
+        if existing is None:
+            existing = self.create(
+                "namespaces", {"metadata": {"name": name, "labels": dict(labels or {})}}
+            )
+        self.wait_for(
+            lambda: self.plane.service_account_exists(name),
+            30,
+            f"no default ServiceAccount in namespace {name}",
+        )
+        return existing
+
+    def create_deployment(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        replicas: int = 3,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        pod_labels: Mapping[str, str] | None = None,
+        pod_annotations: Mapping[str, str] | None = None,
+        containers: list[dict] | None = None,
+        strategy: dict | str | None = None,
+        paused: bool = False,
+        progress_deadline_seconds: int = 600,
+        min_ready_seconds: int = 0,
+        behaviour: Behaviour | None = None,
+        wait_ready: bool = True,
+        timeout: float = 60.0,
+    ) -> dict:
+        """As SimCluster.create_deployment; `behaviour` applies from the start (as
+        set_behaviour before creating)."""
+        self.create_namespace(namespace)
+        if behaviour is not None:
+            self.set_behaviour(namespace, name, behaviour)
+        selector = dict(pod_labels or {"app": name})
+        if isinstance(strategy, str):
+            strategy = {"type": strategy}
+        template: dict[str, Any] = {
+            "metadata": {"labels": dict(selector)},
+            "spec": {"containers": copy.deepcopy(containers) or _default_containers(name)},
+        }
+        if pod_annotations:
+            template["metadata"]["annotations"] = dict(pod_annotations)
+        spec: dict[str, Any] = {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector},
+            "template": template,
+            "progressDeadlineSeconds": progress_deadline_seconds,
+            "minReadySeconds": min_ready_seconds,
+        }
+        if strategy:
+            spec["strategy"] = copy.deepcopy(strategy)
+        if paused:
+            spec["paused"] = True
+        metadata: dict[str, Any] = {
+            "name": name,
+            "namespace": namespace,
+            "labels": dict(labels or {"app": name}),
+        }
+        if annotations:
+            metadata["annotations"] = dict(annotations)
+        created = self.create("deployments", {"metadata": metadata, "spec": spec})
+        if not wait_ready or paused:
+            return created
+        return self.wait_for_rollout(namespace, name, timeout=timeout)
+
+    def link(self, namespace: str, name: str = "backend", **kwargs: Any) -> dict:
+        """A Deployment linked to this test's repo (acme/shop-<suffix>@main)."""
+        kwargs.setdefault("labels", {**self.link_labels, "app": name})
+        kwargs.setdefault("annotations", dict(self.link_annotations))
+        return self.create_deployment(namespace, name, **kwargs)
+
+    def set_behaviour(self, namespace: str, deployment: str, behaviour: Behaviour) -> None:
+        """Pods created from now on for the Deployment follow `behaviour`: written to the
+        ConfigMap the fake kubelet reads when it admits a Pod."""
+        name = BEHAVIOUR_CONFIGMAP_PREFIX + deployment
+        body = {
+            "metadata": {"name": name, "namespace": namespace},
+            "data": {"annotations": json.dumps(behaviour_annotations(behaviour))},
+        }
+        try:
+            self.create("configmaps", body)
+        except RestError as error:
+            if error.status != 409:
+                raise
+            self.patch("configmaps", namespace, name, {"data": body["data"]}, "merge")
+
+    def create_secret(
+        self,
+        namespace: str,
+        name: str,
+        data: Mapping[str, str] | None = None,
+        *,
+        type: str = "Opaque",
+    ) -> dict:  # noqa: A002
+        self.create_namespace(namespace)
+        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in (data or {}).items()}
+        return self.create(
+            "secrets",
+            {"metadata": {"name": name, "namespace": namespace}, "type": type, "data": encoded},
+        )
+
+    def create_configmap(
+        self, namespace: str, name: str, data: Mapping[str, str] | None = None
+    ) -> dict:
+        self.create_namespace(namespace)
+        return self.create(
+            "configmaps",
+            {"metadata": {"name": name, "namespace": namespace}, "data": dict(data or {})},
+        )
+
+    def create_service(
+        self,
+        namespace: str,
+        name: str,
+        selector: Mapping[str, str],
+        *,
+        type: str = "ClusterIP",
+        ports: list[dict] | None = None,  # noqa: A002
+        load_balancer_ingress: list[str] | None = None,
+    ) -> dict:
+        """A Service; `load_balancer_ingress` IPs/hostnames are written to its status as a
+        cloud controller would."""
+        self.create_namespace(namespace)
+        ports = copy.deepcopy(ports) or [{"name": "http", "port": 80, "targetPort": 8080}]
+        service = self.create(
+            "services",
+            {
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"type": type, "selector": dict(selector), "ports": ports},
+            },
+        )
+        if load_balancer_ingress:
+            entries = [
+                {"ip": e} if e.replace(".", "").isdigit() else {"hostname": e}
+                for e in load_balancer_ingress
+            ]
+            service["status"] = {"loadBalancer": {"ingress": entries}}
+            service = self.update_status("services", service)
+        return service
+
+    def create_ingress(
+        self, namespace: str, name: str, *, rules: list[dict], tls: list[dict] | None = None
+    ) -> dict:
+        self.create_namespace(namespace)
+        spec: dict[str, Any] = {"rules": copy.deepcopy(rules)}
+        if tls:
+            spec["tls"] = copy.deepcopy(tls)
+        return self.create(
+            "ingresses", {"metadata": {"name": name, "namespace": namespace}, "spec": spec}
+        )
+
+    # ----------------------------------------------------------------- waiting
+
+    def wait_for(
+        self, predicate: Callable[[], Any], timeout: float = 30.0, message: str = ""
+    ) -> Any:
+        """Re-evaluate `predicate` (which reads the API) every 50 ms until it returns something
+        truthy, and return that; AssertionError after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise AssertionError(message or f"condition not met within {timeout} s")
+            time.sleep(0.05)
+
+    def wait_for_rollout(self, namespace: str, name: str, timeout: float = 60.0) -> dict:
+        def complete() -> dict | None:
+            deployment = self.get("deployments", namespace, name)
+            return deployment if rollout_done(deployment) else None
+
+        return self.wait_for(complete, timeout, f"rollout of {namespace}/{name} not complete")

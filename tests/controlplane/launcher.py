@@ -1,0 +1,508 @@
+"""Start and stop the official control plane on loopback: etcd, kube-apiserver,
+kube-controller-manager and our fake kubelet, each a process of its own, stopped by PID.
+
+The flags follow what kwok's `kwokctl` (binary runtime) and controller-runtime's envtest use:
+one CA for everything, client certificates for identities, `--advertise-address=127.0.0.1`
+(mandatory on a machine without a default route), `--authorization-mode=Node,RBAC`, no
+endpoint reconciler, etcd without fsync. The admission chain is the default one, ServiceAccount
+admission included, so Pods wait for their namespace's `default` ServiceAccount exactly as on a
+real cluster (`ControlPlane.create_namespace` waits for it).
+
+State (addresses, PIDs, certificates) is written to `<workdir>/state.json`, so another process
+can attach to a running control plane (`ControlPlane.attach`) and stop it by PID.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import build
+from .pki import Authority
+from .rest import Rest, RestError
+
+__all__ = ["ControlPlane", "ControlPlaneError", "State", "CONTROLLERS"]
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE_CIDR = "10.0.0.0/24"
+# What the real tier needs: Deployments roll out (deployment, replicaset), StatefulSets and
+# DaemonSets come next, owners are collected, namespaces cleaned up, default ServiceAccounts and
+# the kube-root-ca.crt ConfigMap made (Pods need them), quotas counted (ReplicaFailure), and
+# Pods of vanished nodes collected.
+CONTROLLERS = (
+    "deployment-controller",
+    "replicaset-controller",
+    "statefulset-controller",
+    "daemonset-controller",
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "root-ca-certificate-publisher-controller",
+    "resourcequota-controller",
+    "pod-garbage-collector-controller",
+)
+# The fake kubelet's timing: the simulated cluster's defaults, with kubelet back-offs scaled
+# from 10 s..300 s to 0.2 s..6 s (tests.cluster.simulation.SimConfig).
+DEFAULT_SIM: dict[str, Any] = {}
+
+
+class ControlPlaneError(RuntimeError):
+    """A component did not start or answer; the message quotes its log."""
+
+
+@dataclass
+class State:
+    workdir: str
+    server: str = ""
+    ca_file: str = ""
+    admin_cert: str = ""
+    admin_key: str = ""
+    admin_kubeconfig: str = ""
+    pids: dict[str, int] = field(default_factory=dict)
+    etcd_url: str = ""
+
+    def save(self) -> None:
+        Path(self.workdir, "state.json").write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, workdir: Path) -> State:
+        return cls(**json.loads((workdir / "state.json").read_text()))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def kubeconfig_for(
+    server: str,
+    ca_pem: bytes,
+    cert: Path,
+    key: Path,
+    *,
+    user: str,
+    context: str = "real",
+    namespace: str | None = None,
+) -> dict:
+    """A one-context kubeconfig with an embedded client certificate."""
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii")
+
+    ctx: dict[str, Any] = {"cluster": context, "user": user}
+    if namespace:
+        ctx["namespace"] = namespace
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": context,
+                "cluster": {"server": server, "certificate-authority-data": b64(ca_pem)},
+            }
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate-data": b64(cert.read_bytes()),
+                    "client-key-data": b64(key.read_bytes()),
+                },
+            }
+        ],
+        "contexts": [{"name": context, "context": ctx}],
+        "current-context": context,
+    }
+
+
+def write_kubeconfig(path: Path, config: dict) -> Path:
+    import yaml
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(config, handle, sort_keys=False)
+    return path
+
+
+class ControlPlane:
+    """One control plane in `workdir`. `start()` brings it up; `stop()` ends its processes."""
+
+    def __init__(self, workdir: Path, *, sim: dict | None = None, log=None) -> None:
+        self.workdir = Path(workdir)
+        self.sim = {**DEFAULT_SIM, **(sim or {})}
+        self._log = log or (lambda message: print(message, file=sys.stderr))
+        self.state = State(str(self.workdir))
+        self._rest: Rest | None = None
+        self._authority_cache: Authority | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @classmethod
+    def attach(cls, workdir: Path) -> ControlPlane:
+        """A handle on a control plane another process started in `workdir`."""
+        plane = cls(workdir)
+        plane.state = State.load(Path(workdir))
+        return plane
+
+    def start(self) -> ControlPlane:
+        kubernetes = build.find_binaries("kubernetes")
+        etcd = build.find_binaries("etcd")
+        if kubernetes is None or etcd is None:
+            raise ControlPlaneError(
+                "the control-plane binaries are not built: run `python -m tests.controlplane.build`"
+                " (the first build takes ~10 minutes on two cores)"
+            )
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "logs").mkdir(exist_ok=True)
+        try:
+            pki = self._pki()
+            self._start_etcd(etcd / "etcd")
+            self._start_apiserver(kubernetes / "kube-apiserver", pki)
+            self._start_controller_manager(kubernetes / "kube-controller-manager", pki)
+            self._start_fake_kubelet(pki)
+            self._wait_for_default_service_account("default")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM each process (fake kubelet first, etcd last), SIGKILL stragglers."""
+        order = ("fake-kubelet", "kube-controller-manager", "kube-apiserver", "etcd")
+        for name in order:
+            pid = self.state.pids.get(name)
+            if pid:
+                _terminate(pid)
+        self.state.pids.clear()
+        if Path(self.state.workdir, "state.json").exists():
+            self.state.save()
+        if self._rest is not None:
+            self._rest.close()
+
+    def running(self) -> bool:
+        return bool(self.state.pids) and all(_alive(pid) for pid in self.state.pids.values())
+
+    # ----------------------------------------------------------------- clients
+
+    @property
+    def server(self) -> str:
+        return self.state.server
+
+    @property
+    def kubeconfig(self) -> str:
+        return self.state.admin_kubeconfig
+
+    @property
+    def rest(self) -> Rest:
+        """The admin's REST client (system:masters)."""
+        if self._rest is None:
+            self._rest = Rest(
+                self.state.server,
+                ca_file=self.state.ca_file,
+                cert_file=self.state.admin_cert,
+                key_file=self.state.admin_key,
+            )
+        return self._rest
+
+    def user_kubeconfig(
+        self,
+        user: str,
+        *,
+        groups: Sequence[str] = (),
+        namespace: str | None = None,
+        path: Path | None = None,
+    ) -> Path:
+        """A kubeconfig authenticating as `user` (client certificate, CN=user, O=groups)."""
+        authority = self._authority()
+        stem = "user-" + "".join(c if c.isalnum() else "-" for c in user)
+        pair = authority.issue(stem, user, groups=groups)
+        config = kubeconfig_for(
+            self.state.server, authority.ca_pem, pair.cert, pair.key, user=user, namespace=namespace
+        )
+        target = path or self.workdir / "kubeconfigs" / f"{stem}-{time.monotonic_ns()}"
+        return write_kubeconfig(target, config)
+
+    # ----------------------------------------------------------------- components
+
+    def _pki(self) -> dict:
+        authority = Authority(self.workdir / "pki")
+        self._authority_cache = authority
+        pki = {
+            "authority": authority,
+            "apiserver": authority.issue(
+                "apiserver",
+                "kube-apiserver",
+                client=False,
+                hosts=(
+                    "127.0.0.1",
+                    "localhost",
+                    "10.0.0.1",
+                    "kubernetes",
+                    "kubernetes.default",
+                    "kubernetes.default.svc",
+                    "kubernetes.default.svc.cluster.local",
+                ),
+            ),
+            "kubelet-client": authority.issue(
+                "apiserver-kubelet-client", "kube-apiserver-kubelet-client"
+            ),
+            "admin": authority.issue("admin", "kubernetes-admin", groups=("system:masters",)),
+            # The controller-manager and the fake kubelet act for many controllers and nodes.
+            "kcm": authority.issue(
+                "kube-controller-manager",
+                "system:kube-controller-manager",
+                groups=("system:masters",),
+            ),
+            "fake-kubelet": authority.issue(
+                "fake-kubelet", "fake-kubelet", groups=("system:masters",)
+            ),
+            "kubelet-serving": authority.issue(
+                "kubelet-serving", "fake-kubelet", client=False, hosts=("127.0.0.1", "localhost")
+            ),
+            "service-accounts": authority.signing_key("sa"),
+        }
+        self.state.ca_file = str(authority.ca_file)
+        self.state.admin_cert = str(pki["admin"].cert)
+        self.state.admin_key = str(pki["admin"].key)
+        return pki
+
+    def _authority(self) -> Authority:
+        cached = self._authority_cache
+        if cached is None:
+            cached = Authority(Path(self.state.workdir) / "pki")
+            self._authority_cache = cached
+        return cached
+
+    def _start_etcd(self, binary: Path) -> None:
+        client, peer = _free_port(), _free_port()
+        url = f"http://127.0.0.1:{client}"
+        peer_url = f"http://127.0.0.1:{peer}"
+        self._spawn(
+            "etcd",
+            [
+                str(binary),
+                "--name",
+                "n0",
+                "--data-dir",
+                str(self.workdir / "etcd"),
+                "--listen-client-urls",
+                url,
+                "--advertise-client-urls",
+                url,
+                "--listen-peer-urls",
+                peer_url,
+                "--initial-advertise-peer-urls",
+                peer_url,
+                "--initial-cluster",
+                f"n0={peer_url}",
+                "--initial-cluster-state",
+                "new",
+                "--unsafe-no-fsync",
+                "--log-level",
+                "warn",
+                "--quota-backend-bytes",
+                str(2 << 30),
+            ],
+        )
+        self.state.etcd_url = url
+        self._wait("etcd", lambda: _http_ok(f"{url}/health"), 60)
+
+    def _start_apiserver(self, binary: Path, pki: dict) -> None:
+        port = _free_port()
+        self.state.server = f"https://127.0.0.1:{port}"
+        ca = str(pki["authority"].ca_file)
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(binary),
+                "--advertise-address=127.0.0.1",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+                f"--etcd-servers={self.state.etcd_url}",
+                f"--tls-cert-file={pki['apiserver'].cert}",
+                f"--tls-private-key-file={pki['apiserver'].key}",
+                f"--client-ca-file={ca}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki['service-accounts'].cert}",
+                f"--service-account-signing-key-file={pki['service-accounts'].key}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=Node,RBAC",
+                "--endpoint-reconciler-type=none",
+                f"--kubelet-client-certificate={pki['kubelet-client'].cert}",
+                f"--kubelet-client-key={pki['kubelet-client'].key}",
+                f"--kubelet-certificate-authority={ca}",
+                "--kubelet-preferred-address-types=InternalIP",
+                "--profiling=false",
+                "--shutdown-delay-duration=0s",
+                f"--cert-dir={self.workdir / 'apiserver-certs'}",
+            ],
+        )
+        admin = write_kubeconfig(
+            self.workdir / "admin.kubeconfig",
+            kubeconfig_for(
+                self.state.server,
+                pki["authority"].ca_pem,
+                pki["admin"].cert,
+                pki["admin"].key,
+                user="kubernetes-admin",
+                namespace="default",
+            ),
+        )
+        self.state.admin_kubeconfig = str(admin)
+        self.state.save()
+        self._wait("kube-apiserver", self._readyz, 120)
+
+    def _start_controller_manager(self, binary: Path, pki: dict) -> None:
+        kubeconfig = write_kubeconfig(
+            self.workdir / "kcm.kubeconfig",
+            kubeconfig_for(
+                self.state.server,
+                pki["authority"].ca_pem,
+                pki["kcm"].cert,
+                pki["kcm"].key,
+                user="system:kube-controller-manager",
+            ),
+        )
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(binary),
+                f"--kubeconfig={kubeconfig}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+                f"--controllers={','.join(CONTROLLERS)}",
+                f"--root-ca-file={pki['authority'].ca_file}",
+                f"--service-account-private-key-file={pki['service-accounts'].key}",
+                "--use-service-account-credentials=false",
+            ],
+        )
+
+    def _start_fake_kubelet(self, pki: dict) -> None:
+        config = {
+            "server": self.state.server,
+            "ca": str(pki["authority"].ca_file),
+            "cert": str(pki["fake-kubelet"].cert),
+            "key": str(pki["fake-kubelet"].key),
+            "serving": {
+                "cert": str(pki["kubelet-serving"].cert),
+                "key": str(pki["kubelet-serving"].key),
+            },
+            "sim": self.sim,
+        }
+        path = self.workdir / "fake-kubelet.json"
+        path.write_text(json.dumps(config, indent=2))
+        self._spawn(
+            "fake-kubelet",
+            [sys.executable, "-m", "tests.controlplane.fake_kubelet", str(path)],
+            cwd=ROOT,
+        )
+        nodes = self.sim.get("nodes") or ("sim-node-1", "sim-node-2", "sim-node-3")
+
+        def nodes_ready() -> bool:
+            listed = self.rest.get("/api/v1/nodes").get("items") or []
+            return {n["metadata"]["name"] for n in listed} >= set(nodes)
+
+        self._wait("fake-kubelet", nodes_ready, 60)
+
+    def _wait_for_default_service_account(self, namespace: str) -> None:
+        self._wait("kube-controller-manager", lambda: self.service_account_exists(namespace), 60)
+
+    def service_account_exists(self, namespace: str) -> bool:
+        try:
+            self.rest.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/default")
+            return True
+        except RestError as error:
+            if error.status == 404:
+                return False
+            raise
+
+    # ----------------------------------------------------------------- processes
+
+    def _spawn(self, name: str, args: list[str], cwd: Path | None = None) -> None:
+        log = (self.workdir / "logs" / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd or self.workdir,
+            start_new_session=True,
+        )
+        log.close()
+        self.state.pids[name] = process.pid
+        self.state.save()
+
+    def _wait(self, name: str, ready, timeout: float) -> None:
+        """Poll `ready()` until it holds; fail early, with the log, if the process died."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid = self.state.pids.get(name)
+            if pid and not _alive(pid):
+                raise ControlPlaneError(f"{name} exited at start-up:\n{self.log_tail(name)}")
+            try:
+                if ready():
+                    return
+            except Exception:  # not listening yet
+                pass
+            time.sleep(0.2)
+        raise ControlPlaneError(f"{name} not ready after {timeout:.0f} s:\n{self.log_tail(name)}")
+
+    def _readyz(self) -> bool:
+        return self.rest.request("GET", "/readyz", raw=True).strip() == "ok"
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = Path(self.state.workdir) / "logs" / f"{name}.log"
+        if not path.exists():
+            return "(no log)"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _status = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:  # not our child (attached): ask the kernel
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _terminate(pid: int, timeout: float = 10.0) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    while _alive(pid):
+        time.sleep(0.05)
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our loopback etcd
+        return response.status == 200
