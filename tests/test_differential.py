@@ -1,0 +1,276 @@
+"""Differential fidelity: each scenario runs on the simulated cluster and on the official
+control plane, and the plugin must give the same verdict, exit code and key lines on both
+(tests/controlplane/differential.py says which lines and what is normalized).
+
+A mismatch means the simulated cluster is wrong (the official components are the reference):
+fix the simulator, and say in tests/cluster/README.md what was learned. The expected outcome
+is asserted as well, so a scenario where both clusters agree on a wrong verdict still fails.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pytest
+
+from tests.cluster.behaviours import Behaviour
+from tests.controlplane.differential import RealSide, Side, SimSide, normalize
+from tests.controlplane.rbac import required_rules
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+DB_ENV = [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "shop-db", "key": "url"}}}]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Arrange on a side, run the plugin with `args` (optionally changing the cluster while
+    it watches), expect `exit_code` and a verdict line starting with `verdict` (None: no
+    verdict line, e.g. a refusal or a dry run) and, if given, a `summary` line."""
+
+    arrange: Callable[[Side], Any]
+    exit_code: int
+    verdict: str | None
+    args: tuple[str, ...] = ("--timeout", "60s")
+    summary: str | None = None
+    user: Callable[[Side], str] | None = None  # the kubeconfig to run with
+    during: tuple[Callable[[Side], bool], Callable[[Side], None]] | None = None
+
+
+def linked(behaviour: Behaviour | None = None, **link: Any) -> Callable[[Side], None]:
+    def arrange(side: Side) -> None:
+        side.link(**link)
+        if behaviour is not None:
+            side.cluster.set_behaviour(side.ns, "backend", behaviour)
+
+    return arrange
+
+
+def secret_deleted_after_linking(side: Side) -> None:
+    side.cluster.create_secret(side.ns, "shop-db", {"url": "postgres://db"})
+    side.link(containers=[{"name": "api", "image": "acme/shop:1", "env": DB_ENV}])
+    side.cluster.delete("secrets", side.ns, "shop-db")
+
+
+def configmap_key_removed_after_linking(side: Side) -> None:
+    side.cluster.create_configmap(side.ns, "shop-config", {"mode": "fast"})
+    env = [{"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "shop-config",
+                                                              "key": "mode"}}}]  # fmt: skip
+    side.link(containers=[{"name": "api", "image": "acme/shop:1", "env": env}])
+    side.cluster.patch("configmaps", side.ns, "shop-config", {"data": {"mode": None}}, "merge")
+
+
+def quota_of(limit: int) -> Callable[[Side], None]:
+    def arrange(side: Side) -> None:
+        side.link()
+        side.pod_quota(limit)
+
+    return arrange
+
+
+def config_error_shows(side: Side) -> bool:
+    for pod in side.cluster.list("pods", side.ns):
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            if ((status.get("state") or {}).get("waiting") or {}).get(
+                "reason"
+            ) == "CreateContainerConfigError":
+                return True
+    return False
+
+
+def create_the_secret(side: Side) -> None:
+    side.cluster.create_secret(side.ns, "shop-db", {"url": "postgres://db"})
+
+
+def with_urls(side: Side) -> None:
+    side.link()
+    side.cluster.create_service(side.ns, "backend", {"app": "backend"})
+    backend = {"service": {"name": "backend", "port": {"number": 80}}}
+    path = {"path": "/", "pathType": "Prefix", "backend": backend}
+    side.cluster.create_ingress(
+        side.ns,
+        "backend",
+        rules=[{"host": "shop.example.com", "http": {"paths": [path]}}],
+        tls=[{"hosts": ["shop.example.com"], "secretName": "shop-tls"}],
+    )
+    side.cluster.create_service(
+        side.ns,
+        "backend-lb",
+        {"app": "backend"},
+        type="LoadBalancer",
+        ports=[{"port": 8443, "targetPort": 8080}],
+        load_balancer_ingress=["203.0.113.7"],
+    )
+
+
+def restarted_by_someone_else(side: Side) -> None:
+    side.link()
+    side.cluster.set_behaviour(side.ns, "backend", Behaviour.crash_loop())
+    annotations = {RESTARTED_AT: "2026-11-30T06:00:00Z"}
+    patch = {"spec": {"template": {"metadata": {"annotations": annotations}}}}
+    side.cluster.patch("deployments", side.ns, "backend", patch)
+
+
+def unlinked(side: Side) -> None:
+    side.cluster.create_deployment(side.ns, "backend")
+
+
+def read_only_user(side: Side) -> str:
+    rules = [{**r, "verbs": [v for v in r["verbs"] if v != "patch"]} for r in required_rules()]
+    return side.user("viewer", rules)
+
+
+def minimal_user(side: Side) -> str:
+    return side.user("dev", required_rules())
+
+
+CRASH_LOG = ("Starting", "FATAL: DATABASE_URL unset")
+# Healing takes a few (scaled) kubelet back-offs; a wrong verdict must not cost two long
+# timeouts.
+HEALING = ("--timeout", "20s")
+SCENARIOS = {
+    "healthy": Scenario(linked(), 0, "✓ Rolling restart complete for backend"),
+    "crash-loop": Scenario(
+        linked(Behaviour.crash_loop(exit_code=3, log_lines=CRASH_LOG)), 1, "✗ Restart failed"
+    ),
+    "oom-killed": Scenario(linked(Behaviour.oom_killed()), 1, "✗ Restart failed"),
+    "image-not-found": Scenario(linked(Behaviour.image_pull_backoff()), 1, "✗ Restart failed"),
+    "missing-secret-never-created": Scenario(secret_deleted_after_linking, 1, "✗ Restart failed"),
+    "missing-configmap-key": Scenario(configmap_key_removed_after_linking, 1, "✗ Restart failed"),
+    "never-ready-times-out": Scenario(
+        linked(Behaviour.never_ready()), 3, "⚠ Restart timeout", ("--timeout", "3s")
+    ),
+    "unschedulable": Scenario(
+        linked(Behaviour.unschedulable()),
+        1,
+        "✗ Restart failed",
+        ("--unschedulable-grace", "1s", "--timeout", "60s"),
+    ),
+    "progress-deadline": Scenario(
+        linked(Behaviour.never_ready(), progress_deadline_seconds=2), 1, "✗ Restart failed"
+    ),
+    "paused": Scenario(linked(paused=True), 5, None, ()),
+    "forbidden-patch": Scenario(linked(), 5, None, (), user=read_only_user),
+    "minimal-role": Scenario(linked(), 0, "✓ Rolling restart complete", (), user=minimal_user),
+    "pod-quota": Scenario(quota_of(3), 1, "✗ Restart failed: ReplicaSet could not create pods"),
+    "undo-on-failure": Scenario(
+        linked(Behaviour.crash_loop()),
+        1,
+        "✗ Restart failed",
+        ("--undo-on-failure", "--timeout", "60s"),
+    ),
+    "zero-replicas": Scenario(linked(replicas=0), 0, "✓ Rolling restart complete", ()),
+    "urls-from-ingress-and-load-balancer": Scenario(
+        with_urls, 0, "✓", (), "URLs: https://shop.example.com, http://203.0.113.7:8443"
+    ),
+    "dry-run-as-the-minimal-role": Scenario(
+        linked(),
+        0,
+        None,
+        ("--dry-run",),
+        "Dry run: would restart deployment shop/backend (context <context>)",
+        user=minimal_user,
+    ),
+    "status-of-a-failing-rollout-started-elsewhere": Scenario(
+        restarted_by_someone_else, 1, "✗ Restart failed", ("status", "--timeout", "60s")
+    ),
+    "nothing-linked": Scenario(unlinked, 4, None, ()),
+    # Start-ups that heal: the restart is complete (truthful before fast).
+    "crash-once-then-ready": Scenario(
+        linked(Behaviour.crash_loop(failures=1)), 0, "✓ Rolling restart complete", HEALING
+    ),
+    "registry-503-once": Scenario(
+        linked(Behaviour.image_pull_backoff(pull_error="unavailable", failures=1)),
+        0,
+        "✓ Rolling restart complete",
+        HEALING,
+    ),
+    "slow-warm-up": Scenario(
+        linked(Behaviour.never_ready(unready_for=30)), 0, "✓ Rolling restart complete", HEALING
+    ),
+    "secret-created-while-watching": Scenario(
+        secret_deleted_after_linking,
+        0,
+        "✓ Rolling restart complete",
+        HEALING,
+        during=(config_error_shows, create_the_secret),
+    ),
+}
+
+
+def play(side: Side, scenario: Scenario):
+    scenario.arrange(side)
+    kubeconfig = scenario.user(side) if scenario.user else None
+    if scenario.during is None:
+        return side.run(*scenario.args, kubeconfig=kubeconfig)
+    when, then = scenario.during
+    assert kubeconfig is None
+    return side.run_while(scenario.args, lambda: when(side), lambda: then(side))
+
+
+@pytest.fixture
+def sides(cluster, checkout, real_cluster, real_checkout) -> tuple[Side, Side]:
+    simulated = SimSide("simulated", cluster, "shop", checkout)
+    real = RealSide("official", real_cluster, real_cluster.ns(), real_checkout,
+                    suffix=real_cluster.suffix)  # fmt: skip
+    return simulated, real
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_both_clusters_give_the_same_answer(sides, name):
+    scenario = SCENARIOS[name]
+    simulated, real = sides
+    keys = {side.name: side.keys(play(side, scenario)) for side in (simulated, real)}
+    assert keys["simulated"] == keys["official"]
+    outcome = keys["official"]
+    assert outcome["exit code"] == scenario.exit_code, outcome
+    if scenario.verdict is None:
+        assert outcome["verdict"] is None, outcome
+    else:
+        assert (outcome["verdict"] or "").startswith(scenario.verdict), outcome
+    if scenario.summary is not None:
+        assert scenario.summary in outcome["summary"], outcome
+
+
+def stable_document(doc: dict, suffix: str | None) -> dict:
+    """The JSON result without what depends on when the plugin looked."""
+    pods = sorted(
+        (p["status"], p["failing"], p["new"], p["ready"], p["lastTermination"], p["container"])
+        for p in doc["pods"]
+    )
+    return json.loads(normalize(json.dumps({
+        "verdict": doc["verdict"], "exitCode": doc["exitCode"], "failed": doc["failed"],
+        "ready": doc["ready"], "failureReason": doc["failureReason"],
+        "readyReplicas": doc["readyReplicas"], "replicas": doc["replicas"],
+        "pods": pods, "events": sorted({e["reason"] for e in doc["events"]}),
+        "logs": [(entry["previous"], entry["lines"]) for entry in doc["logs"]],
+        "namespace": doc["namespace"], "repo": doc["repo"],
+    }), suffix))  # fmt: skip
+
+
+def test_both_clusters_give_the_same_json_for_a_crash_loop(sides):
+    documents = {}
+    for side in sides:
+        side.link()
+        side.cluster.set_behaviour(side.ns, "backend", Behaviour.crash_loop(log_lines=CRASH_LOG))
+        run = side.run("-o", "json", "--timeout", "60s")
+        assert run.exit_code == 1, run.output
+        documents[side.name] = stable_document(json.loads(run.stdout), side.suffix)
+    assert documents["simulated"] == documents["official"]
+
+
+def test_both_clusters_record_the_same_restart_annotation_shape(sides):
+    templates = {}
+    for side in sides:
+        side.link()
+        assert side.run().exit_code == 0
+        deployment = side.cluster.get("deployments", side.ns, "backend")
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        templates[side.name] = (
+            sorted(annotations),
+            deployment["metadata"]["generation"],
+            deployment["metadata"]["annotations"].get("deployment.kubernetes.io/revision"),
+            deployment["status"]["observedGeneration"],
+        )
+    assert templates["simulated"] == templates["official"]
