@@ -26,9 +26,15 @@ from . import build
 from .cluster import RealCluster
 from .launcher import ControlPlane
 
-__all__ = ["control_plane", "real_cluster", "real_checkout"]
+__all__ = ["control_plane", "real_cluster", "real_checkout", "krew_binaries"]
 
-REAL_FIXTURES = {"control_plane", "real_cluster", "real_checkout"}
+# fixture -> the components it needs built
+REAL_FIXTURES = {
+    "control_plane": build.CONTROL_PLANE,
+    "real_cluster": build.CONTROL_PLANE,
+    "real_checkout": build.CONTROL_PLANE,
+    "krew_binaries": ("krew",),
+}
 _deselected: list[str] = []
 
 
@@ -38,27 +44,41 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def missing_binaries() -> str | None:
-    """Why the real tier cannot run here, or None."""
-    if all(build.find_binaries(name) for name in build.CONTROL_PLANE):
+def missing_binaries(components=build.CONTROL_PLANE) -> str | None:
+    """Why tests needing `components` cannot run here, or None."""
+    missing = [name for name in components if build.find_binaries(name) is None]
+    if not missing:
         return None
+    command = f"python -m tests.controlplane.build {' '.join(missing)}"
     if build.go_available():
-        return "the control-plane binaries are not built (python -m tests.controlplane.build)"
-    return "Go is not installed and no control-plane binaries are cached"
+        return f"{', '.join(missing)} not built yet ({command})"
+    return f"Go is not installed and {', '.join(missing)} is not in the cache"
+
+
+def _needs(item: pytest.Item) -> tuple[str, ...]:
+    names = set(getattr(item, "fixturenames", ()))
+    return tuple(sorted({c for f, comps in REAL_FIXTURES.items() if f in names for c in comps}))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    real = [item for item in items if REAL_FIXTURES & set(getattr(item, "fixturenames", ()))]
+    real = [item for item in items if _needs(item)]
     for item in real:
         item.add_marker(pytest.mark.real)
-    if not real:
+    if os.environ.get("RB_REQUIRE_REAL") == "1":
+        return  # CI: the fixtures fail loudly instead
+    reasons: dict[str, int] = {}
+    unrunnable = []
+    for item in real:
+        why = missing_binaries(_needs(item))
+        if why is not None:
+            unrunnable.append(item)
+            reasons[why] = reasons.get(why, 0) + 1
+    if not unrunnable:
         return
-    why = missing_binaries()
-    if why is None or os.environ.get("RB_REQUIRE_REAL") == "1":
-        return  # with RB_REQUIRE_REAL the control_plane fixture fails loudly instead
-    config.hook.pytest_deselected(items=real)
-    items[:] = [item for item in items if item not in real]
-    _deselected.append(f"{len(real)} real-tier tests not run: {why}")
+    config.hook.pytest_deselected(items=unrunnable)
+    items[:] = [item for item in items if item not in unrunnable]
+    for why, count in reasons.items():
+        _deselected.append(f"{count} real-tier tests not run: {why}")
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
@@ -137,3 +157,12 @@ def real_checkout(real_cluster: RealCluster, tmp_path: Path) -> Path:
     from tests.plugin_runner import make_checkout
 
     return make_checkout(tmp_path / "checkout", f"https://github.com/{real_cluster.repo}.git")
+
+
+@pytest.fixture(scope="session")
+def krew_binaries() -> Path:
+    """The directory holding kubectl-krew and validate-krew-manifest (krew v0.4.3)."""
+    why = missing_binaries(("krew",))
+    if why is not None:
+        pytest.fail(f"krew is not available: {why}", pytrace=False)
+    return build.find_binaries("krew")
