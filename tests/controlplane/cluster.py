@@ -98,19 +98,22 @@ class RealCluster:
 
     # ----------------------------------------------------------------- naming
 
+    def _unique(self, base: str) -> str:
+        return f"{base}-{self.suffix}" if self.suffix else base
+
     def ns(self, base: str = "shop") -> str:
         """This test's namespace called `base` (unique on the shared control plane)."""
-        return f"{base}-{self.suffix}"
+        return self._unique(base)
 
     @property
     def repo(self) -> str:
         """The repo (owner/name) this test's checkout and links use."""
-        return f"acme/shop-{self.suffix}"
+        return self._unique("acme/shop")
 
     @property
     def link_labels(self) -> dict[str, str]:
         return {
-            "restart-backend/repo": f"acme-shop-{self.suffix}",
+            "restart-backend/repo": self._unique("acme-shop"),
             "restart-backend/branch": "main",
         }
 
@@ -143,7 +146,7 @@ class RealCluster:
         """A user whose rights are `rules` (RBAC PolicyRules): a Role and RoleBinding in
         `namespace`, or a ClusterRole and ClusterRoleBinding when it is None. Returns the
         path of a kubeconfig for that user (client certificate)."""
-        user = f"{name}-{self.suffix}"
+        user = self._unique(name)
         role_name = f"restart-backend-{user}"
         rules = [dict(r) for r in rules]
         subject = {"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}
