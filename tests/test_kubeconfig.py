@@ -430,13 +430,18 @@ def token_kubeconfig(tmp_path: Path, **cluster_extra) -> str:
     )
 
 
+def bearer(client) -> str | None:
+    """The Authorization header the client will send (its api_key key changed in 34.x)."""
+    return (client.configuration.auth_settings().get("BearerToken") or {}).get("value")
+
+
 def test_token_kubeconfig_gives_host_token_and_ca(tmp_path):
     path = token_kubeconfig(tmp_path)
     resolved = resolve_from_environment(path, {})
     client = build_api_client(resolved, request_timeout=None)
     conf = client.configuration
     assert conf.host == "https://k8s.example:6443"
-    assert conf.api_key["authorization"] == f"Bearer {TOKEN}"
+    assert bearer(client) == f"Bearer {TOKEN}"
     assert conf.verify_ssl is True
     context = client.rest_client.pool_manager.connection_pool_kw["ssl_context"]
     assert [c["subject"] for c in context.get_ca_certs()] == [
@@ -484,7 +489,7 @@ def test_token_file_relative_to_the_kubeconfig(tmp_path, monkeypatch):
     )
     monkeypatch.chdir(tmp_path)
     client = build_api_client(resolve_from_environment(path, {}))
-    assert client.configuration.api_key["authorization"] == f"Bearer {TOKEN}"
+    assert bearer(client) == f"Bearer {TOKEN}"
 
 
 def exec_kubeconfig(tmp_path: Path, command: str, **exec_extra) -> str:
@@ -534,7 +539,7 @@ def test_exec_plugin_token_is_used(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     resolved = resolve_from_environment(path, {})
     client = build_api_client(resolved)
-    assert client.configuration.api_key["authorization"] == f"Bearer {EXEC_TOKEN}"
+    assert bearer(client) == f"Bearer {EXEC_TOKEN}"
     assert EXEC_TOKEN not in repr(resolved)
     assert Path(path).read_bytes() == before  # persist_config is off: nothing written back
 
@@ -594,7 +599,7 @@ def test_request_timeout_applies_to_every_request(tmp_path, silent_server):
     client = build_api_client(resolve_from_environment(path, {}), request_timeout=0.3)
     client.rest_client.pool_manager.connection_pool_kw["retries"] = False  # one attempt
     with pytest.raises(urllib3.exceptions.HTTPError):
-        client.rest_client.GET(f"http://127.0.0.1:{silent_server.port}/version")
+        client.rest_client.request("GET", f"http://127.0.0.1:{silent_server.port}/version")
 
 
 @pytest.mark.parametrize("provider", ["gcp", "azure"])
