@@ -247,7 +247,9 @@ class KubeApi:
                 allow_watch_bookmarks=True,
                 timeout_seconds=timeout_seconds,
                 _preload_content=False,
-                _request_timeout=(self._timeout or None, timeout_seconds + 15),
+                # (connect, read); with --request-timeout 0 the connect wait is bounded by the
+                # read one (the 34+ client refuses None in the pair).
+                _request_timeout=(self._timeout or timeout_seconds + 15, timeout_seconds + 15),
                 **kwargs,
             )
 
