@@ -86,6 +86,20 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_line(line, yellow=True, bold=True)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Safety net in the main process (the xdist controller, or a plain run): a control plane
+    still recorded as current (a worker crashed or timed out in teardown) is stopped."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    current = factory.getbasetemp() / "controlplane" / "current"
+    if current.exists():
+        ControlPlane.attach(Path(current.read_text())).stop()
+        current.unlink()
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     with path.open("w") as handle:

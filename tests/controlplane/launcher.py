@@ -178,12 +178,9 @@ class ControlPlane:
         return self
 
     def stop(self) -> None:
-        """SIGTERM each process (fake kubelet first, etcd last), SIGKILL stragglers."""
-        order = ("fake-kubelet", "kube-controller-manager", "kube-apiserver", "etcd")
-        for name in order:
-            pid = self.state.pids.get(name)
-            if pid:
-                _terminate(pid)
+        """SIGTERM every process at once, SIGKILL what is left after a short grace: the state
+        is thrown away, and kube-apiserver would otherwise wait for open watches."""
+        _terminate(list(self.state.pids.values()))
         self.state.pids.clear()
         if Path(self.state.workdir, "state.json").exists():
             self.state.save()
@@ -470,34 +467,43 @@ class ControlPlane:
 
 
 def _alive(pid: int) -> bool:
+    """Is `pid` running? A process another process started (a control plane shared by
+    pytest-xdist workers) stays a zombie until its parent reaps it: that counts as ended."""
     try:
         waited, _status = os.waitpid(pid, os.WNOHANG)
         if waited == pid:
             return False
-    except ChildProcessError:  # not our child (attached): ask the kernel
+    except ChildProcessError:  # not our child
         pass
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
         return False
-    return True
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
 
-def _terminate(pid: int, timeout: float = 10.0) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return
+def _terminate(pids: list[int], grace: float = 3.0) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
         time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    while _alive(pid):
+    for pid in pids:
+        if _alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    while any(_alive(pid) for pid in pids):
         time.sleep(0.05)
 
 
