@@ -31,6 +31,9 @@ def packaging_module(name: str):
     return importlib.import_module(name)
 
 
+# The first test using the build also waits for it (a fresh build venv comes from PyPI).
+pytestmark = pytest.mark.timeout(900)
+
 krew_manifest = packaging_module("krew_manifest")
 release_archive = packaging_module("release_archive")
 

@@ -23,7 +23,8 @@ SYSTEM_PATH = "/usr/bin:/bin"
 # Any attempt to reach the network goes to a closed port: the install must not need it.
 OFFLINE = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
 
-pytestmark = pytest.mark.binary
+# The first test also waits for the binary's build (a fresh build venv comes from PyPI).
+pytestmark = [pytest.mark.binary, pytest.mark.timeout(900)]
 
 
 def packaging_module(name: str):
