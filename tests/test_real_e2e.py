@@ -304,7 +304,8 @@ def test_start_ups_that_heal_complete(real_cluster, real_checkout, behaviour):
     ns = real_cluster.ns()
     real_cluster.link(ns)
     real_cluster.set_behaviour(ns, "backend", behaviour)
-    run = restart(real_cluster, real_checkout, "--timeout", "90s")
+    # Healing takes a few scaled kubelet back-offs: seconds, not minutes.
+    run = restart(real_cluster, real_checkout, "--timeout", "30s")
     assert run.exit_code == 0, run.output
     assert "✓ Rolling restart complete for backend" in run.stdout
 
@@ -316,7 +317,7 @@ def test_a_secret_created_while_watching_heals_the_restart(real_cluster, real_ch
     real_cluster.link(ns, containers=[{"name": "api", "image": "acme/shop:1", "env": env}])
     real_cluster.delete("secrets", ns, "shop-db")
     process = subprocess.Popen(
-        [str(CONSOLE_SCRIPT), "--kubeconfig", real_cluster.kubeconfig, "--timeout", "90s"],
+        [str(CONSOLE_SCRIPT), "--kubeconfig", real_cluster.kubeconfig, "--timeout", "30s"],
         cwd=real_checkout,
         env={"PATH": "/usr/bin:/bin", "HOME": str(real_checkout), "NO_COLOR": "1"},
         stdout=subprocess.PIPE,
