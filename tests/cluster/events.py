@@ -1,9 +1,19 @@
 """Recording core/v1 Events the way client-go's event recorder does.
 
-Controllers and the kubelet report what they do as Events on the object concerned. Like the
-real recorder (EventCorrelator), an Event repeating one already recorded for the same object,
-source, type, reason and message is not created again: its `count` goes up and its
-`lastTimestamp` moves. Event names are `<object name>.<hex nanoseconds>` as in Kubernetes.
+Controllers and the kubelet report what they do as Events on the object concerned, through
+client-go's EventCorrelator (tools/record/events_cache.go), which we follow:
+
+- an Event repeating one already recorded for the same object, source, type, reason and
+  message is not created again: its `count` goes up and its `lastTimestamp` moves;
+- similar Events (same object, source, type and reason, other messages) are aggregated: from
+  the 10th distinct message within 10 minutes on, one Event with the message
+  "(combined from similar events): <latest message>" is created and then updated (count,
+  message, lastTimestamp) instead of a new one each time (kubectl shows this, e.g. for a
+  Deployment's ScalingReplicaSet Events after a restart and an undo);
+- a source may record 25 Events about one object and type, then one more every 5 minutes;
+  the rest are dropped (the spam filter; a long crash loop's counts stop growing).
+
+Event names are `<object name>.<hex nanoseconds>` as in Kubernetes.
 
 Real clusters expire Events (default TTL one hour); we bound them by number instead
 (`max_events`, oldest deleted first), so a 50,000-Pod benchmark does not fill memory with them.
@@ -12,7 +22,7 @@ Real clusters expire Events (default TTL one hour); we bound them by number inst
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
+from typing import Callable, Hashable
 
 from .store import Store, format_timestamp
 
@@ -20,6 +30,13 @@ __all__ = ["EventRecorder", "involved_object", "build_event", "event_key"]
 
 NORMAL = "Normal"
 WARNING = "Warning"
+# client-go tools/record/events_cache.go
+AGGREGATE_MAX_EVENTS = 10  # defaultAggregateMaxEvents
+AGGREGATE_INTERVAL = 600.0  # defaultAggregateIntervalInSeconds
+COMBINED_PREFIX = "(combined from similar events): "
+SPAM_BURST = 25  # defaultSpamBurst
+SPAM_QPS = 1.0 / 300.0  # defaultSpamQPS
+LRU_ENTRIES = 4096  # maxLruCacheEntries
 
 
 def involved_object(obj: dict, field_path: str | None = None) -> dict:
@@ -110,6 +127,9 @@ class EventRecorder:
         # dedup key -> (namespace, event name); insertion order = age, for eviction
         self._recorded: OrderedDict[tuple, tuple[str, str]] = OrderedDict()
         self._last_nanos = 0
+        # aggregate key -> (messages seen, last time); spam key -> (tokens, last refill)
+        self._similar: OrderedDict[Hashable, tuple[set[str], float]] = OrderedDict()
+        self._spam: OrderedDict[Hashable, tuple[float, float]] = OrderedDict()
 
     def record(
         self,
@@ -126,9 +146,11 @@ class EventRecorder:
         if not self.enabled:
             return
         ref = involved_object(obj, field_path)
-        key = event_key(ref, event_type, reason, message, component)
         now = self._clock()
-        if key in self._recorded and self._bump(self._recorded[key], now):
+        message, key = self._aggregate(ref, event_type, reason, message, component, host, now)
+        if self._spam_filtered(ref, event_type, component, host, now):
+            return
+        if key in self._recorded and self._bump(self._recorded[key], now, message):
             self._recorded.move_to_end(key)
             return
         event = build_event(
@@ -145,14 +167,62 @@ class EventRecorder:
         self._recorded[key] = (created["metadata"]["namespace"], created["metadata"]["name"])
         self._evict()
 
-    def _bump(self, where: tuple[str, str], now: float) -> bool:
-        """count++ and lastTimestamp = now on a recorded Event; False if it is gone."""
+    def _aggregate(
+        self,
+        ref: dict,
+        event_type: str,
+        reason: str,
+        message: str,
+        component: str,
+        host: str | None,
+        now: float,
+    ) -> tuple[str, tuple]:
+        """EventAggregator: (message, dedup key) of the Event to record. From the 10th
+        distinct message of similar Events on, the combined Event under one key. (client-go
+        then forgets an arbitrary one of the ten messages; we forget the newest, so the
+        choice is deterministic.)"""
+        similar = (component, host, ref.get("kind"), ref.get("namespace"), ref.get("name"),
+                   ref.get("uid"), ref.get("apiVersion"), event_type, reason)  # fmt: skip
+        messages, last = self._similar.pop(similar, (set(), now))
+        if now - last > AGGREGATE_INTERVAL:
+            messages = set()
+        messages.add(message)
+        combined = len(messages) >= AGGREGATE_MAX_EVENTS
+        if combined:
+            messages.discard(message)
+        self._remember(self._similar, similar, (messages, now))
+        if combined:
+            return COMBINED_PREFIX + message, ("combined", *similar)
+        return message, event_key(ref, event_type, reason, message, component)
+
+    def _spam_filtered(
+        self, ref: dict, event_type: str, component: str, host: str | None, now: float
+    ) -> bool:
+        """EventSourceObjectSpamFilter: a token bucket per source, object and type."""
+        spam = (component, host, ref.get("kind"), ref.get("namespace"), ref.get("name"),
+                ref.get("uid"), ref.get("apiVersion"), event_type)  # fmt: skip
+        tokens, last = self._spam.pop(spam, (float(SPAM_BURST), now))
+        tokens = min(float(SPAM_BURST), tokens + (now - last) * SPAM_QPS)
+        allowed = tokens >= 1.0
+        self._remember(self._spam, spam, (tokens - 1.0 if allowed else tokens, now))
+        return not allowed
+
+    @staticmethod
+    def _remember(cache: OrderedDict, key: Hashable, value: object) -> None:
+        cache[key] = value
+        if len(cache) > LRU_ENTRIES:
+            cache.popitem(last=False)
+
+    def _bump(self, where: tuple[str, str], now: float, message: str) -> bool:
+        """count++, lastTimestamp = now (and the latest message, for a combined Event) on a
+        recorded Event; False if it is gone."""
         shared = self._store.get_shared("events", where[0], where[1])
         if shared is None:
             return False
         updated = dict(shared)
         updated["count"] = int(shared.get("count") or 1) + 1
         updated["lastTimestamp"] = format_timestamp(now)
+        updated["message"] = message
         self._store.update("events", updated)
         return True
 

@@ -244,7 +244,8 @@ class ApiStore:
             path = f"/apis/events.k8s.io/v1/namespaces/{key[0]}/events/{key[1]}"
             self._call("PATCH", path, {"series": series}, patch_type="merge")
         else:
-            patch = {"count": event["count"], "lastTimestamp": event["lastTimestamp"]}
+            # count, lastTimestamp and message (a combined Event takes the latest one)
+            patch = {k: event[k] for k in ("count", "lastTimestamp", "message")}
             event = (
                 self._call("PATCH", RESOURCES["events"].path(*key), patch, patch_type="merge")
                 or event
