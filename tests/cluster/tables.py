@@ -82,6 +82,16 @@ def pod_status(pod: dict) -> str:
     return reason
 
 
+def _readiness_gates(pod: dict, _now: float) -> str:
+    """`true/total` of the pod's readiness gates (printers.go printPod), or <none>."""
+    gates = [g.get("conditionType") for g in (pod.get("spec") or {}).get("readinessGates") or []]
+    if not gates:
+        return "<none>"
+    true = {c.get("type") for c in (pod.get("status") or {}).get("conditions") or []
+            if c.get("status") == "True"}  # fmt: skip
+    return f"{sum(1 for g in gates if g in true)}/{len(gates)}"
+
+
 def _pod_ready(pod: dict, _now: float) -> str:
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     total = len((pod.get("spec") or {}).get("containers") or [])
@@ -214,6 +224,8 @@ _COLUMNS: dict[str, list[Column]] = {
         _AGE,
         ("IP", "string", 1, _get("status", "podIP", default="<none>")),
         ("Node", "string", 1, _get("spec", "nodeName", default="<none>")),
+        ("Nominated Node", "string", 1, _get("status", "nominatedNodeName", default="<none>")),
+        ("Readiness Gates", "string", 1, _readiness_gates),
     ],
     "services": [
         _NAME,
