@@ -16,8 +16,8 @@ from typing import Any, Callable
 import pytest
 
 from tests.cluster.behaviours import Behaviour
-from tests.controlplane.differential import RealSide, Side, SimSide, normalize
-from tests.controlplane.rbac import required_rules
+from tests.controlplane.differential import RealSide, Side, SimSide, normalize, pod_waiting
+from tests.controlplane.rbac import read_only_rules, required_rules
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 DB_ENV = [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "shop-db", "key": "url"}}}]
@@ -70,13 +70,7 @@ def quota_of(limit: int) -> Callable[[Side], None]:
 
 
 def config_error_shows(side: Side) -> bool:
-    for pod in side.cluster.list("pods", side.ns):
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            if ((status.get("state") or {}).get("waiting") or {}).get(
-                "reason"
-            ) == "CreateContainerConfigError":
-                return True
-    return False
+    return pod_waiting(side.cluster, side.ns, "CreateContainerConfigError")
 
 
 def create_the_secret(side: Side) -> None:
@@ -117,8 +111,7 @@ def unlinked(side: Side) -> None:
 
 
 def read_only_user(side: Side) -> str:
-    rules = [{**r, "verbs": [v for v in r["verbs"] if v != "patch"]} for r in required_rules()]
-    return side.user("viewer", rules)
+    return side.user("viewer", read_only_rules())
 
 
 def minimal_user(side: Side) -> str:

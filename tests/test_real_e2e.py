@@ -10,13 +10,13 @@ test_restart_e2e.py. Each test has its own namespaces and repo on the shared con
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from tests.cluster.behaviours import Behaviour
-from tests.controlplane.rbac import optional_rules, readme_role, required_rules
-from tests.plugin_runner import CONSOLE_SCRIPT, run_plugin
+from tests.controlplane.differential import pod_waiting
+from tests.controlplane.rbac import optional_rules, read_only_rules, readme_role, required_rules
+from tests.plugin_runner import run_plugin, start_console_script
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 MANAGER = "kubectl-restart-backend"
@@ -216,10 +216,7 @@ def test_without_the_optional_rules_the_report_says_what_it_could_not_read(
 def test_forbidden_patch_is_refused_with_the_real_authorizers_words(real_cluster, real_checkout):
     ns = real_cluster.ns()
     real_cluster.link(ns)
-    read_only = [
-        {**rule, "verbs": [v for v in rule["verbs"] if v != "patch"]} for rule in required_rules()
-    ]
-    kubeconfig = real_cluster.add_user("viewer", read_only, namespace=ns)
+    kubeconfig = real_cluster.add_user("viewer", read_only_rules(), namespace=ns)
     run = restart(real_cluster, real_checkout, kubeconfig=kubeconfig)
     assert run.exit_code == 5, run.output
     assert 'cannot patch resource "deployments" in API group "apps"' in run.stderr
@@ -230,10 +227,7 @@ def test_forbidden_patch_is_refused_with_the_real_authorizers_words(real_cluster
 def test_dry_run_asks_the_real_server_which_rights_there_are(real_cluster, real_checkout):
     ns = real_cluster.ns()
     real_cluster.link(ns)
-    read_only = [
-        {**rule, "verbs": [v for v in rule["verbs"] if v != "patch"]} for rule in required_rules()
-    ]
-    viewer = real_cluster.add_user("viewer", read_only, namespace=ns)
+    viewer = real_cluster.add_user("viewer", read_only_rules(), namespace=ns)
     dev = real_cluster.add_user("dev", readme_role()["rules"], namespace=ns)
     as_viewer = restart(real_cluster, real_checkout, "--dry-run", "-n", ns, kubeconfig=viewer)
     as_dev = restart(real_cluster, real_checkout, "--dry-run", "-n", ns, kubeconfig=dev)
@@ -316,25 +310,16 @@ def test_a_secret_created_while_watching_heals_the_restart(real_cluster, real_ch
     env = [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "shop-db", "key": "url"}}}]
     real_cluster.link(ns, containers=[{"name": "api", "image": "acme/shop:1", "env": env}])
     real_cluster.delete("secrets", ns, "shop-db")
-    process = subprocess.Popen(
-        [str(CONSOLE_SCRIPT), "--kubeconfig", real_cluster.kubeconfig, "--timeout", "30s"],
-        cwd=real_checkout,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(real_checkout), "NO_COLOR": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_console_script(real_cluster, real_checkout, "--timeout", "30s")
     try:
-
-        def config_error_seen() -> bool:
-            for pod in real_cluster.list("pods", ns):
-                for status in (pod.get("status") or {}).get("containerStatuses") or []:
-                    waiting = (status.get("state") or {}).get("waiting") or {}
-                    if waiting.get("reason") == "CreateContainerConfigError":
-                        return True
-            return process.poll() is not None
-
-        real_cluster.wait_for(config_error_seen, 60, "no pod ever missed the Secret")
+        real_cluster.wait_for(
+            lambda: (
+                pod_waiting(real_cluster, ns, "CreateContainerConfigError")
+                or process.poll() is not None
+            ),
+            60,
+            "no pod ever missed the Secret",
+        )
         real_cluster.create_secret(ns, "shop-db", {"url": "postgres://db"})
         stdout, stderr = process.communicate(timeout=120)
     finally:
@@ -347,14 +332,7 @@ def test_deleting_the_deployment_mid_rollout_is_reported(real_cluster, real_chec
     ns = real_cluster.ns()
     real_cluster.link(ns)
     real_cluster.set_behaviour(ns, "backend", Behaviour.never_ready())
-    process = subprocess.Popen(
-        [str(CONSOLE_SCRIPT), "--kubeconfig", real_cluster.kubeconfig, "--timeout", "60s"],
-        cwd=real_checkout,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(real_checkout), "NO_COLOR": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_console_script(real_cluster, real_checkout, "--timeout", "60s")
     try:
         real_cluster.wait_for(
             lambda: (

@@ -48,6 +48,7 @@ __all__ = [
     "find_binaries",
     "ensure_built",
     "go_available",
+    "locked",
 ]
 
 MODULES = Path(__file__).resolve().parent / "modules"
@@ -219,7 +220,7 @@ def ensure_built(name: str, *, log=print) -> Path:
     if (target / "BUILT").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(target.parent / f".{target.name}.lock"):
+    with locked(target.parent / f".{target.name}.lock"):
         if (target / "BUILT").is_file():  # another process built it meanwhile
             return target
         log(f"building {name} {component.version} into {target} (first time on this machine)")
@@ -273,7 +274,7 @@ def _go(args: Sequence[str], *, cwd: Path, stream: bool = False) -> str:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     """One builder per cache entry at a time (pytest-xdist workers, two terminals)."""
     with path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

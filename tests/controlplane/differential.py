@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 from tests.plugin_runner import LINK_ANNOTATIONS, LINK_LABELS, Run, run_plugin
 
-__all__ = ["Side", "SimSide", "RealSide", "key_lines", "normalize"]
+__all__ = ["Side", "SimSide", "RealSide", "key_lines", "normalize", "pod_waiting"]
 
 _POD = re.compile(r"(?<![a-z0-9-])([a-z][a-z0-9-]*?)-[a-z0-9]{6,10}-[a-z0-9]{5}(?![a-z0-9])")
 _REPLICASET = re.compile(r"(?<![a-z0-9-])(backend|api)-[a-z0-9]{6,10}(?![a-z0-9])")
@@ -56,6 +56,15 @@ def normalize(text: str, suffix: str | None = None) -> str:
     text = _BACKOFF.sub("back-off <t>", text)
     text = _CONTEXT_FLAG.sub("--context <context>", text)
     return _CONTEXT_NOTE.sub("(context <context>)", text)
+
+
+def pod_waiting(cluster: Any, namespace: str, reason: str) -> bool:
+    """Does a container of a pod in `namespace` wait with `reason` (either cluster)?"""
+    for pod in cluster.list("pods", namespace):
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            if ((status.get("state") or {}).get("waiting") or {}).get("reason") == reason:
+                return True
+    return False
 
 
 def key_lines(run: Run, suffix: str | None = None) -> dict[str, Any]:

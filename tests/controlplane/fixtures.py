@@ -13,10 +13,8 @@ end; with RB_REQUIRE_REAL=1 (CI) that is an error instead.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -100,16 +98,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         current.unlink()
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -128,7 +116,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     shared = _shared_dir(tmp_path_factory)
     current = shared / "current"
     refs = shared / "refs"
-    with _locked(shared / "lock"):
+    with build.locked(shared / "lock"):
         plane = None
         if current.exists():
             attached = ControlPlane.attach(Path(current.read_text()))
@@ -141,7 +129,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     try:
         yield plane
     finally:
-        with _locked(shared / "lock"):
+        with build.locked(shared / "lock"):
             left = int(refs.read_text() or 1) - 1
             refs.write_text(str(left))
             if left <= 0:

@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from tests.cluster.kubeconfig import write_kubeconfig_file
+
 from . import build
 from .pki import Authority
 from .rest import Rest, RestError
@@ -125,16 +127,6 @@ def kubeconfig_for(
     }
 
 
-def write_kubeconfig(path: Path, config: dict) -> Path:
-    import yaml
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(config, handle, sort_keys=False)
-    return path
-
-
 class ControlPlane:
     """One control plane in `workdir`. `start()` brings it up; `stop()` ends its processes."""
 
@@ -228,7 +220,7 @@ class ControlPlane:
             self.state.server, authority.ca_pem, pair.cert, pair.key, user=user, namespace=namespace
         )
         target = path or self.workdir / "kubeconfigs" / f"{stem}-{time.monotonic_ns()}"
-        return write_kubeconfig(target, config)
+        return write_kubeconfig_file(target, config)
 
     # ----------------------------------------------------------------- components
 
@@ -345,7 +337,7 @@ class ControlPlane:
                 f"--cert-dir={self.workdir / 'apiserver-certs'}",
             ],
         )
-        admin = write_kubeconfig(
+        admin = write_kubeconfig_file(
             self.workdir / "admin.kubeconfig",
             kubeconfig_for(
                 self.state.server,
@@ -361,7 +353,7 @@ class ControlPlane:
         self._wait("kube-apiserver", self._readyz, 120)
 
     def _start_controller_manager(self, binary: Path, pki: dict) -> None:
-        kubeconfig = write_kubeconfig(
+        kubeconfig = write_kubeconfig_file(
             self.workdir / "kcm.kubeconfig",
             kubeconfig_for(
                 self.state.server,

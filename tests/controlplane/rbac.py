@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["readme_role", "required_rules", "optional_rules"]
+__all__ = ["readme_role", "required_rules", "optional_rules", "read_only_rules"]
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -42,3 +42,10 @@ def optional_rules() -> list[dict]:
     """The rules below it: without them only the report is shorter."""
     required = required_rules()
     return [rule for rule in readme_role()["rules"] if rule not in required]
+
+
+def read_only_rules() -> list[dict]:
+    """The required rules without `patch`: may look, may not restart."""
+    return [
+        {**rule, "verbs": [v for v in rule["verbs"] if v != "patch"]} for rule in required_rules()
+    ]
