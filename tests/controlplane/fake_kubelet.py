@@ -60,7 +60,7 @@ from .rest import RESOURCES, Rest, RestError
 # RealCluster.set_behaviour's ConfigMaps (tests/controlplane/cluster.py): sim-behaviour-<deployment>
 BEHAVIOUR_CONFIGMAP_PREFIX = "sim-behaviour-"
 
-__all__ = ["ApiStore", "FakeKubelet", "NodeAgent", "LogServer", "main"]
+__all__ = ["ApiStore", "FakeKubelet", "NodeAgent", "LogServer", "read_container_log", "main"]
 
 SCHEDULER = "default-scheduler"
 LEASE_DURATION = 40  # seconds, the kubelet's default nodeLeaseDurationSeconds
@@ -455,6 +455,39 @@ class NodeAgent(threading.Thread):
 # ----------------------------------------------------------------------------- logs
 
 
+def read_container_log(
+    cache: Cache, logs: LogBook, namespace: str, pod_name: str, container: str, query: dict
+) -> tuple[int, str]:
+    """(HTTP status, body) as the kubelet's getContainerLogs answers."""
+    pod = cache.get("pods", namespace, pod_name)
+    if pod is None or not (pod.get("spec") or {}).get("nodeName"):
+        return 404, f'pod "{pod_name}" does not exist'
+    spec = pod.get("spec") or {}
+    names = [c["name"] for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])]
+    if container not in names:
+        return 404, f'container "{container}" not found in pod "{pod_name}"'
+    status = pod.get("status") or {}
+    statuses = {
+        s.get("name"): s
+        for s in (status.get("initContainerStatuses") or [])
+        + (status.get("containerStatuses") or [])
+    }
+    previous = (query.get("previous") or ["false"])[0] == "true"
+    try:
+        cid = log_container_id(container, pod_name, statuses.get(container), previous)
+    except LogError as error:
+        return 400, error.message
+    tail = query.get("tailLines")
+    text = logs.read(
+        _uid(pod) or "",
+        container,
+        cid,
+        int(tail[0]) if tail else None,
+        (query.get("timestamps") or ["false"])[0] == "true",
+    )
+    return 200, text
+
+
 class LogServer:
     """The kubelet's `/containerLogs` endpoint over HTTPS, for the API server's log proxy."""
 
@@ -478,36 +511,7 @@ class LogServer:
         self._server.server_close()
 
     def read(self, namespace: str, pod_name: str, container: str, query: dict) -> tuple[int, str]:
-        """(HTTP status, body) as the kubelet's getContainerLogs answers."""
-        pod = self._cache.get("pods", namespace, pod_name)
-        if pod is None or not (pod.get("spec") or {}).get("nodeName"):
-            return 404, f'pod "{pod_name}" does not exist'
-        spec = pod.get("spec") or {}
-        names = [
-            c["name"] for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])
-        ]
-        if container not in names:
-            return 404, f'container "{container}" not found in pod "{pod_name}"'
-        status = pod.get("status") or {}
-        statuses = {
-            s.get("name"): s
-            for s in (status.get("initContainerStatuses") or [])
-            + (status.get("containerStatuses") or [])
-        }
-        previous = (query.get("previous") or ["false"])[0] == "true"
-        try:
-            cid = log_container_id(container, pod_name, statuses.get(container), previous)
-        except LogError as error:
-            return 400, error.message
-        tail = query.get("tailLines")
-        text = self._logs.read(
-            _uid(pod) or "",
-            container,
-            cid,
-            int(tail[0]) if tail else None,
-            (query.get("timestamps") or ["false"])[0] == "true",
-        )
-        return 200, text
+        return read_container_log(self._cache, self._logs, namespace, pod_name, container, query)
 
     def _handler(self):
         server = self
