@@ -46,12 +46,13 @@ import traceback
 from dataclasses import fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, unquote, urlparse
 
 from tests.cluster.behaviours import Behaviour, behaviour_from_annotations
 from tests.cluster.events import EventRecorder
 from tests.cluster.kubelet import Kubelet, LogBook, LogError, log_container_id
+from tests.cluster.scheduling import node_labels
 from tests.cluster.simulation import SimConfig
 from tests.cluster.store import NotFound, WatchEvent
 
@@ -347,11 +348,18 @@ class NodeAgent(threading.Thread):
     """Registers the Nodes and keeps their Leases fresh, as each node's kubelet would."""
 
     def __init__(
-        self, rest: Rest, nodes: tuple[str, ...], kubelet_port: int, stop: threading.Event, log
+        self,
+        rest: Rest,
+        nodes: tuple[str, ...],
+        kubelet_port: int,
+        stop: threading.Event,
+        log,
+        labels: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         super().__init__(name="node-agent", daemon=True)
         self._rest, self._nodes, self._port = rest, nodes, kubelet_port
         self._stop, self._log = stop, log
+        self._labels = labels or {}
 
     def register(self) -> None:
         for name in self._nodes:
@@ -368,12 +376,8 @@ class NodeAgent(threading.Thread):
 
     def _register(self, name: str) -> None:
         nodes = RESOURCES["nodes"]
-        labels = {
-            "kubernetes.io/hostname": name,
-            "kubernetes.io/os": "linux",
-            "kubernetes.io/arch": "amd64",
-            "type": "fake-kubelet",
-        }
+        # The labels the simulation schedules by, so the real DaemonSet controller agrees.
+        labels = node_labels(name, self._labels)
         try:
             self._rest.post(
                 nodes.path(),
@@ -577,7 +581,12 @@ class FakeKubelet:
             self.logs, self.cache, serving["cert"], serving["key"], config["ca"]
         )
         self.nodes = NodeAgent(
-            self.rest, self.sim_config.nodes, self.log_server.port, self.stop_event, self._log
+            self.rest,
+            self.sim_config.nodes,
+            self.log_server.port,
+            self.stop_event,
+            self._log,
+            self.sim_config.node_labels,
         )
         self._informers = [
             Informer(self.rest, resource, self.cache, self._events, self.stop_event, self._log)
