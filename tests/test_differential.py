@@ -64,7 +64,7 @@ def configmap_key_removed_after_linking(side: Side) -> None:
 def quota_of(limit: int) -> Callable[[Side], None]:
     def arrange(side: Side) -> None:
         side.link()
-        side.pod_quota(limit)
+        side.cluster.set_pod_quota(side.ns, limit)
 
     return arrange
 

@@ -150,14 +150,7 @@ def test_quota_that_blocks_the_surge_pod_fails_with_the_replicaset_reason(
 ):
     ns = real_cluster.ns()
     real_cluster.link(ns)
-    real_cluster.create(
-        "resourcequotas",
-        {"metadata": {"name": "pods", "namespace": ns}, "spec": {"hard": {"pods": "3"}}},
-    )
-    real_cluster.wait_for(
-        lambda: (real_cluster.get("resourcequotas", ns, "pods").get("status") or {}).get("used"),
-        message="the quota controller never counted the pods",
-    )
+    real_cluster.set_pod_quota(ns, 3)  # the surge pod of the rolling update is over quota
     run = restart(real_cluster, real_checkout, "--timeout", "60s")
     assert run.exit_code == 1, run.output
     assert failure_line(run).startswith("✗ Restart failed: ReplicaSet could not create pods")

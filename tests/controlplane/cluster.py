@@ -325,6 +325,30 @@ class RealCluster:
                 raise
             self.patch("configmaps", namespace, name, {"data": body["data"]}, "merge")
 
+    def set_pod_quota(self, namespace: str, limit: int, name: str = "pod-quota") -> dict:
+        """A ResourceQuota on pods (as SimCluster.set_pod_quota), returned once the quota
+        controller has counted the pods there: until then admission refuses every Pod, and
+        a count from before the last Pods appeared would let one too many in."""
+        self.create(
+            "resourcequotas",
+            {
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"hard": {"pods": str(limit)}},
+            },
+        )
+
+        def counted() -> dict | None:
+            quota = self.get("resourcequotas", namespace, name) or {}
+            pods = [
+                p
+                for p in self.list("pods", namespace)
+                if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            ]
+            used = ((quota.get("status") or {}).get("used") or {}).get("pods")
+            return quota if used == str(len(pods)) else None
+
+        return self.wait_for(counted, message="the quota controller never counted the pods")
+
     def create_secret(
         self,
         namespace: str,

@@ -125,9 +125,6 @@ class Side:
         """A kubeconfig for a user whose rights are `rules` in this side's namespace only."""
         raise NotImplementedError
 
-    def pod_quota(self, limit: int) -> None:
-        raise NotImplementedError
-
     def run(self, *args: str, kubeconfig: str | None = None) -> Run:
         kubeconfig = kubeconfig or self.cluster.kubeconfig
         return run_plugin([*args, "--kubeconfig", kubeconfig], cwd=self.checkout)
@@ -162,9 +159,6 @@ class SimSide(Side):
         self.cluster.add_user(name, f"{name}-token", scoped)
         return self.cluster.write_kubeconfig(user=name, namespace=self.ns, context=name)
 
-    def pod_quota(self, limit: int) -> None:
-        self.cluster.set_pod_quota(self.ns, limit)
-
 
 class RealSide(Side):
     def link(self, name: str = "backend", **kwargs: Any) -> dict:
@@ -172,16 +166,3 @@ class RealSide(Side):
 
     def user(self, name: str, rules: list[Mapping[str, Any]]) -> str:
         return self.cluster.add_user(name, rules, namespace=self.ns)
-
-    def pod_quota(self, limit: int) -> None:
-        """A ResourceQuota on pods, once the quota controller has counted what is there
-        (admission refuses everything until it has)."""
-        name = "pod-quota"
-        self.cluster.create("resourcequotas", {"metadata": {"name": name, "namespace": self.ns},
-                                               "spec": {"hard": {"pods": str(limit)}}})  # fmt: skip
-        self.cluster.wait_for(
-            lambda: (self.cluster.get("resourcequotas", self.ns, name).get("status") or {}).get(
-                "used"
-            ),
-            message="the quota controller never counted the pods",
-        )
