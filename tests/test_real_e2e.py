@@ -44,7 +44,10 @@ def test_restart_completes_through_the_real_controllers(real_cluster, real_check
     run = restart(real_cluster, real_checkout)
     assert run.exit_code == 0, run.output
     lines = run.stdout.splitlines()
-    assert lines[0] == "Rolling restart triggered. Waiting for pods to restart..."
+    assert lines[:2] == [
+        f"Restarting deployment {ns}/backend (context real)",
+        "Rolling restart triggered. Waiting for pods to restart...",
+    ]
     assert "✓ Rolling restart complete for backend" in lines
     assert "All pods healthy: 3/3 ready" in lines
     deployment = real_cluster.get("deployments", ns, "backend")
@@ -123,7 +126,7 @@ def test_never_ready_times_out_with_the_current_count(real_cluster, real_checkou
     assert run.exit_code == 3, run.output
     lines = run.stdout.splitlines()
     assert "⚠ Restart timeout - pods may still be cycling" in lines
-    assert "Current: 0/3 ready" in lines
+    assert "Current: 0/3 ready (new pods; 3 old pods still ready)" in lines
 
 
 def test_unschedulable_fails_after_the_grace(real_cluster, real_checkout):
