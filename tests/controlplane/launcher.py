@@ -38,8 +38,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICE_CIDR = "10.0.0.0/24"
 # What the real tier needs: Deployments roll out (deployment, replicaset), StatefulSets and
 # DaemonSets come next, owners are collected, namespaces cleaned up, default ServiceAccounts and
-# the kube-root-ca.crt ConfigMap made (Pods need them), quotas counted (ReplicaFailure), and
-# Pods of vanished nodes collected.
+# the kube-root-ca.crt ConfigMap made (Pods need them), quotas counted (ReplicaFailure), Pods of
+# vanished nodes collected, and the Nodes' `not-ready` taint (set at registration) lifted once
+# they are Ready, as on any cluster (DaemonSet Pods do not tolerate it).
 CONTROLLERS = (
     "deployment-controller",
     "replicaset-controller",
@@ -51,6 +52,7 @@ CONTROLLERS = (
     "root-ca-certificate-publisher-controller",
     "resourcequota-controller",
     "pod-garbage-collector-controller",
+    "node-lifecycle-controller",
 )
 # The fake kubelet's timing: the simulated cluster's defaults, with kubelet back-offs scaled
 # from 10 s..300 s to 0.2 s..6 s (tests.cluster.simulation.SimConfig).
