@@ -332,11 +332,11 @@ def test_rolling_restart_replaces_pods_from_the_highest_ordinal_one_at_a_time(wo
     }
     assert world.revisions()[new]["revision"] == 2
     assert world.events("SuccessfulDelete") == [
-        "delete Pod web-2 in StatefulSet web successful",
-        "delete Pod web-1 in StatefulSet web successful",
-        "delete Pod web-0 in StatefulSet web successful",
+        "Delete Pod web-2 in StatefulSet web successful",
+        "Delete Pod web-1 in StatefulSet web successful",
+        "Delete Pod web-0 in StatefulSet web successful",
     ]
-    assert world.events("SuccessfulCreate")[0] == "create Pod web-0 in StatefulSet web successful"
+    assert world.events("SuccessfulCreate")[0] == "Create Pod web-0 in StatefulSet web successful"
 
 
 def test_a_crash_looping_new_pod_blocks_the_rollout_for_good(world):
@@ -450,7 +450,7 @@ def test_quota_failure_is_a_failed_create_event_and_is_retried(world):
     world.create()
     assert world.run(lambda: world.events("FailedCreate"))
     assert world.events("FailedCreate")[0] == (
-        'create Pod web-1 in StatefulSet web failed error: pods "web-1" is forbidden: exceeded '
+        'Create Pod web-1 in StatefulSet web failed error: pods "web-1" is forbidden: exceeded '
         "quota: pod-quota, requested: pods=1, used: pods=1, limited: pods=1"
     )
     world.sim.set_pod_quota(NS, None)

@@ -470,12 +470,13 @@ class StatefulSetController(PodOwnerController):
         return error
 
     def _pod_event(self, sts: dict, verb: str, pod_name: str, error: str | None) -> None:
-        """recordPodEvent: `create Pod web-0 in StatefulSet web successful`, or Failed..."""
+        """recordPodEvent: `Create Pod web-0 in StatefulSet web successful`, or Failed... (the
+        verb title-cased, as 1.37 writes it; kubectl differential test)."""
         set_name = sts["metadata"]["name"]
         outcome = "successful" if error is None else f"failed error: {error}"
         self._event(
             sts,
             NORMAL if error is None else WARNING,
             f"{'Successful' if error is None else 'Failed'}{verb.title()}",
-            f"{verb} Pod {pod_name} in StatefulSet {set_name} {outcome}",
+            f"{verb.title()} Pod {pod_name} in StatefulSet {set_name} {outcome}",
         )
