@@ -8,9 +8,9 @@ import pytest
 from tests.cluster.behaviours import Behaviour, behaviour_from_annotations
 from tests.cluster.kubelet import LogBook
 from tests.controlplane import build
-from tests.controlplane.cluster import behaviour_annotations, rollout_done
+from tests.controlplane.cluster import behaviour_annotations
 from tests.controlplane.differential import key_lines, normalize
-from tests.controlplane.fake_kubelet import Cache, read_container_log
+from tests.controlplane.fake_kubelet import Cache, read_container_log, workload_of
 from tests.plugin_runner import Run
 
 
@@ -37,21 +37,20 @@ def test_a_behaviour_no_annotation_can_say_is_refused():
 
 
 @pytest.mark.parametrize(
-    "status, done",
+    "pod, workload",
     [
-        ({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3,
-          "availableReplicas": 3}, True),
-        ({"observedGeneration": 1, "replicas": 3, "updatedReplicas": 3,
-          "availableReplicas": 3}, False),  # our generation not observed yet
-        ({"observedGeneration": 2, "replicas": 4, "updatedReplicas": 3,
-          "availableReplicas": 3}, False),  # an old pod left
-        ({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3,
-          "availableReplicas": 2}, False),
+        ({"ownerReferences": [{"kind": "ReplicaSet", "name": "backend-5fccd464f",
+                               "controller": True}],
+          "labels": {"pod-template-hash": "5fccd464f"}}, ("Deployment", "backend")),
+        ({"ownerReferences": [{"kind": "StatefulSet", "name": "db", "controller": True}]},
+         ("StatefulSet", "db")),
+        ({"ownerReferences": [{"kind": "DaemonSet", "name": "agent", "controller": True}]},
+         ("DaemonSet", "agent")),
+        ({}, None),
     ],
 )  # fmt: skip
-def test_rollout_done_is_kubectls_rule(status, done):
-    deployment = {"metadata": {"generation": 2}, "spec": {"replicas": 3}, "status": status}
-    assert rollout_done(deployment) is done
+def test_a_pods_workload_is_its_controller_or_its_replicasets_deployment(pod, workload):
+    assert workload_of({"metadata": {"name": "p", **pod}}) == workload
 
 
 def test_the_wrapper_go_mod_points_every_replaced_module_at_the_release():

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from tests.cluster.behaviours import ANNOTATION, ANNOTATION_PREFIX, Behaviour
+from tests.cluster.resources import workload_key
+from tests.cluster.rollout_status import rollout_settled
 
-from .fake_kubelet import BEHAVIOUR_CONFIGMAP_PREFIX
+from .fake_kubelet import behaviour_configmap
 from .launcher import ControlPlane
 from .rest import Rest, RestError, resource
 
-__all__ = ["RealCluster", "behaviour_annotations", "BEHAVIOUR_CONFIGMAP_PREFIX", "rollout_done"]
+__all__ = ["RealCluster", "behaviour_annotations"]
 
 
 def behaviour_annotations(behaviour: Behaviour) -> dict[str, str]:
@@ -60,21 +62,8 @@ def behaviour_annotations(behaviour: Behaviour) -> dict[str, str]:
     return out
 
 
-def rollout_done(deployment: dict | None) -> bool:
-    """kubectl rollout status's success rule, for the generation the status has observed."""
-    if not deployment:
-        return False
-    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
-    meta = deployment.get("metadata") or {}
-    if status.get("observedGeneration", 0) < meta.get("generation", 0):
-        return False
-    replicas = spec.get("replicas", 1)
-    updated = status.get("updatedReplicas", 0)
-    return (
-        updated >= replicas
-        and status.get("replicas", 0) <= updated
-        and status.get("availableReplicas", 0) >= updated
-    )
+def _strategy(strategy: dict | str) -> dict:
+    return {"type": strategy} if isinstance(strategy, str) else copy.deepcopy(strategy)
 
 
 def _default_containers(name: str) -> list[dict]:
@@ -267,31 +256,141 @@ class RealCluster:
         wait_ready: bool = True,
         timeout: float = 60.0,
     ) -> dict:
-        """As SimCluster.create_deployment; `behaviour` applies from the start (as
-        set_behaviour before creating)."""
-        self.create_namespace(namespace)
-        if behaviour is not None:
-            self.set_behaviour(namespace, name, behaviour)
-        selector = dict(pod_labels or {"app": name})
-        if isinstance(strategy, str):
-            strategy = {"type": strategy}
-        template: dict[str, Any] = {
-            "metadata": {"labels": dict(selector)},
-            "spec": {"containers": copy.deepcopy(containers) or _default_containers(name)},
-        }
-        if pod_annotations:
-            template["metadata"]["annotations"] = dict(pod_annotations)
+        """As SimCluster.create_deployment (plus `pod_annotations`)."""
         spec: dict[str, Any] = {
             "replicas": replicas,
-            "selector": {"matchLabels": selector},
-            "template": template,
             "progressDeadlineSeconds": progress_deadline_seconds,
             "minReadySeconds": min_ready_seconds,
         }
         if strategy:
-            spec["strategy"] = copy.deepcopy(strategy)
+            spec["strategy"] = _strategy(strategy)
         if paused:
             spec["paused"] = True
+        return self._create_workload(
+            "Deployment",
+            namespace,
+            name,
+            spec,
+            labels=labels,
+            annotations=annotations,
+            pod_labels=pod_labels,
+            pod_annotations=pod_annotations,
+            containers=containers,
+            behaviour=behaviour,
+            wait_ready=wait_ready and not paused,
+            timeout=timeout,
+        )
+
+    def create_statefulset(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        replicas: int = 3,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        pod_labels: Mapping[str, str] | None = None,
+        containers: list[dict] | None = None,
+        service_name: str | None = None,
+        update_strategy: dict | str | None = None,
+        pod_management_policy: str | None = None,
+        min_ready_seconds: int = 0,
+        behaviour: Behaviour | None = None,
+        wait_ready: bool = True,
+        timeout: float = 60.0,
+    ) -> dict:
+        """As SimCluster.create_statefulset."""
+        spec: dict[str, Any] = {
+            "replicas": replicas,
+            "serviceName": name if service_name is None else service_name,
+            "minReadySeconds": min_ready_seconds,
+        }
+        if update_strategy:
+            spec["updateStrategy"] = _strategy(update_strategy)
+        if pod_management_policy:
+            spec["podManagementPolicy"] = pod_management_policy
+        return self._create_workload(
+            "StatefulSet",
+            namespace,
+            name,
+            spec,
+            labels=labels,
+            annotations=annotations,
+            pod_labels=pod_labels,
+            containers=containers,
+            behaviour=behaviour,
+            wait_ready=wait_ready,
+            timeout=timeout,
+        )
+
+    def create_daemonset(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        pod_labels: Mapping[str, str] | None = None,
+        containers: list[dict] | None = None,
+        update_strategy: dict | str | None = None,
+        node_selector: Mapping[str, str] | None = None,
+        min_ready_seconds: int = 0,
+        behaviour: Behaviour | None = None,
+        wait_ready: bool = True,
+        timeout: float = 60.0,
+    ) -> dict:
+        """As SimCluster.create_daemonset: one Pod per fake-kubelet Node `node_selector`
+        admits."""
+        spec: dict[str, Any] = {"minReadySeconds": min_ready_seconds}
+        if update_strategy:
+            spec["updateStrategy"] = _strategy(update_strategy)
+        return self._create_workload(
+            "DaemonSet",
+            namespace,
+            name,
+            spec,
+            labels=labels,
+            annotations=annotations,
+            pod_labels=pod_labels,
+            containers=containers,
+            behaviour=behaviour,
+            wait_ready=wait_ready,
+            timeout=timeout,
+            pod_spec={"nodeSelector": dict(node_selector)} if node_selector else None,
+        )
+
+    def _create_workload(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        spec: dict[str, Any],
+        *,
+        labels: Mapping[str, str] | None,
+        annotations: Mapping[str, str] | None,
+        pod_labels: Mapping[str, str] | None,
+        containers: list[dict] | None,
+        behaviour: Behaviour | None,
+        wait_ready: bool,
+        timeout: float,
+        pod_annotations: Mapping[str, str] | None = None,
+        pod_spec: Mapping[str, Any] | None = None,
+    ) -> dict:
+        """The shared part of the create_* helpers, as SimCluster's: namespace, behaviour
+        (from the start), selector and template (`app: <name>` unless given), waiting."""
+        self.create_namespace(namespace)
+        if behaviour is not None:
+            self.set_behaviour(namespace, f"{kind}/{name}", behaviour)
+        selector = dict(pod_labels or {"app": name})
+        template: dict[str, Any] = {
+            "metadata": {"labels": dict(selector)},
+            "spec": {
+                **copy.deepcopy(dict(pod_spec or {})),
+                "containers": copy.deepcopy(containers) or _default_containers(name),
+            },
+        }
+        if pod_annotations:
+            template["metadata"]["annotations"] = dict(pod_annotations)
         metadata: dict[str, Any] = {
             "name": name,
             "namespace": namespace,
@@ -299,10 +398,11 @@ class RealCluster:
         }
         if annotations:
             metadata["annotations"] = dict(annotations)
-        created = self.create("deployments", {"metadata": metadata, "spec": spec})
-        if not wait_ready or paused:
+        body = {"selector": {"matchLabels": selector}, "template": template, **spec}
+        created = self.create(kind, {"metadata": metadata, "spec": body})
+        if not wait_ready:
             return created
-        return self.wait_for_rollout(namespace, name, timeout=timeout)
+        return self.wait_for_rollout(namespace, name, timeout=timeout, kind=kind)
 
     def link(self, namespace: str, name: str = "backend", **kwargs: Any) -> dict:
         """A Deployment linked to this test's repo (acme/shop-<suffix>@main)."""
@@ -310,10 +410,11 @@ class RealCluster:
         kwargs.setdefault("annotations", dict(self.link_annotations))
         return self.create_deployment(namespace, name, **kwargs)
 
-    def set_behaviour(self, namespace: str, deployment: str, behaviour: Behaviour) -> None:
-        """Pods created from now on for the Deployment follow `behaviour`: written to the
-        ConfigMap the fake kubelet reads when it admits a Pod."""
-        name = BEHAVIOUR_CONFIGMAP_PREFIX + deployment
+    def set_behaviour(self, namespace: str, workload: str, behaviour: Behaviour) -> None:
+        """Pods created from now on for the workload (a Deployment's name, or KIND/NAME such
+        as "sts/db") follow `behaviour`: written to the ConfigMap the fake kubelet reads
+        when it admits a Pod."""
+        name = behaviour_configmap(*workload_key(workload))
         body = {
             "metadata": {"name": name, "namespace": namespace},
             "data": {"annotations": json.dumps(behaviour_annotations(behaviour))},
@@ -430,9 +531,18 @@ class RealCluster:
                 raise AssertionError(message or f"condition not met within {timeout} s")
             time.sleep(0.05)
 
-    def wait_for_rollout(self, namespace: str, name: str, timeout: float = 60.0) -> dict:
-        def complete() -> dict | None:
-            deployment = self.get("deployments", namespace, name)
-            return deployment if rollout_done(deployment) else None
+    def wait_for_rollout(
+        self, namespace: str, name: str, timeout: float = 60.0, *, kind: str = "Deployment"
+    ) -> dict:
+        """As SimCluster.wait_for_rollout: kubectl's rule for the kind; `name` may be
+        KIND/NAME."""
+        if "/" in name:
+            kind, name = workload_key(name)
 
-        return self.wait_for(complete, timeout, f"rollout of {namespace}/{name} not complete")
+        def complete() -> dict | None:
+            obj = self.get(kind, namespace, name)
+            return obj if rollout_settled(obj) else None
+
+        return self.wait_for(
+            complete, timeout, f"rollout of {kind} {namespace}/{name} not complete"
+        )

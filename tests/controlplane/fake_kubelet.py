@@ -58,10 +58,38 @@ from tests.cluster.store import NotFound, WatchEvent
 
 from .rest import RESOURCES, Rest, RestError
 
-# RealCluster.set_behaviour's ConfigMaps (tests/controlplane/cluster.py): sim-behaviour-<deployment>
-BEHAVIOUR_CONFIGMAP_PREFIX = "sim-behaviour-"
 
-__all__ = ["ApiStore", "FakeKubelet", "NodeAgent", "LogServer", "read_container_log", "main"]
+def behaviour_configmap(kind: str, name: str) -> str:
+    """The ConfigMap RealCluster.set_behaviour writes for a workload (tests/controlplane/
+    cluster.py): `sim-behaviour-deployment.backend`, `sim-behaviour-statefulset.db`, ..."""
+    return f"sim-behaviour-{kind.lower()}.{name}"
+
+
+def workload_of(pod: dict) -> tuple[str, str] | None:
+    """(kind, name) of the workload a Pod belongs to: its controller, or the Deployment of
+    its ReplicaSet (whose name is `<deployment>-<pod-template-hash>`)."""
+    meta = pod["metadata"]
+    owner = next((o for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
+    if owner is None:
+        return None
+    if owner.get("kind") != "ReplicaSet":
+        return owner.get("kind"), owner.get("name")
+    template_hash = (meta.get("labels") or {}).get("pod-template-hash")
+    if not template_hash:
+        return None
+    return "Deployment", owner["name"].removesuffix(f"-{template_hash}")
+
+
+__all__ = [
+    "ApiStore",
+    "FakeKubelet",
+    "NodeAgent",
+    "LogServer",
+    "read_container_log",
+    "behaviour_configmap",
+    "workload_of",
+    "main",
+]
 
 SCHEDULER = "default-scheduler"
 LEASE_DURATION = 40  # seconds, the kubelet's default nodeLeaseDurationSeconds
@@ -652,16 +680,13 @@ class FakeKubelet:
             return Behaviour.healthy()
 
     def _override(self, pod: dict, resource_version: int) -> Behaviour | None:
-        """RealCluster.set_behaviour writes ConfigMap sim-behaviour-<deployment>; read live
-        (not from the informer's cache, which may lag behind the Pod's watch)."""
-        meta = pod["metadata"]
-        owner = next((o for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
-        template_hash = (meta.get("labels") or {}).get("pod-template-hash")
-        if not owner or owner.get("kind") != "ReplicaSet" or not template_hash:
+        """RealCluster.set_behaviour writes a ConfigMap per workload; read live (not from the
+        informer's cache, which may lag behind the Pod's watch)."""
+        workload = workload_of(pod)
+        if workload is None:
             return None
-        deployment = owner["name"].removesuffix(f"-{template_hash}")
         path = RESOURCES["configmaps"].path(
-            meta["namespace"], BEHAVIOUR_CONFIGMAP_PREFIX + deployment
+            pod["metadata"]["namespace"], behaviour_configmap(*workload)
         )
         try:
             configmap = self.rest.get(path)
