@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.controlplane.differential import normalize
 
 KUBECTL = str(Path(sys.executable).with_name("kubectl"))
@@ -87,3 +89,32 @@ def test_kubectl_sees_a_restart_and_an_undo_the_same_on_both(cluster, real_clust
     official = restart_and_undo(real_cluster, real_cluster.ns(), real_cluster.suffix)
     assert simulated == official
     assert official["deployment events"][-1][-1].startswith("(combined from similar events): ")
+
+
+def restart_workload(cluster, namespace: str, suffix: str | None, kind: str) -> dict:
+    create = {"sts": cluster.create_statefulset, "ds": cluster.create_daemonset}[kind]
+    create(namespace, "web")
+    run = session(cluster, namespace, suffix)
+
+    def kubectl(*args: str) -> str:  # a DaemonSet's pods are named web-<5 random characters>
+        return re.sub(r"\bweb-[a-z0-9]{5}\b", "web-<pod>", run(*args))
+
+    target = f"{kind}/web"
+    seen = {"restart": kubectl("rollout", "restart", target)}
+    seen["status"] = progress(kubectl("rollout", "status", target, "--timeout=60s"))
+    seen["history"] = kubectl("rollout", "history", target)
+    seen["workload"] = table(kubectl("get", target, "-o", "wide"))
+    events = kubectl("get", "events", "--field-selector", "involvedObject.name=web")
+    seen["events"] = table(events)
+    pods = table(kubectl("get", "pods", "-o", "wide", "--field-selector", "status.phase=Running"))
+    seen["pods"] = pods[:1] + sorted(set(pods[1:]))
+    return seen
+
+
+@pytest.mark.parametrize("kind", ["sts", "ds"])
+def test_kubectl_sees_a_statefulset_or_daemonset_restart_the_same_on_both(
+    cluster, real_cluster, kind
+):
+    simulated = restart_workload(cluster, "shop", None, kind)
+    official = restart_workload(real_cluster, real_cluster.ns(), real_cluster.suffix, kind)
+    assert simulated == official
