@@ -266,12 +266,12 @@ class ApiStore:
         meta = event["metadata"]
         key = (meta["namespace"], meta["name"])
         if key in self._new_api:
-            series = {
-                "count": int(event.get("count") or 2),
-                "lastObservedTime": micro_time(self._clock()),
-            }
-            path = f"/apis/events.k8s.io/v1/namespaces/{key[0]}/events/{key[1]}"
-            self._call("PATCH", path, {"series": series}, patch_type="merge")
+            # The scheduler's recorder writes the series once, at the second occurrence, and
+            # later counts only in memory (refreshed every 30 minutes).
+            if int(event.get("count") or 2) == 2:
+                series = {"count": 2, "lastObservedTime": micro_time(self._clock())}
+                path = f"/apis/events.k8s.io/v1/namespaces/{key[0]}/events/{key[1]}"
+                self._call("PATCH", path, {"series": series}, patch_type="merge")
         else:
             # count, lastTimestamp and message (a combined Event takes the latest one)
             patch = {k: event[k] for k in ("count", "lastTimestamp", "message")}
