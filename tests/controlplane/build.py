@@ -15,6 +15,7 @@ Usage::
     python -m tests.controlplane.build krew             # krew and validate-krew-manifest
     python -m tests.controlplane.build --print-dir kubernetes
     python -m tests.controlplane.build --update-modules # regenerate the wrapper go.mod files
+    python -m tests.controlplane.build --check all      # exit 1 if any is not in the cache
 
 Why the replace lists are generated: ``k8s.io/kubernetes`` requires its ~33 staging modules at
 ``v0.0.0`` and replaces them with paths into its own tree (etcd's server module does the same
@@ -367,6 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--update-modules", action="store_true", help="regenerate the go.mod files")
     parser.add_argument("--print-dir", action="store_true", help="print the cache directories")
+    parser.add_argument(
+        "--check", action="store_true", help="build nothing; exit 1 if any is not cached"
+    )
     args = parser.parse_args(argv)
     names: list[str] = []
     for item in args.components or ["control-plane"]:
@@ -374,6 +378,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [n for n in names if n not in COMPONENTS]
     if unknown:
         parser.error(f"unknown component {unknown[0]!r}")
+    if args.check:
+        missing = [name for name in names if find_binaries(name) is None]
+        for name in missing:
+            print(f"{name} {COMPONENTS[name].version} is not built", file=sys.stderr)
+        return 1 if missing else 0
     try:
         if args.update_modules:
             for name in names:

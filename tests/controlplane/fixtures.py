@@ -50,7 +50,7 @@ def missing_binaries(components=build.CONTROL_PLANE) -> str | None:
     command = f"python -m tests.controlplane.build {' '.join(missing)}"
     if build.go_available():
         return f"{', '.join(missing)} not built yet ({command})"
-    return f"Go is not installed and {', '.join(missing)} is not in the cache"
+    return f"Go is not installed, and the cache lacks {', '.join(missing)}"
 
 
 def _needs(item: pytest.Item) -> tuple[str, ...]:
