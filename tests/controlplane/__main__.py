@@ -44,6 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dev-cluster --real", description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, help="where state, certificates and logs go")
     parser.add_argument("--no-seed", action="store_true", help="start empty")
+    parser.add_argument(
+        "--backoff-scale",
+        type=float,
+        default=None,
+        metavar="X",
+        help="the fake kubelet's back-offs (10 s doubling to 5 min) times X "
+        "(default: the simulation's 0.02; 1 for a real kubelet's pace)",
+    )
     args = parser.parse_args(argv)
     try:
         for name in build.CONTROL_PLANE:
@@ -54,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="real-cluster-"))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    plane = ControlPlane(workdir)
+    sim = {} if args.backoff_scale is None else {"backoff_scale": args.backoff_scale}
+    plane = ControlPlane(workdir, sim=sim)
     try:
         plane.start()
         if not args.no_seed:
