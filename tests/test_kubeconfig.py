@@ -575,6 +575,18 @@ def test_exec_plugin_printing_garbage(tmp_path):
     assert EXEC_TOKEN not in caught.value.message
 
 
+def test_a_bearer_token_is_set_where_this_client_line_reads_it():
+    # In-cluster with --token: the client keeps the token under api_key["authorization"] up
+    # to 33.x and api_key["BearerToken"] from 34 (CI runs this with both lines).
+    from kubernetes.client import Configuration
+
+    from kubectl_restart_backend.kubeconfig import set_bearer_token
+
+    configuration = Configuration()
+    set_bearer_token(configuration, "t0ken")
+    assert configuration.auth_settings()["BearerToken"]["value"] == "Bearer t0ken"
+
+
 def test_in_cluster_without_service_account_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
