@@ -714,7 +714,7 @@ def build_api_client(
                 "Mount the service account token, or provide a kubeconfig (--kubeconfig)",
             ) from None
         if resolved.token_override:
-            configuration.api_key["authorization"] = f"Bearer {resolved.token_override}"
+            set_bearer_token(configuration, resolved.token_override)
             configuration.refresh_api_key_hook = None
         api_client = k8s_client.ApiClient(configuration=configuration)
     else:
@@ -723,6 +723,14 @@ def build_api_client(
         )
     _wrap_rest_requests(api_client, resolved, request_timeout, wrap_requests)
     return api_client
+
+
+def set_bearer_token(configuration: Any, token: str) -> None:
+    """Make `token` the bearer token the client sends. The client reads it from
+    api_key["authorization"] up to 33.x and from api_key["BearerToken"] from 34 (setting
+    only the first made --token in-cluster send the service account's token instead)."""
+    for key in ("authorization", "BearerToken"):
+        configuration.api_key[key] = f"Bearer {token}"
 
 
 def _client_from_dict(
