@@ -87,7 +87,8 @@ def api_exception(status, message="", reason="", retry_after=None):
                         "status": 400,
                         "reason": "Bad Request",
                         "data": b"Client sent an HTTP request to an HTTPS server.\n",
-                        "getheaders": lambda self: {},
+                        "getheaders": lambda self: {},  # client <= 33.x
+                        "headers": {},  # client 34+
                     },
                 )()
             ),
