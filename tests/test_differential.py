@@ -16,6 +16,7 @@ from typing import Any, Callable
 import pytest
 
 from tests.cluster.behaviours import Behaviour
+from tests.cluster.simulation import SimConfig
 from tests.controlplane.differential import RealSide, Side, SimSide, normalize, pod_waiting
 from tests.controlplane.rbac import read_only_rules, required_rules
 
@@ -203,7 +204,9 @@ def play(side: Side, scenario: Scenario):
 
 
 @pytest.fixture
-def sides(cluster, checkout, real_cluster, real_checkout) -> tuple[Side, Side]:
+def sides(make_cluster, checkout, real_cluster, real_checkout) -> tuple[Side, Side]:
+    """The simulated cluster runs with the fake kubelet's timing, so both run pods alike."""
+    cluster = make_cluster(sim_config=SimConfig(**real_cluster.plane.sim))
     simulated = SimSide("simulated", cluster, "shop", checkout)
     real = RealSide("official", real_cluster, real_cluster.ns(), real_checkout,
                     suffix=real_cluster.suffix)  # fmt: skip

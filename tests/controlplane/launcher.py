@@ -54,9 +54,12 @@ CONTROLLERS = (
     "pod-garbage-collector-controller",
     "node-lifecycle-controller",
 )
-# The fake kubelet's timing: the simulated cluster's defaults, with kubelet back-offs scaled
-# from 10 s..300 s to 0.2 s..6 s (tests.cluster.simulation.SimConfig).
-DEFAULT_SIM: dict[str, Any] = {}
+# The fake kubelet's timing (tests.cluster.simulation.SimConfig): the simulated cluster's
+# defaults, kubelet back-offs scaled from 10 s..300 s to 0.2 s..6 s, except that a failed pull
+# shows as ErrImagePull for a second (not 50 ms) before ImagePullBackOff, as a kubelet shows
+# it until its next sync: a plugin reading pods over a busy API server still sees that state.
+# The differential tests run the simulated side with the same settings.
+DEFAULT_SIM: dict[str, Any] = {"pull_error_delay": 1.0}
 
 
 class ControlPlaneError(RuntimeError):
@@ -147,6 +150,9 @@ class ControlPlane:
         """A handle on a control plane another process started in `workdir`."""
         plane = cls(workdir)
         plane.state = State.load(Path(workdir))
+        config = Path(workdir) / "fake-kubelet.json"
+        if config.exists():
+            plane.sim = json.loads(config.read_text()).get("sim") or plane.sim
         return plane
 
     def start(self) -> ControlPlane:
