@@ -45,11 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="where state, certificates and logs go")
     parser.add_argument("--no-seed", action="store_true", help="start empty")
     parser.add_argument(
-        "--backoff-scale",
+        "--time-scale",
         type=float,
         default=None,
         metavar="X",
-        help="the fake kubelet's back-offs (10 s doubling to 5 min) times X "
+        help="kubelet seconds (back-offs of 10 s doubling to 5 min, slow warm-ups) times X "
         "(default: the simulation's 0.02; 1 for a real kubelet's pace)",
     )
     args = parser.parse_args(argv)
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="real-cluster-"))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    sim = {} if args.backoff_scale is None else {"backoff_scale": args.backoff_scale}
+    sim = {} if args.time_scale is None else {"time_scale": args.time_scale}
     plane = ControlPlane(workdir, sim=sim)
     try:
         plane.start()

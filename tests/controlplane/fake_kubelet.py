@@ -26,7 +26,7 @@ container that exits is restarted at once the first time (`backOff.Next` only re
 then each further exit waits the current back-off (CrashLoopBackOff, "back-off 10s restarting
 failed container=..."), which doubles up to MaxContainerBackOff 300 s (reset after 600 s
 without an exit); image pulls back off the same way (imageBackOffPeriod 10 s doubling to
-MaxImageBackOff 300 s, "Back-off pulling image"). `SimConfig.backoff_scale` is the one knob
+MaxImageBackOff 300 s, "Back-off pulling image"). `SimConfig.time_scale` is the one knob
 that scales those seconds for tests; the shape stays the kubelet's.
 
 Run as a process by the launcher: ``python -m tests.controlplane.fake_kubelet CONFIG.json``.
