@@ -123,6 +123,9 @@ CRASH_LOG = ("Starting", "FATAL: DATABASE_URL unset")
 # Healing takes a few (scaled) kubelet back-offs; a wrong verdict must not cost two long
 # timeouts.
 HEALING = ("--timeout", "20s")
+# A missing Secret or a full quota may be fixed in time (default grace 30 s); these scenarios
+# never fix them, so a short grace keeps them short.
+CONFIG_GRACE = ("--config-grace", "1s", "--timeout", "60s")
 SCENARIOS = {
     "healthy": Scenario(linked(), 0, "✓ Rolling restart complete for backend"),
     "crash-loop": Scenario(
@@ -130,8 +133,12 @@ SCENARIOS = {
     ),
     "oom-killed": Scenario(linked(Behaviour.oom_killed()), 1, "✗ Restart failed"),
     "image-not-found": Scenario(linked(Behaviour.image_pull_backoff()), 1, "✗ Restart failed"),
-    "missing-secret-never-created": Scenario(secret_deleted_after_linking, 1, "✗ Restart failed"),
-    "missing-configmap-key": Scenario(configmap_key_removed_after_linking, 1, "✗ Restart failed"),
+    "missing-secret-never-created": Scenario(
+        secret_deleted_after_linking, 1, "✗ Restart failed", CONFIG_GRACE
+    ),
+    "missing-configmap-key": Scenario(
+        configmap_key_removed_after_linking, 1, "✗ Restart failed", CONFIG_GRACE
+    ),
     "never-ready-times-out": Scenario(
         linked(Behaviour.never_ready()), 3, "⚠ Restart timeout", ("--timeout", "3s")
     ),
@@ -147,7 +154,9 @@ SCENARIOS = {
     "paused": Scenario(linked(paused=True), 5, None, ()),
     "forbidden-patch": Scenario(linked(), 5, None, (), user=read_only_user),
     "minimal-role": Scenario(linked(), 0, "✓ Rolling restart complete", (), user=minimal_user),
-    "pod-quota": Scenario(quota_of(3), 1, "✗ Restart failed: ReplicaSet could not create pods"),
+    "pod-quota": Scenario(
+        quota_of(3), 1, "✗ Restart failed: ReplicaSet could not create pods", CONFIG_GRACE
+    ),
     "undo-on-failure": Scenario(
         linked(Behaviour.crash_loop()),
         1,

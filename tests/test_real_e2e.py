@@ -110,7 +110,7 @@ def test_missing_secret_that_never_comes_fails_naming_it(real_cluster, real_chec
     env = [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "shop-db", "key": "url"}}}]
     real_cluster.link(ns, containers=[{"name": "api", "image": "acme/shop:1", "env": env}])
     real_cluster.delete("secrets", ns, "shop-db")
-    run = restart(real_cluster, real_checkout, "--timeout", "60s")
+    run = restart(real_cluster, real_checkout, "--config-grace", "1s", "--timeout", "60s")
     assert run.exit_code == 1, run.output
     assert "CreateContainerConfigError" in run.stdout
     assert 'secret "shop-db" not found' in run.stdout
@@ -154,7 +154,7 @@ def test_quota_that_blocks_the_surge_pod_fails_with_the_replicaset_reason(
     ns = real_cluster.ns()
     real_cluster.link(ns)
     real_cluster.set_pod_quota(ns, 3)  # the surge pod of the rolling update is over quota
-    run = restart(real_cluster, real_checkout, "--timeout", "60s")
+    run = restart(real_cluster, real_checkout, "--config-grace", "1s", "--timeout", "60s")
     assert run.exit_code == 1, run.output
     assert failure_line(run).startswith("✗ Restart failed: ReplicaSet could not create pods")
     assert "exceeded quota" in run.stdout
