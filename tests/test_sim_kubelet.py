@@ -208,6 +208,19 @@ def test_config_errors_are_decided_from_the_referenced_objects(container, object
         ({ANNOTATION: "unschedulable"}, Behaviour.unschedulable()),
         ({ANNOTATION: "imagepullbackoff"}, Behaviour.image_pull_backoff()),
         (
+            {
+                ANNOTATION: "broken",
+                ANNOTATION_PREFIX + "http-status": "503",
+                ANNOTATION_PREFIX + "http-body": "database unreachable",
+                ANNOTATION_PREFIX + "answer-delay": "2",
+            },
+            Behaviour.broken(status=503, body="database unreachable", answer_delay=2.0),
+        ),
+        (
+            {ANNOTATION: "crashafterready", ANNOTATION_PREFIX + "crash-after": "5"},
+            Behaviour.crash_after_ready(after=5.0),
+        ),
+        (
             {ANNOTATION: "healthy", ANNOTATION_PREFIX + "ready-delay": "2"},
             Behaviour.healthy(ready_delay=2.0),
         ),  # fmt: skip
@@ -745,3 +758,77 @@ def test_mixed_behaviours_are_handed_out_in_pod_creation_order():
         p["status"]["containerStatuses"][0]["restartCount"] for p in world.store.list("pods", NS)
     )
     assert restarts[:2] == [0, 1] and restarts[2] > 1 and restarts[3] > 1
+
+
+# -- serving: what a running container answers the API server's proxy -----------------------
+
+
+def _answer(world: World, port: int = 8080):
+    return world.sim.answer_http(NS, world.pod()["metadata"]["name"], port)
+
+
+def test_a_healthy_container_answers_200_ok_once_running(world):
+    world.deploy()
+    world.run(lambda: world.statuses and state_of(world.pod()["status"])[1] == "running")
+    assert (_answer(world).status, _answer(world).body, _answer(world).delay) == (200, "ok\n", 0.0)
+
+
+def test_nothing_answers_before_the_container_runs(world):
+    world.deploy(behaviour=Behaviour.image_pull_backoff())
+    world.run(limit=1)
+    assert _answer(world) is None
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "answers"),
+    [
+        (Behaviour.broken(), [(500, "500 Internal Server Error: the backend is broken\n")] * 3),
+        (Behaviour.broken(status=503, body="db down"), [(503, "db down")] * 3),
+        (Behaviour.broken(status=503, body="db down", failures=2),
+         [(503, "db down"), (503, "db down"), (200, "ok\n")]),
+    ],
+    ids=["500", "503-with-body", "heals-after-2"],
+)  # fmt: skip
+def test_a_broken_container_is_ready_but_answers_its_error(world, behaviour, answers):
+    world.deploy(behaviour=behaviour)
+    assert world.run(world.ready)
+    assert [(a.status, a.body) for a in (_answer(world) for _ in answers)] == answers
+
+
+def test_a_slow_container_answers_after_its_delay_in_kubelet_seconds(world):
+    world.deploy(behaviour=Behaviour.slow(answer_delay=10))
+    assert world.run(world.ready)
+    assert _answer(world).delay == pytest.approx(10 * SimConfig().time_scale)
+
+
+def test_the_container_declaring_the_port_answers():
+    world = World()
+    containers = [
+        {"name": "sidecar", "image": IMAGE, "ports": [{"containerPort": 9090}]},
+        {"name": "app", "image": IMAGE, "ports": [{"containerPort": 8080}]},
+    ]
+    world.deploy(containers=containers, behaviour=Behaviour.broken(container="app"))
+    assert world.run(world.ready)
+    assert (_answer(world, 9090).status, _answer(world, 8080).status) == (200, 500)
+
+
+def test_crash_after_ready_passes_readiness_then_exits_after_its_time():
+    world = World(REAL_TIME)
+    world.deploy(behaviour=Behaviour.crash_after_ready(after=45, exit_code=2))
+    world.run(lambda: world.statuses and state_of(world.pod()["status"])[3] == 2, limit=300)
+    ready = [t for s, t in zip(world.statuses, world.times) if state_of(s)[4] is True]
+    exits = [world.times[i] for i in crashes(world.statuses)]
+    assert exits[0] - ready[0] == pytest.approx(45.0)
+    terminated = world.pod()["status"]["containerStatuses"][0]["lastState"]["terminated"]
+    assert (terminated["reason"], terminated["exitCode"]) == ("Error", 2)
+    assert "FATAL: lost the connection to the database" in world.log(previous=True)
+    # became ready again after the immediate first restart, and crashed again 45 s later
+    assert exits[1] - exits[0] == pytest.approx(0.02 + SimConfig().ready_delay + 45.0)
+
+
+def test_crash_after_ready_with_failures_stays_up_after_them(world):
+    world.deploy(behaviour=Behaviour.crash_after_ready(after=5, failures=1))
+    world.run(limit=10)
+    container = world.pod()["status"]["containerStatuses"][0]
+    assert (container["restartCount"], container["ready"]) == (1, True)
+    assert len(crashes(world.statuses)) == 1

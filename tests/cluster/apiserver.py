@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import random
 from typing import Any, Callable
 
 from . import defaults
@@ -19,11 +20,14 @@ from .managed_fields import update_managed_fields
 from .patching import PatchError, apply_patch
 from .resources import REGISTRY, ResourceType, by_plural
 from .selectors import SelectorError
+from .service_proxy import ProxyRefused, pod_port, service_endpoints, split_proxy_id
 from .store import Conflict, NotFound, Store, deep_copy, format_timestamp
 
-__all__ = ["ApiError", "Api", "status_body", "LogReader"]
+__all__ = ["ApiError", "Api", "status_body", "LogReader", "HttpAnswerer"]
 
 LogReader = Callable[[str, str, "str | None", bool, "int | None"], str]
+# (namespace, pod, port) -> the container's answer (kubelet.HttpAnswer), None: nothing listens
+HttpAnswerer = Callable[[str, str, int], Any]
 
 
 def status_body(code: int, reason: str, message: str, details: dict | None = None) -> dict:
@@ -128,10 +132,14 @@ class Api:
         authorizer: Authorizer,
         read_log: LogReader | None = None,
         delete_pod: Callable[[str, str], bool] | None = None,
+        answer_http: HttpAnswerer | None = None,
     ) -> None:
         self.store = store
         self.authorizer = authorizer
         self.read_log_hook = read_log
+        # what a pod's container answers a proxied request, if simulated
+        self.answer_http_hook = answer_http
+        self._endpoint_choice = random.Random()
         # graceful Pod deletion (deletionTimestamp, then the kubelet removes it), if simulated
         self.delete_pod_hook = delete_pod
         self._cluster_ips = itertools.count(10)
@@ -322,6 +330,33 @@ class Api:
             if getattr(exc, "code", 400) == 404:
                 raise ApiError(404, "NotFound", message, {"name": name, "kind": "pods"}) from exc
             raise bad_request(message) from exc
+
+    def proxy(self, rt: ResourceType, namespace: str, proxy_id: str) -> Any:
+        """The answer of the pod a ``services/ID/proxy`` or ``pods/ID/proxy`` request reaches
+        (a random ready endpoint of the Service, as kube-apiserver picks one); the API
+        server's own errors (404, 503 no endpoints, 503 nothing listening) as ``ApiError``.
+        Only the choosing holds the store lock: the answer may take its time."""
+        try:
+            _scheme, name, port = split_proxy_id(proxy_id)
+            with self.store.lock:
+                obj = self.get(rt, namespace, name)
+                if rt.plural == "services":
+                    endpoints = service_endpoints(obj, self.store.select("pods", namespace), port)
+                    target = self._endpoint_choice.choice(endpoints)
+                else:
+                    target = pod_port(obj, port)
+        except ProxyRefused as exc:
+            raise ApiError(exc.code, exc.reason, exc.message) from exc
+        hook = self.answer_http_hook
+        answer = hook(namespace, target.pod, target.port) if hook is not None else None
+        if answer is None:
+            raise ApiError(
+                503,
+                "ServiceUnavailable",
+                f"error trying to reach service: dial tcp {target.ip}:{target.port}: "
+                "connect: connection refused",
+            )
+        return answer
 
     def access_review(self, user: User, body: Any) -> dict:
         """SelfSubjectAccessReview answered from the same rules that authorize requests."""

@@ -30,6 +30,26 @@ This module is the one behaviour vocabulary shared by the simulated cluster's ku
 the real test tier: a scenario reads the same on both, and both write the registry's words
 from ``PULL_ERRORS``.
 
+Serving: a running container answers HTTP requests that the API server proxies to it
+(``/api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH``, ``pods/NAME:PORT/proxy``), by
+behaviour: healthy ones ``200 ok``; ``broken`` ones pass readiness but answer ``http_status``
+(default 500) with ``http_body``; any behaviour may answer slowly (``answer_delay``);
+``crash_after_ready`` passes readiness, then exits ``crash_after`` kubelet seconds later (and
+again after each restart), the restart a readiness probe never sees coming. These fields were
+added for the smoke check and settle window (issue 15); the fields above them are unchanged:
+
+- ``http_status`` (int, default 200): what a ``broken`` container answers (100-599);
+- ``http_body`` (str or None): its body; None: ``ok`` for 2xx and 3xx, else a line naming the
+  status (``500 Internal Server Error: the backend is broken``);
+- ``answer_delay`` (kubelet seconds, default 0): time before each answer (a slow backend);
+- ``crash_after`` (kubelet seconds or None): ``crash_after_ready``'s time from passing
+  readiness to exiting.
+
+``failures=N`` heals these too: a ``broken`` container answers badly N times, then 200; a
+``crash_after_ready`` one crashes N times, then stays up. Annotations ask for them by the
+names ``broken`` and ``crashafterready``, with ``.../http-status``, ``.../http-body``,
+``.../answer-delay`` and ``.../crash-after``.
+
 Independently of the behaviour, two things fail the way a real kubelet fails them:
 
 - an image whose tag is `doesnotexist` (e.g. `nginx:doesnotexist`) can never be pulled
@@ -44,6 +64,7 @@ To add a behaviour: add a kind constant, a constructor and a BEHAVIOURS entry he
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 from typing import Mapping
 
 __all__ = [
@@ -60,9 +81,13 @@ __all__ = [
     "IMAGE_PULL_BACKOFF",
     "NEVER_READY",
     "UNSCHEDULABLE",
+    "BROKEN",
+    "CRASH_AFTER_READY",
     "PULL_ERRORS",
     "pull_error_message",
 ]
+
+_KNOWN_STATUSES = frozenset(int(s) for s in HTTPStatus)
 
 ANNOTATION_PREFIX = "sim.restart-backend.dev/"
 ANNOTATION = ANNOTATION_PREFIX + "behaviour"
@@ -74,13 +99,29 @@ OOM_KILLED = "oomkilled"
 IMAGE_PULL_BACKOFF = "imagepullbackoff"
 NEVER_READY = "neverready"
 UNSCHEDULABLE = "unschedulable"
+BROKEN = "broken"  # ready, but answers requests with an error status
+CRASH_AFTER_READY = "crashafterready"  # passes readiness, then exits
 
-_KINDS = (HEALTHY, CRASH_LOOP, OOM_KILLED, IMAGE_PULL_BACKOFF, NEVER_READY, UNSCHEDULABLE)
+_KINDS = (
+    HEALTHY,
+    CRASH_LOOP,
+    OOM_KILLED,
+    IMAGE_PULL_BACKOFF,
+    NEVER_READY,
+    UNSCHEDULABLE,
+    BROKEN,
+    CRASH_AFTER_READY,
+)
 
 _DEFAULT_CRASH_LOG = (
     "Starting application",
     "Loading configuration from /etc/app/config.yaml",
     "FATAL: cannot connect to database at db:5432: connection refused",
+)
+_DEFAULT_CRASH_AFTER_READY_LOG = (
+    "Starting application",
+    "Listening on :8080",
+    "FATAL: lost the connection to the database: connection reset by peer",
 )
 _DEFAULT_OOM_LOG = (
     "Starting application",
@@ -147,6 +188,13 @@ class Behaviour:
     # never ready: kubelet seconds of failing readiness after the start, then it passes;
     # None: it never passes
     unready_for: float | None = None
+    # serving (added for issue 15; see the module docstring): what a broken container
+    # answers, a slow answer's delay (kubelet seconds), and when a crash_after_ready
+    # container exits after passing readiness (kubelet seconds)
+    http_status: int = 200
+    http_body: str | None = None
+    answer_delay: float = 0.0
+    crash_after: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -156,6 +204,10 @@ class Behaviour:
             raise ValueError(f"unknown pull error {self.pull_error!r}; known: {known}")
         if self.failures is not None and self.failures < 0:
             raise ValueError("failures must be >= 0 (or None: forever)")
+        if not 100 <= self.http_status <= 599:
+            raise ValueError(f"http_status must be 100-599, not {self.http_status}")
+        if self.answer_delay < 0 or (self.crash_after is not None and self.crash_after < 0):
+            raise ValueError("answer_delay and crash_after must be >= 0")
 
     @classmethod
     def healthy(
@@ -241,13 +293,75 @@ class Behaviour:
         """No node fits it (PodScheduled False, reason Unschedulable; FailedScheduling)."""
         return cls(UNSCHEDULABLE, scheduling_message=message)
 
+    @classmethod
+    def broken(
+        cls,
+        *,
+        status: int = 500,
+        body: str | None = None,
+        container: str | None = None,
+        failures: int | None = None,
+        answer_delay: float = 0.0,
+    ) -> Behaviour:
+        """Starts and passes readiness like a healthy container, but answers every request
+        with `status` (a readiness probe that ignores the database, a Secret with a wrong
+        password); with `failures=N` the first N answers, then 200."""
+        return cls(
+            BROKEN,
+            container=container,
+            http_status=status,
+            http_body=body,
+            failures=failures,
+            answer_delay=answer_delay,
+        )
+
+    @classmethod
+    def slow(cls, *, answer_delay: float, ready_delay: float | None = None) -> Behaviour:
+        """Healthy, but each answer takes `answer_delay` kubelet seconds."""
+        return cls(HEALTHY, answer_delay=answer_delay, ready_delay=ready_delay)
+
+    @classmethod
+    def crash_after_ready(
+        cls,
+        *,
+        after: float,
+        exit_code: int = 1,
+        log_lines: tuple[str, ...] | None = None,
+        container: str | None = None,
+        failures: int | None = None,
+    ) -> Behaviour:
+        """Passes readiness, then exits with `exit_code` `after` kubelet seconds later, and
+        again after each restart (kubernetes#31319: `rollout status` passed, the pods crash
+        afterwards); with `failures=N`, N times, then it stays up."""
+        return cls(
+            CRASH_AFTER_READY,
+            container=container,
+            exit_code=exit_code,
+            log_lines=log_lines,
+            crash_after=after,
+            failures=failures,
+        )
+
     def default_log(self) -> tuple[str, ...]:
         """The lines the misbehaving container prints, crash explanation last."""
         if self.log_lines is not None:
             return self.log_lines
         if self.kind == OOM_KILLED:
             return _DEFAULT_OOM_LOG
+        if self.kind == CRASH_AFTER_READY:
+            return _DEFAULT_CRASH_AFTER_READY_LOG
         return _DEFAULT_CRASH_LOG
+
+    def answer(self, misbehaving: bool) -> tuple[int, str]:
+        """(status, body) of one HTTP answer of a running container: the error while a broken
+        container still misbehaves (`misbehaving`), else 200."""
+        status = self.http_status if self.kind == BROKEN and misbehaving else 200
+        if self.http_body is not None and status == self.http_status:
+            return status, self.http_body
+        if status < 400:
+            return status, "ok\n"
+        phrase = HTTPStatus(status).phrase if status in _KNOWN_STATUSES else "Error"
+        return status, f"{status} {phrase}: the backend is broken\n"
 
 
 BEHAVIOURS: dict[str, Behaviour] = {
@@ -257,6 +371,8 @@ BEHAVIOURS: dict[str, Behaviour] = {
     IMAGE_PULL_BACKOFF: Behaviour.image_pull_backoff(),
     NEVER_READY: Behaviour.never_ready(),
     UNSCHEDULABLE: Behaviour.unschedulable(),
+    BROKEN: Behaviour.broken(),
+    CRASH_AFTER_READY: Behaviour.crash_after_ready(after=30.0),
 }
 
 
@@ -283,6 +399,8 @@ def behaviour_from_annotations(annotations: Mapping[str, str] | None) -> Behavio
         ("start-delay", "start_delay"),
         ("ready-delay", "ready_delay"),
         ("unready-for", "unready_for"),
+        ("answer-delay", "answer_delay"),
+        ("crash-after", "crash_after"),
     ):
         if ANNOTATION_PREFIX + key in annotations:
             changes[field] = float(annotations[ANNOTATION_PREFIX + key])
@@ -290,6 +408,10 @@ def behaviour_from_annotations(annotations: Mapping[str, str] | None) -> Behavio
         changes["failures"] = int(annotations[ANNOTATION_PREFIX + "failures"])
     if ANNOTATION_PREFIX + "pull-error" in annotations:
         changes["pull_error"] = annotations[ANNOTATION_PREFIX + "pull-error"]
+    if ANNOTATION_PREFIX + "http-status" in annotations:
+        changes["http_status"] = int(annotations[ANNOTATION_PREFIX + "http-status"])
+    if ANNOTATION_PREFIX + "http-body" in annotations:
+        changes["http_body"] = annotations[ANNOTATION_PREFIX + "http-body"]
     return replace(behaviour, **changes) if changes else behaviour
 
 

@@ -77,6 +77,7 @@ class SimCluster:
             self.authorizer,
             read_log=sim.read_log if sim is not None else None,
             delete_pod=sim.delete_pod if sim is not None else None,
+            answer_http=sim.answer_http if sim is not None else None,
         )
         self._state = ServerState(
             self.api,

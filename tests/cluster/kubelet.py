@@ -11,6 +11,9 @@ The status written is built from the runtime record each time (`render_status`),
 the kubelet reports it; Events use the kubelet's wording. Container output is kept per
 container instance so the API server can serve `/log` (current and `previous`).
 
+A running container also answers the HTTP requests the API server proxies to it
+(`answer_http`): what it answers, and how slowly, is its behaviour's (behaviours.py).
+
 Deliberately not simulated: volumes (and FailedMount), startup/liveness probes, resource
 accounting on nodes, restartPolicy other than Always, pod IP reuse.
 """
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from .simulation import SimConfig
 
 __all__ = [
+    "HttpAnswer",
     "Kubelet",
     "LogBook",
     "LogError",
@@ -112,6 +116,19 @@ def container_config_error(
             if key not in keys:
                 return f"couldn't find key {key} in {kind} {namespace}/{name}", resource, name
     return None
+
+
+# ----------------------------------------------------------------------------- serving
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """What a container answers one proxied HTTP request: status, body and how long it takes
+    (seconds of the simulation's clock, the behaviour's kubelet seconds scaled)."""
+
+    status: int
+    body: str
+    delay: float = 0.0
 
 
 # ----------------------------------------------------------------------------- logs
@@ -815,6 +832,9 @@ class Kubelet:
 
     def _container_ready(self, runtime: PodRuntime, c: ContainerRuntime, now: float) -> None:
         c.ready = True
+        if self._kind(runtime, c) == bh.CRASH_AFTER_READY:
+            after = runtime.behaviour.crash_after or 0.0
+            c.plan("exit", now + after * self._config.time_scale)
 
     def _container_probe_failed(self, runtime: PodRuntime, c: ContainerRuntime, now: float) -> None:
         if not self._still_unready(runtime, c, now):
@@ -931,7 +951,7 @@ class Kubelet:
 
     def _log_start(self, runtime: PodRuntime, c: ContainerRuntime, now: float) -> None:
         kind = self._kind(runtime, c)
-        if kind in (bh.CRASH_LOOP, bh.OOM_KILLED):
+        if kind in (bh.CRASH_LOOP, bh.OOM_KILLED, bh.CRASH_AFTER_READY):
             lines = list(runtime.behaviour.default_log())
         elif runtime.behaviour.log_lines is not None and kind == bh.HEALTHY and not c.init:
             lines = list(runtime.behaviour.log_lines)
@@ -952,6 +972,40 @@ class Kubelet:
         ref = normalize_image(image)
         repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
         return f"{repo}@sha256:{_digest(ref)}"
+
+    # -- HTTP answers as the API server proxies them
+
+    def answer_http(self, namespace: str, name: str, port: int) -> HttpAnswer | None:
+        """What the pod's container listening on `port` answers a request now, or None when
+        nothing listens (no such pod, or its container is not running: connection refused).
+
+        The container that declares `port` answers (else the first app container, as a
+        process may listen on a port it does not declare). A broken container answers its
+        error while it still misbehaves, counting its `failures` down per answer.
+        """
+        with self._store.lock:
+            pod = self._store.get_shared("pods", namespace, name)
+            runtime = self._pods.get((pod or {}).get("metadata", {}).get("uid", ""))
+            if runtime is None or not runtime.app_containers:
+                return None
+            spec = pod.get("spec") or {}
+            declaring = {
+                c.get("name")
+                for c in spec.get("containers") or []
+                if any(p.get("containerPort") == port for p in c.get("ports") or [])
+            }
+            c = next(
+                (c for c in runtime.app_containers if c.name in declaring),
+                runtime.app_containers[0],
+            )
+            if c.state != "running":
+                return None
+            misbehaving = self._kind(runtime, c) == bh.BROKEN
+            if misbehaving and c.failures_left:
+                c.failures_left -= 1
+            status, body = runtime.behaviour.answer(misbehaving)
+            delay = runtime.behaviour.answer_delay * self._config.time_scale
+            return HttpAnswer(status, body, delay)
 
     # -- logs as the API server serves them
 

@@ -78,6 +78,11 @@ def _status(group: str, version: str, kind: str) -> Subresource:
     return Subresource("status", kind, group, version, ("get", "patch", "update"))
 
 
+# The connect verbs discovery lists for pods/proxy and services/proxy (the simulated API
+# server proxies GET only).
+_PROXY_VERBS = ("create", "delete", "get", "patch", "update")
+
+
 def _scale(group: str = "autoscaling", version: str = "v1") -> Subresource:
     return Subresource("scale", "Scale", group, version, ("get", "patch", "update"))
 
@@ -93,6 +98,7 @@ REGISTRY: tuple[ResourceType, ...] = (
         subresources=(
             _status("", "v1", "Pod"),
             Subresource("log", "Pod", "", "v1", ("get",)),
+            Subresource("proxy", "PodProxyOptions", "", "v1", _PROXY_VERBS),
         ),
     ),
     ResourceType("", "v1", "Event", "events", "event", True, short_names=("ev",)),
@@ -100,7 +106,10 @@ REGISTRY: tuple[ResourceType, ...] = (
         "", "v1", "Service", "services", "service", True,
         verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
         short_names=("svc",), categories=("all",),
-        subresources=(_status("", "v1", "Service"),),
+        subresources=(
+            _status("", "v1", "Service"),
+            Subresource("proxy", "ServiceProxyOptions", "", "v1", _PROXY_VERBS),
+        ),
     ),
     ResourceType("", "v1", "Secret", "secrets", "secret", True),
     ResourceType("", "v1", "ConfigMap", "configmaps", "configmap", True, short_names=("cm",)),

@@ -20,7 +20,7 @@ import traceback
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import resources
 from .apiserver import Api, ApiError, bad_request, status_body
@@ -101,6 +101,7 @@ class ResourceRequest:
     namespace: str | None
     name: str | None
     subresource: str
+    proxy_path: str = ""  # pods/x/proxy/PATH, services/x/proxy/PATH: the PATH (decoded)
 
 
 class _Streaming(Exception):
@@ -223,9 +224,12 @@ def route_resource(
         return None
     name = rest[1] if len(rest) > 1 else None
     subresource = rest[2] if len(rest) > 2 else ""
-    if len(rest) > 3:
-        return None
     if subresource and subresource not in {s.name for s in rt.subresources}:
+        return None
+    if subresource == "proxy":  # the rest of the path is the backend's (decoded, as Go does)
+        path = "/" + "/".join(unquote(part) for part in rest[3:])
+        return ResourceRequest(rt, namespace, unquote(name or ""), subresource, path)
+    if len(rest) > 3:
         return None
     return ResourceRequest(rt, namespace, name, subresource)
 
@@ -475,6 +479,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._list(req)
         elif verb == "get" and sub == "log":
             self._log(req)
+        elif sub == "proxy":
+            self._proxy(verb, req)
         elif verb == "get" and sub == "scale":
             self._send_json(200, api.scale_of(rt, api.get(rt, ns, name or "")))
         elif verb == "get":
@@ -547,6 +553,16 @@ class _Handler(BaseHTTPRequestHandler):
             int(tail) if tail is not None else None,
         )
         self._send_text(200, text)
+
+    def _proxy(self, verb: str, req: ResourceRequest) -> None:
+        """The backend's answer, passed through as it came (status, body, text/plain), after
+        the time the backend takes; the API server's own errors are Status bodies."""
+        if verb != "get":
+            raise ApiError(405, "MethodNotAllowed", "the simulated API server proxies GET only")
+        answer = self.server.state.api.proxy(req.rt, req.namespace or "", req.name or "")
+        if answer.delay:
+            time.sleep(answer.delay)
+        self._send_bytes(answer.status, answer.body.encode(), "text/plain; charset=utf-8", None)
 
     def _delete_collection(self, req: ResourceRequest) -> None:
         api = self.server.state.api

@@ -30,7 +30,7 @@ from .behaviours import Behaviour, behaviour_from_annotations
 from .controllers import DeploymentController, PodQuota, ReplicaSetController, controller_ref
 from .daemonset_controller import DaemonSetController
 from .events import EventRecorder
-from .kubelet import Kubelet, LogBook, LogError
+from .kubelet import HttpAnswer, Kubelet, LogBook, LogError
 from .resources import workload_key
 from .statefulset_controller import StatefulSetController
 from .store import Store, WatchEvent
@@ -244,6 +244,11 @@ class Simulation:
         """A container's log; raises LogError (a LookupError, with `.code` 400 or 404) with
         the API server's wording when the Pod, container or previous instance is missing."""
         return self.kubelet.read_log(namespace, pod, container, previous, tail_lines, timestamps)
+
+    def answer_http(self, namespace: str, pod: str, port: int) -> HttpAnswer | None:
+        """What the Pod's container on `port` answers a proxied HTTP request now (behaviour:
+        healthy 200, broken, slow, ...); None when nothing listens (not running)."""
+        return self.kubelet.answer_http(namespace, pod, port)
 
     def close(self) -> None:
         """Stop listening to the store."""
