@@ -57,6 +57,7 @@ class Where(str, Enum):
     NOT_READY = "not-ready"  # running, readiness not passing
     REPLICA_FAILURE = "replica-failure"  # the ReplicaFailure condition's message
     DEPLOYMENT = "deployment"  # the Deployment controller's own verdict
+    SETTLING = "settling"  # after completion, inside the --settle window (settle.py)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,9 @@ def _rule(
 
 
 PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "RegistryUnavailable"})
+# What settle.py sees a pod do inside the settle window (the reasons of the SETTLING rows).
+RESTARTED = "restartCount rose"
+UNREADY = "Ready True -> False (not terminating)"
 
 # What registries answer, as containerd/CRI-O report it in ErrImagePull (and, since kubelet
 # 1.33, after "ErrImagePull: " in the ImagePullBackOff message).
@@ -287,6 +291,15 @@ TROUBLE: tuple[Rule, ...] = (
         "ProgressDeadlineExceeded", Where.DEPLOYMENT, ["ProgressDeadlineExceeded"], None,
         Doom.NOW,
         "the Deployment controller itself gave up (progressDeadlineSeconds)",
+    ),
+    # -- after completion, while the user asked it to stay healthy (--settle)
+    _rule(
+        "RestartedWhileSettling", Where.SETTLING, [RESTARTED], None, Doom.NOW,
+        "a restart after every pod was ready is the crash rollout status never sees",
+    ),
+    _rule(
+        "ReadinessLost", Where.SETTLING, [UNREADY], None, Doom.NOW,
+        "a pod that stops being ready stops getting requests: it did not stay healthy",
     ),
 )  # fmt: skip
 
@@ -487,6 +500,7 @@ WHERE_WORDS = {
     Where.NOT_READY: "not ready",
     Where.REPLICA_FAILURE: "ReplicaFailure",
     Where.DEPLOYMENT: "Deployment",
+    Where.SETTLING: "settle window",
 }
 
 
