@@ -25,6 +25,7 @@ from kubectl_restart_backend.retry import (
     compute_backoff,
     parse_retry_after,
 )
+from kubectl_restart_backend.verify import Reply
 
 # resource -> (API class, cluster-wide list method, namespaced list method, API group)
 _LISTS = {
@@ -176,6 +177,50 @@ class KubeApi:
             lambda: core.read_namespaced_pod_log(pod, namespace, **kwargs, **self._opts()),
         )
         return data.decode("utf-8", errors="replace")
+
+    def proxy_get(self, namespace: str, proxy_id: str, path: str, *, timeout: float) -> Reply:
+        """GET ``path`` of a Service through the API server's proxy (``services/ID/proxy``),
+        with the user's own credentials: the smoke check's one request.
+
+        Never retried and never raised: whatever came back (the backend's answer passed on
+        by the proxy, the API server's own Status, or no answer at all) is returned as a
+        ``Reply`` for the check to judge. ``timeout`` bounds the whole answer.
+        """
+        from urllib.parse import parse_qsl, quote, urlsplit
+
+        from kubernetes.client.exceptions import ApiException
+
+        split = urlsplit(path)
+        resource = (
+            f"/api/v1/namespaces/{quote(namespace, safe='')}/services/"
+            f"{quote(proxy_id, safe=':')}/proxy{quote(split.path or '/', safe=_PATH_CHARS)}"
+        )
+        limit = max(0.1, timeout)
+        connect = min(self._timeout or limit, limit)
+        try:
+            response = self._client.call_api(
+                resource,
+                "GET",
+                query_params=parse_qsl(split.query, keep_blank_values=True),
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=(connect, limit),
+                _return_http_data_only=True,
+            )
+            try:
+                return Reply(response.status, _text(response.data))
+            finally:
+                response.release_conn()
+        except ApiException as exc:
+            if not exc.status:  # the client's way of saying the TLS handshake failed
+                return Reply(None, error=str(exc.reason))
+            body = _text(exc.body)
+            api_status = _api_status(body)
+            if api_status is not None:
+                return Reply(exc.status, api_status[1], api_reason=api_status[0])
+            return Reply(exc.status, body)
+        except Exception as exc:  # noqa: BLE001 - no answer: said, never raised
+            return _no_answer(exc, self.host, self._proxy)
 
     def can_i(
         self, verb: str, resource: str, *, group: str, namespace: str, name: str = ""
@@ -352,6 +397,42 @@ class KubeApi:
                 elif stop.wait(delay):
                     raise failure.error from None
                 attempt += 1
+
+
+_PATH_CHARS = "/:@!$&'()*+,;=-._~%"  # left as they are in a proxied path (RFC 3986 pchar)
+
+
+def _text(data: Any) -> str:
+    if isinstance(data, bytes):
+        return data.decode("utf-8", errors="replace")
+    return "" if data is None else str(data)
+
+
+def _no_answer(exc: Exception, host: str, proxy: Optional[str]) -> Reply:
+    """No HTTP answer: why, in the words of every other call; ``timed_out`` only when the API
+    server took the request and the answer did not come (the backend, most likely, is slow)."""
+    try:
+        failure = classify_failure(exc, "get services/proxy", host, proxy)
+    except Exception:  # noqa: BLE001 - not one the client raises: name it
+        return Reply(None, error=f"{type(exc).__name__}: {exc}")
+    slow = failure.timed_out and not failure.unreachable
+    return Reply(None, error=failure.error.message, timed_out=slow)
+
+
+def _api_status(body: str) -> Optional[tuple[str, str]]:
+    """(reason, message) when ``body`` is the API server's own ``Status`` (not the backend's
+    answer passed on by the proxy), else None."""
+    if not body.startswith("{"):
+        return None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or parsed.get("kind") != "Status":
+        return None
+    if parsed.get("apiVersion") != "v1":
+        return None
+    return str(parsed.get("reason") or "Unknown"), str(parsed.get("message") or "")
 
 
 def describe_retry(message: str, action: str, delay: float) -> str:

@@ -14,6 +14,7 @@ import os
 import sys
 from typing import IO, Any, Optional
 
+from kubectl_restart_backend.diagnosis import one_line
 from kubectl_restart_backend.errors import PluginError
 from kubectl_restart_backend.render import (
     Style,
@@ -133,7 +134,13 @@ class Console:
         self._say(render_triggered(self.waiting))
 
     def progress(self, state) -> None:
-        line = render_progress(state)
+        self._progress_line(render_progress(state))
+
+    def verifying(self, line: str) -> None:
+        """The smoke check's and the settle window's progress, shown like the rollout's."""
+        self._progress_line(one_line(line, limit=1000))
+
+    def _progress_line(self, line: str) -> None:
         if self._in_place:
             line = fit_to_width(line, self._chatter.columns(), self._style.unicode)
             self._open_line = self._chatter_write(f"\r\033[K{line}")

@@ -11,6 +11,7 @@ from enum import Enum
 from typing import Optional
 
 from kubectl_restart_backend.rollout import RolloutState
+from kubectl_restart_backend.verify import Verification
 
 
 class Verdict(str, Enum):
@@ -77,3 +78,4 @@ class Outcome:
     rollback: Optional[Rollback] = None
     own_restart: bool = False  # the rollout watched is the one our restart started
     interrupted: str = ""  # Ctrl-C after the verdict was known: what it cut short
+    verification: Optional[Verification] = None  # the smoke check and settle window, if run

@@ -20,6 +20,7 @@ from kubectl_restart_backend.diagnosis import (
 )
 from kubectl_restart_backend.outcome import Outcome, Rollback, Sent, Verdict
 from kubectl_restart_backend.rollout import Phase, PodInfo, RolloutState
+from kubectl_restart_backend.verify import AFTER_COMPLETE_REASONS, Verification
 
 _GREEN, _RED, _YELLOW, _BOLD, _RESET = "\033[32m", "\033[31m", "\033[33m", "\033[1m", "\033[0m"
 
@@ -156,11 +157,35 @@ def _complete(outcome: Outcome, style: Style) -> list[str]:
             "0 replicas during the restart",
         ]
     urls = ", ".join(outcome.urls) if outcome.urls else (outcome.urls_note or "none")
-    return [
-        f"{style.mark(Verdict.COMPLETE)} Rolling restart complete for {outcome.app_name}",
-        f"All pods healthy: {state.ready_replicas}/{state.replicas} ready",
-        f"URLs: {urls}",
-    ] + [f"Recovered: {one_line(line)}" for line in recoveries(outcome)]
+    return (
+        [
+            f"{style.mark(Verdict.COMPLETE)} Rolling restart complete for {outcome.app_name}",
+            f"All pods healthy: {state.ready_replicas}/{state.replicas} ready",
+            f"URLs: {urls}",
+        ]
+        + render_verification(outcome.verification)
+        + [f"Recovered: {one_line(line)}" for line in recoveries(outcome)]
+    )
+
+
+def render_verification(verification: Optional[Verification]) -> list[str]:
+    """The smoke check's and the settle window's lines after a success (a failure says its
+    reason in the failure line)."""
+    if verification is None:
+        return []
+    lines = []
+    if verification.status == "passed":
+        answer = verification.answers[-1] if verification.answers else "as expected"
+        streak = f" ({verification.successes} times in a row)" if verification.successes > 1 else ""
+        lines.append(f"Verified: {verification.check} answered {answer}{streak}")
+    elif verification.status == "skipped":
+        lines.append(f"Verification skipped: {one_line(verification.reason, limit=1000)}")
+    elif verification.status == "interrupted":
+        lines.append("Verification interrupted: the rollout itself is complete")
+    if verification.settle == "passed":
+        window = format_age(verification.settle_seconds)
+        lines.append(f"Settled: no restart and no pod lost readiness in {window}")
+    return lines
 
 
 def recoveries(outcome: Outcome) -> list[str]:
@@ -370,6 +395,8 @@ def _undo_hint(outcome: Outcome) -> list[str]:
     first = "The old pods keep serving while the new ones fail."
     if state is not None and state.reason == "Deleted":
         return []
+    if state is not None and state.reason in AFTER_COMPLETE_REASONS:
+        first = "The new pods have replaced the old ones."
     if not outcome.own_restart:
         return [
             f"{first} Fix the cause above; the revisions are listed by: kubectl rollout "
@@ -444,6 +471,7 @@ def outcome_document(outcome: Outcome, exit_code: int) -> dict[str, Any]:
         "recovered": recoveries(outcome),
         "rollback": _rollback_document(outcome.rollback),
         "interrupted": outcome.interrupted or None,
+        "verification": _verification_document(outcome.verification),
     }
 
 
@@ -491,6 +519,7 @@ def error_document(
         "recovered": [],
         "rollback": None,
         "interrupted": None,
+        "verification": None,
     }
 
 
@@ -505,6 +534,30 @@ def _rollback_document(rollback: Optional[Rollback]) -> Optional[dict[str, Any]]
         "complete": bool(state is not None and state.ready and not rollback.error),
         "readyReplicas": state.ready_replicas if state else None,
         "error": rollback.error or None,
+    }
+
+
+def _verification_document(verification: Optional[Verification]) -> Optional[dict[str, Any]]:
+    if verification is None:
+        return None
+    settle = None
+    if verification.settle_seconds:
+        settle = {
+            "seconds": verification.settle_seconds,
+            "status": verification.settle or None,
+            "problem": verification.settle_problem or None,
+        }
+    return {
+        "status": verification.status,
+        "check": verification.check or None,
+        "method": verification.method or None,
+        "expect": verification.expect or None,
+        "successes": verification.successes,
+        "attempts": verification.attempts,
+        "answers": list(verification.answers),
+        "reason": verification.reason or None,
+        "durationSeconds": verification.seconds,
+        "settle": settle,
     }
 
 

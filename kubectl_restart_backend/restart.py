@@ -24,14 +24,15 @@ from kubectl_restart_backend.restart_patch import (
     restarted_at_of,
 )
 from kubectl_restart_backend.retry import RetryBudget
-from kubectl_restart_backend.rollout import Phase, RolloutState, compute_rollout_state
+from kubectl_restart_backend.rollout import Phase, RolloutState
 from kubectl_restart_backend.session import Session, Target, TargetQuery, find_target
 from kubectl_restart_backend.trouble import (
     DEFAULT_TOLERANCE,
     Tolerance,
-    remember_troubles,
     waiting_words,
 )
+from kubectl_restart_backend.verification import check_complete_rollout
+from kubectl_restart_backend.verify import VerifySettings
 from kubectl_restart_backend.watcher import RolloutWatcher, selector_string
 
 PROGRESS_EVERY = 5.0  # seconds between progress lines when nothing changes (the spec's poll)
@@ -45,6 +46,7 @@ class Reporter(Protocol):
     def watching(self, namespace: str, name: str, context: str) -> None: ...
     def triggered(self, namespace: str, name: str) -> None: ...
     def progress(self, state: RolloutState) -> None: ...
+    def verifying(self, line: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class WatchOptions:
     tolerance: Tolerance = DEFAULT_TOLERANCE
     logs: int = 20
     undo_on_failure: bool = False
+    verify: VerifySettings = VerifySettings()  # the smoke check and settle window
 
 
 @dataclass(frozen=True)
@@ -134,9 +137,17 @@ def watch_to_verdict(
     except KeyboardInterrupt:
         return Outcome(Verdict.INTERRUPTED, duration_seconds=session.clock() - started, **base)
     verdict = Verdict.TIMEOUT if timed_out else _verdict_of(state)
+    interrupted = ""
+    verification = None
+    if verdict is Verdict.COMPLETE and watch.verify.enabled:
+        checked = check_complete_rollout(
+            session, deployment, state, generation=generation, settings=watch.verify,
+            tolerance=watch.tolerance, deadline=deadline, reporter=reporter, urls=urls,
+        )  # fmt: skip
+        state, verdict, verification = checked.state, checked.verdict, checked.verification
+        interrupted = "verifying" if checked.interrupted else ""
     report: dict = {}
     rollback = None
-    interrupted = ""
     try:
         report = gather_report(session, state, verdict, deployment, watch, urls)
     except KeyboardInterrupt:
@@ -158,6 +169,7 @@ def watch_to_verdict(
         duration_seconds=session.clock() - started,
         rollback=rollback,
         interrupted=interrupted,
+        verification=verification,
         **report,
         **base,
     )
@@ -196,7 +208,7 @@ def follow_rollout(
     """Watch until the pure rule says complete, failed or superseded, or the deadline passes.
 
     The watcher folds every pod update into the snapshot's trouble memory (failed pulls);
-    here each verdict's time-based troubles are folded in too (since when they last).
+    judging the snapshot folds in each verdict's time-based troubles (since when they last).
     """
     budget = RetryBudget(deadline, session.clock)
     watcher = RolloutWatcher(session.api, patched, budget=budget, notice=reporter.notice)
@@ -206,19 +218,12 @@ def follow_rollout(
     told: set[tuple[str, str]] = set()  # (pod, trouble) already said to be waited out
     try:
         while True:
-            snap = watcher.snapshot
-            now = session.now()
-            state = compute_rollout_state(
-                snap.deployment,
-                list(snap.replicasets.values()),
-                list(snap.pods.values()),
+            state = watcher.snapshot.judge(
                 generation=generation,
-                now=now,
+                now=session.now(),
                 tolerance=watch.tolerance,
-                memory=snap.memory,
                 template=(patched.get("spec") or {}).get("template"),
             )
-            snap.memory = remember_troubles(snap.memory, state.troubles, now)
             if state.phase in FINAL:
                 return state, False
             _tell_tolerated(state, watch.tolerance, told, reporter)
@@ -376,6 +381,8 @@ def plan_dry_run(api: KubeApi, deployment: dict, patch: dict) -> dict:
         ("watch", "pods", ""),
         ("list", "events", ""),
         ("get", "pods/log", ""),
+        ("list", "services", ""),  # URLs, and the Service the smoke check goes through
+        ("get", "services/proxy", ""),  # the smoke check (optional: skipped without it)
     ):
         key = f"{verb} {resource}"
         try:

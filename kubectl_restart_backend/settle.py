@@ -65,6 +65,11 @@ def judge_settle(
     return min(found)[2] if found else None
 
 
+def describe_settling(left: float, ready: int, replicas: int) -> str:
+    """The progress line while the window runs: that it settles, how long is left."""
+    return f"Settling: {left:.0f}s left, {ready}/{replicas} ready, no restarts so far"
+
+
 def mark_unsettled(pods: Sequence[PodInfo], unsettled: Unsettled) -> tuple[PodInfo, ...]:
     """The pods with the one that broke the window marked failing (its sentence, its kind),
     first: the report's pod table and the log excerpts then explain it like any failure."""

@@ -38,6 +38,10 @@ from kubectl_restart_backend.repo_url import redact_url
 from kubectl_restart_backend.urls import selects
 
 DEFAULT_EXPECT = "2xx,3xx"
+VERIFICATION_FAILED = "VerificationFailed"  # the reason of a restart whose check failed
+# Reasons of failures found after every new pod was ready (the check, the settle window's
+# rows of the trouble table): by then the old pods are gone.
+AFTER_COMPLETE_REASONS = frozenset({VERIFICATION_FAILED, "RestartedWhileSettling", "ReadinessLost"})
 DEFAULT_BUDGET = 30.0  # seconds a failing check gets to pass (like the other graces)
 BODY_CHARS = 200  # the first line of a body, at most this long, goes into the verdict
 RETRY_FIRST, RETRY_MAX = 0.5, 2.0  # pause after a reply that is not good, doubling
@@ -203,6 +207,14 @@ def choose_target(
     what = f"the probe's port {probe.port.shown}" if probe is not None else "a container port"
     names = ", ".join(_name(s) for s in selecting)
     return Skip(f"no port of service {names} leads to {what}")
+
+
+def needs_services(template: Mapping[str, Any], settings: VerifySettings) -> bool:
+    """Whether choosing the target needs the namespace's Services: not for a public URL, and
+    not when there is no path to ask (no probe, none configured): then nothing is listed."""
+    if settings.url:
+        return False
+    return settings.path is not None or _http_readiness_probe(template) is not None
 
 
 @dataclass(frozen=True)
@@ -487,6 +499,11 @@ def describe_failure(target_words: str, track: CheckTrack, expect: Expectation) 
         f"the backend does not serve: {target_words} answered {bad} "
         f"({tries} in {track.budget:.0f}s, expected {expect.describe()})"
     )
+
+
+def describe_retrying(target_words: str, judged: Judged, left: float) -> str:
+    """The progress line while a check that is not passing yet is retried."""
+    return f"Verifying: {target_words} answered {judged.words}; retrying ({left:.0f}s left)"
 
 
 def describe_skip(track: CheckTrack) -> str:

@@ -25,12 +25,20 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from datetime import datetime
+from typing import Any, Callable, Mapping, Optional
 
 from kubectl_restart_backend.api import KubeApi, WatchExpired
 from kubectl_restart_backend.errors import ApiError
 from kubectl_restart_backend.retry import RetryBudget, compute_backoff
-from kubectl_restart_backend.trouble import NO_MEMORY, Memory, observe_pod
+from kubectl_restart_backend.rollout import RolloutState, compute_rollout_state
+from kubectl_restart_backend.trouble import (
+    NO_MEMORY,
+    Memory,
+    Tolerance,
+    observe_pod,
+    remember_troubles,
+)
 
 SHORT_WATCH = 1.0  # a watch that ends sooner, with no events, is broken (client-go's rule)
 SHORT_BACKOFF = 0.2  # first pause after a very short watch; doubles up to POLL_EVERY
@@ -60,6 +68,29 @@ class Snapshot:
             store[name] = obj
             if resource == "pods":
                 self.memory = observe_pod(self.memory, obj)
+
+    def judge(
+        self,
+        *,
+        generation: int,
+        now: datetime,
+        tolerance: Tolerance,
+        template: Optional[Mapping[str, Any]],
+    ) -> RolloutState:
+        """The rollout rule over what is known now (rollout.compute_rollout_state); the
+        time-based troubles it reports are folded into the memory (since when they last)."""
+        state = compute_rollout_state(
+            self.deployment,
+            list(self.replicasets.values()),
+            list(self.pods.values()),
+            generation=generation,
+            now=now,
+            tolerance=tolerance,
+            memory=self.memory,
+            template=template,
+        )
+        self.memory = remember_troubles(self.memory, state.troubles, now)
+        return state
 
     def replace(self, resource: str, items: list[dict]) -> None:
         if resource == "deployments":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -16,8 +17,10 @@ from kubectl_restart_backend.render import (
     render_document,
     render_outcome,
     render_progress,
+    render_verification,
 )
 from kubectl_restart_backend.rollout import Phase, RolloutState
+from kubectl_restart_backend.verify import Verification
 
 
 def pod(name="backend-7d9f-x2x", **overrides):
@@ -151,7 +154,7 @@ SCHEMA_KEYS = [
     "appName", "namespace", "context", "repo", "branch", "verdict", "ready", "rolloutInProgress",
     "failed", "failureReason", "timedOut", "readyReplicas", "replicas", "pods", "deployedUrls",
     "events", "logs", "restartedAt", "durationSeconds", "notes", "exitCode", "error",
-    "supersededBy", "recovered", "rollback", "interrupted",
+    "supersededBy", "recovered", "rollback", "interrupted", "verification",
 ]  # fmt: skip
 
 
@@ -321,3 +324,56 @@ def test_ctrl_c_while_explaining_keeps_the_failure():
     assert text.startswith("✗ Restart failed: why")
     assert "Interrupted while the failure was being explained" in text
     assert "restart goes on in the cluster" in text
+
+
+# -- the smoke check and the settle window ------------------------------------------------------
+
+PASSED = Verification(
+    "passed", check="GET /healthz through service shop/backend:http", method="service-proxy",
+    expect="2xx,3xx", successes=1, attempts=1, answers=("200 OK",), seconds=0.04,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("verification", "lines"),
+    [
+        (None, []),
+        (PASSED, ["Verified: GET /healthz through service shop/backend:http answered 200 OK"]),
+        (dataclasses.replace(PASSED, successes=3, answers=("503 Service Unavailable", "200 OK")),
+         ["Verified: GET /healthz through service shop/backend:http answered 200 OK "
+          "(3 times in a row)"]),
+        (Verification("skipped", reason="no Service selects the pods\n(nothing routes)"),
+         ["Verification skipped: no Service selects the pods (nothing routes)"]),
+        (Verification("interrupted"),
+         ["Verification interrupted: the rollout itself is complete"]),
+        (dataclasses.replace(PASSED, settle_seconds=30.0, settle="passed"),
+         ["Verified: GET /healthz through service shop/backend:http answered 200 OK",
+          "Settled: no restart and no pod lost readiness in 30s"]),
+    ],
+    ids=["none", "passed", "streak", "skipped", "interrupted", "settled"],
+)  # fmt: skip
+def test_a_success_says_what_the_check_and_the_window_found(verification, lines):
+    assert render_verification(verification) == lines
+    text = render_outcome(outcome(Verdict.COMPLETE, state(), verification=verification), PLAIN)
+    assert text.splitlines()[3 : 3 + len(lines)] == lines
+
+
+def test_a_failure_after_completion_does_not_say_the_old_pods_serve():
+    failed = state(Phase.FAILED, failure="the backend does not serve: ...",
+                   reason="VerificationFailed", pods=[pod(ready=True, failing=False)])  # fmt: skip
+    text = render_outcome(outcome(Verdict.FAILED, failed, own_restart=True), PLAIN)
+    assert "The new pods have replaced the old ones. To roll back: kubectl rollout undo" in text
+    assert "old pods keep serving" not in text
+
+
+def test_the_document_carries_the_verification_and_its_window():
+    verification = dataclasses.replace(PASSED, settle_seconds=30.0, settle="failed",
+                                       settle_problem="pod x restarted")  # fmt: skip
+    doc = outcome_document(outcome(Verdict.COMPLETE, state(), verification=verification), 0)
+    assert doc["verification"] == {
+        "status": "passed", "check": "GET /healthz through service shop/backend:http",
+        "method": "service-proxy", "expect": "2xx,3xx", "successes": 1, "attempts": 1,
+        "answers": ["200 OK"], "reason": None, "durationSeconds": 0.04,
+        "settle": {"seconds": 30.0, "status": "failed", "problem": "pod x restarted"},
+    }  # fmt: skip
+    assert outcome_document(outcome(Verdict.COMPLETE, state()), 0)["verification"] is None
