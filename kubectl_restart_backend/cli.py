@@ -64,6 +64,34 @@ class DurationType(click.ParamType):
 DURATION = DurationType()
 
 
+class ExpectType(click.ParamType):
+    """Statuses that count as serving: 200, 2xx, 200-299, or a list (200,204)."""
+
+    name = "codes"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from kubectl_restart_backend.verify import parse_expectation
+
+        try:
+            return parse_expectation(value).text
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+
+class VerifyUrlType(click.ParamType):
+    """An http(s) URL without credentials, or ``auto``."""
+
+    name = "url"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from kubectl_restart_backend.verify import url_problem
+
+        problem = url_problem(str(value))
+        if problem:
+            self.fail(problem, param, ctx)
+        return str(value)
+
+
 class VerbosityType(click.IntRange):
     """kubectl's ``-v``/``--v``: ``-v 6``, ``-v6``, ``-v=6``, ``--v=6``."""
 
@@ -201,6 +229,51 @@ def watch_options(func: Callable) -> Callable:
             type=click.IntRange(min=0),
             metavar="N",
             help="Log lines to show per failing container (0: none).  [default: 20]",
+        ),
+        click.option(
+            "--verify/--no-verify",
+            default=None,
+            help="Once the rollout is complete, GET the backend through its Service (the API "
+            "server's proxy) and fail the restart if it does not answer as expected; skipped, "
+            "with a note, when there is nothing to ask or no permission.  [default: on]",
+        ),
+        click.option(
+            "--verify-path",
+            metavar="PATH",
+            help="Path to GET (default: the container's HTTP readiness probe's path).",
+        ),
+        click.option(
+            "--verify-url",
+            type=VerifyUrlType(),
+            metavar="URL",
+            help="GET this public URL instead of going through the Service ('auto': the first "
+            "URL the report shows).",
+        ),
+        click.option(
+            "--verify-expect",
+            type=ExpectType(),
+            metavar="CODES",
+            help="Statuses that count as serving: 200, 2xx, 200-299, 200,204.  [default: 2xx,3xx]",
+        ),
+        click.option(
+            "--verify-successes",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Good answers in a row the check needs.  [default: 1]",
+        ),
+        click.option(
+            "--verify-timeout",
+            type=DURATION,
+            metavar="DURATION",
+            help="How long a check that fails may take to pass (within --timeout).  [default: 30s]",
+        ),
+        click.option(
+            "--settle",
+            type=DURATION,
+            metavar="DURATION",
+            help="After success, keep watching the new pods this long: a restart, a pod "
+            "that stops being ready or a check that keeps failing fails the restart.  "
+            "[default: 0s]",
         ),
     ]
     for option in reversed(options):
@@ -550,7 +623,21 @@ DEFAULTS = {
     "config_grace": 30.0,
     "unschedulable_grace": 30.0,
     "fail_fast": False,
+    "verify": True,
+    "verify_expect": "2xx,3xx",
+    "verify_successes": 1,
+    "verify_timeout": 30.0,
+    "settle": 0.0,
 }
+VERIFY_KEYS = (
+    "verify",
+    "verify_path",
+    "verify_url",
+    "verify_expect",
+    "verify_successes",
+    "verify_timeout",
+    "settle",
+)
 TOLERANCE_KEYS = (
     "max_restarts",
     "max_pull_failures",
@@ -562,7 +649,11 @@ TOLERANCE_KEYS = (
 
 def _settings(flags: dict, *, need_git: bool, need_branch: bool = True) -> dict:
     """Flags > the config file's branch entry > its top level > defaults."""
-    from kubectl_restart_backend.config_file import load_repo_config, merge_settings
+    from kubectl_restart_backend.config_file import (
+        expand_verify,
+        load_repo_config,
+        merge_settings,
+    )
     from kubectl_restart_backend.gitrepo import read_git_context
 
     env = dict(os.environ)
@@ -587,9 +678,11 @@ def _settings(flags: dict, *, need_git: bool, need_branch: bool = True) -> dict:
             if flags.get("context") is None and file_settings.get("context"):
                 context_from = config.where("context", git.branch)
     file_settings = {key.replace("-", "_"): value for key, value in file_settings.items()}
+    file_settings = expand_verify(file_settings)
     given = {key: flags.get(key) for key in ("context", "namespace", "deployment", "timeout")}
     given.update(logs=flags.get("logs"))
     given.update({key: flags.get(key) for key in TOLERANCE_KEYS})
+    given.update({key: flags.get(key) for key in VERIFY_KEYS})
     settings = merge_settings(given, file_settings, DEFAULTS)
     if isinstance(settings.get("logs"), bool):
         settings["logs"] = DEFAULTS["logs"] if settings["logs"] else 0
@@ -664,6 +757,7 @@ def _query(settings: dict) -> Any:
 def _watch(settings: dict) -> Any:
     from kubectl_restart_backend.restart import WatchOptions
     from kubectl_restart_backend.trouble import Tolerance
+    from kubectl_restart_backend.verify import VerifySettings, parse_expectation
 
     tolerance = Tolerance(
         restarts=settings["max_restarts"],
@@ -678,6 +772,15 @@ def _watch(settings: dict) -> Any:
         tolerance=tolerance,
         logs=settings["logs"],
         undo_on_failure=settings.get("undo_on_failure", False),
+        verify=VerifySettings(
+            enabled=bool(settings["verify"]),
+            path=settings.get("verify_path"),
+            url=settings.get("verify_url"),
+            expect=parse_expectation(settings["verify_expect"]),
+            successes=settings["verify_successes"],
+            budget=settings["verify_timeout"],
+            settle=settings["settle"],
+        ),
     )
 
 

@@ -51,8 +51,12 @@ SETTING_KEYS = (
     "config-grace",
     "unschedulable-grace",
     "fail-fast",
+    # the smoke check and the settle window (verify.py), like --verify-* and --settle
+    "verify",
+    "settle",
 )
 BRANCHES_KEY = "branches"
+VERIFY_KEYS = ("path", "url", "expect", "successes", "timeout")
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -320,6 +324,74 @@ def _flag(value: Any) -> _Ok | str:
     return f"must be true or false, not {value!r}"
 
 
+def _verify(value: Any) -> _Ok | str:
+    """``true``/``false``, or a mapping of path, url, expect, successes, timeout (on)."""
+    if isinstance(value, bool):
+        return _Ok({"enabled": value})
+    if not isinstance(value, dict):
+        return (
+            "must be true, false or a mapping (verify: {path: /healthz, expect: 200, "
+            f"successes: 3}}), not {shown(value)}"
+        )
+    checks: dict[str, Callable[[Any], _Ok | str]] = {
+        "path": _string(None, "path"),
+        "url": _verify_url,
+        "expect": _expect,
+        "successes": _positive,
+        "timeout": _timeout,
+    }
+    normal: dict[str, Any] = {"enabled": True}
+    for key, inner in value.items():
+        if key not in checks:
+            return f"unknown key {shown(key)} in verify (known: {', '.join(VERIFY_KEYS)})"
+        if inner is None:
+            continue
+        checked = checks[key](inner)
+        if isinstance(checked, str):
+            return f"verify.{key}: {checked}"
+        normal[key] = checked.value
+    return _Ok(normal)
+
+
+def _verify_url(value: Any) -> _Ok | str:
+    from .verify import url_problem
+
+    if not isinstance(value, str):
+        return f"must be a URL, not {shown(value)}"
+    problem = url_problem(value)
+    return problem if problem else _Ok(value)
+
+
+def _expect(value: Any) -> _Ok | str:
+    from .verify import parse_expectation
+
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return f"must be statuses like 200, 2xx or 200,204, not {shown(value)}"
+    try:
+        return _Ok(parse_expectation(value).text)
+    except ValueError as err:
+        return str(err)
+
+
+def _positive(value: Any) -> _Ok | str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return _Ok(value)
+    return f"must be a whole number, 1 or more, not {value!r}"
+
+
+def expand_verify(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``verify`` mapping as the flags' settings (``verify``, ``verify_path``, ...), so
+    flags and the file merge key by key."""
+    expanded = {key: value for key, value in settings.items() if key != "verify"}
+    verify = settings.get("verify")
+    if isinstance(verify, Mapping):
+        expanded["verify"] = verify.get("enabled", True)
+        for key in VERIFY_KEYS:
+            if verify.get(key) is not None:
+                expanded[f"verify_{key}"] = verify[key]
+    return expanded
+
+
 _VALIDATORS: dict[str, Callable[[Any], _Ok | str]] = {
     "context": _string(None, "context name"),
     "namespace": _string(_DNS_LABEL, "namespace name", max_length=63),
@@ -332,6 +404,8 @@ _VALIDATORS: dict[str, Callable[[Any], _Ok | str]] = {
     "config-grace": _timeout,
     "unschedulable-grace": _timeout,
     "fail-fast": _flag,
+    "verify": _verify,
+    "settle": _timeout,
 }
 
 

@@ -299,6 +299,18 @@ FLAG_ROWS = (
     Row("verbosity-word", ("-v", "loud"), words=("loud",)),
     Row("verbosity-negative", ("--v=-1",), words=("-1",)),
     Row("kubeconfig-missing-value", ("--kubeconfig",), use_kubeconfig_flag=False),
+    Row("verify-expect-word", ("--verify-expect", "ok"), words=("--verify-expect", "2xx")),
+    Row("verify-expect-reversed", ("--verify-expect", "299-200"), words=("empty range",)),
+    Row("verify-expect-600", ("--verify-expect", "600"), words=("'600'",)),
+    Row("verify-successes-zero", ("--verify-successes", "0"), words=("--verify-successes",)),
+    Row("verify-url-no-scheme", ("--verify-url", "shop.example.com"), words=("https://",)),
+    Row("verify-url-ftp", ("--verify-url", "ftp://shop.example.com"), words=("http://",)),
+    Row(
+        "verify-url-credentials",
+        ("--verify-url", "https://deploy:hunter2@shop.example.com/healthz"),
+        words=("must not carry credentials",),
+        secrets=("hunter2",),
+    ),
 )
 
 
@@ -332,7 +344,13 @@ BAD_DURATIONS = {
 }
 DURATION_ROWS = tuple(
     Row(f"{flag[2:]}-{name}", (flag, value), words=(flag, why))
-    for flag in ("--timeout", "--request-timeout", "--unschedulable-grace")
+    for flag in (
+        "--timeout",
+        "--request-timeout",
+        "--unschedulable-grace",
+        "--verify-timeout",
+        "--settle",
+    )
     for name, (value, why) in BAD_DURATIONS.items()
 )
 
@@ -849,6 +867,14 @@ CONFIG_FILE_ROWS = (
     config_row("logs-word", "logs: verbose\n", 1, "logs"),
     config_row("logs-negative", "logs: -1\n", 1, "logs"),
     config_row("logs-fraction", "logs: 1.5\n", 1, "logs"),
+    config_row("verify-a-word", "verify: always\n", 1, "verify"),
+    config_row("verify-unknown-key", "verify: {pth: /x}\n", 1, "unknown key 'pth' in verify"),
+    config_row("verify-bad-expect", "verify: {expect: 20x}\n", 1, "verify.expect"),
+    config_row("verify-zero-successes", "verify: {successes: 0}\n", 1, "verify.successes"),
+    config_row(
+        "verify-url-credentials", "verify: {url: 'https://a:hunter2@x.example'}\n", 1, "credentials"
+    ),
+    config_row("settle-word", "settle: a while\n", 1, "settle"),
     config_row("branches-a-list", "\n\nbranches: [main]\n", 3, "branches"),
     config_row("branch-entry-a-string", "branches:\n  main: shop\n", 2, "must be a mapping"),
     config_row("glob-unclosed", "branches:\n  'release/[0-9': {}\n", 2, "closing ']'"),

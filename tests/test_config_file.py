@@ -8,6 +8,7 @@ import pytest
 
 from kubectl_restart_backend.config_file import (
     CONFIG_FILE_NAME,
+    expand_verify,
     load_repo_config,
     merge_settings,
     parse_repo_config,
@@ -163,6 +164,13 @@ def test_empty_file_means_no_settings(text):
         ("- namespace: shop\n", 1, "must be a mapping"),
         ("namespace: shop\n  bad indent: x\n", 2, "not valid YAML"),
         ("namespace: [unclosed\n", 2, "not valid YAML"),
+        ("verify: yes please\n", 1, "key 'verify': must be true, false or a mapping"),
+        ("verify: {pth: /x}\n", 1, "unknown key 'pth' in verify (known: path, url, expect"),
+        ("verify: {expect: ok}\n", 1, "verify.expect: 'ok' is not a status"),
+        ("verify: {successes: 0}\n", 1, "verify.successes: must be a whole number, 1 or more"),
+        ("verify: {timeout: soon}\n", 1, "verify.timeout"),
+        ("verify: {url: 'https://u:p@x.example'}\n", 1, "verify.url: must not carry credentials"),
+        ("\nsettle: forever\n", 2, "key 'settle'"),
     ],
 )
 def test_malformed_config_names_file_line_and_key(text, line, fragment):
@@ -218,3 +226,22 @@ def test_long_values_are_trimmed_in_messages(text):
     with pytest.raises(UsageError) as caught:
         parse(text)
     assert len(caught.value.message) < 300
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("verify: false\nsettle: 30s\n", {"verify": False, "settle": 30.0}),
+        ("verify: true\n", {"verify": True}),
+        (
+            "verify: {path: /healthz, expect: 200, successes: 3, timeout: 10s}\n",
+            {"verify": True, "verify_path": "/healthz", "verify_expect": "200",
+             "verify_successes": 3, "verify_timeout": 10.0},
+        ),
+        ("verify: {url: auto, expect: '2xx, 3xx'}\n",
+         {"verify": True, "verify_url": "auto", "verify_expect": "2xx,3xx"}),
+    ],
+)  # fmt: skip
+def test_the_verify_mapping_becomes_the_flags_settings(text, expected):
+    settings = {k.replace("-", "_"): v for k, v in parse(text).settings.items()}
+    assert expand_verify(settings) == expected
