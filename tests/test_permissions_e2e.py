@@ -35,6 +35,7 @@ OPTIONAL = [
     role_rule("", ["events", "services"], "list"),
     role_rule("networking.k8s.io", ["ingresses"], "list"),
     role_rule("gateway.networking.k8s.io", ["httproutes"], "list"),
+    role_rule("", ["services/proxy"], "get"),
 ]
 
 
