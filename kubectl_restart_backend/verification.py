@@ -124,6 +124,7 @@ class _Check:
         self.track: Optional[CheckTrack] = None
         self.started = session.clock()
         self.decided: Optional[float] = None  # the check's duration, once it had a verdict
+        self._said: tuple[str, float] = ("", float("-inf"))  # the last retry said, and when
         self.verification = Verification("skipped", reason="not started")
 
     def run(self, target: Target, budget: float) -> Optional[str]:
@@ -149,10 +150,18 @@ class _Check:
         self.track = record(track, judged, now)
         result = check_verdict(self.track, now)
         if result is None and judged.kind.value != "good":
-            left = (self.track.failing_since or now) + track.budget - now
-            self.reporter.verifying(describe_retrying(self.target.describe(), judged, left))
+            self._say_retrying(judged, (self.track.failing_since or now) + track.budget - now)
         self.verification = self._report(result)
         return result
+
+    def _say_retrying(self, judged: Any, left: float) -> None:
+        """Say a retry when the answer changes, else at most every SAY_EVERY seconds."""
+        now = self.session.clock()
+        if judged.words == self._said[0] and now - self._said[1] < SAY_EVERY:
+            return
+        self._said = (judged.words, now)
+        assert self.target is not None
+        self.reporter.verifying(describe_retrying(self.target.describe(), judged, left))
 
     def pause(self) -> None:
         """Wait before the next GET: never past the end of the budget."""
