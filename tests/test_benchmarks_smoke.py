@@ -22,6 +22,7 @@ SCRIPTS = {
     "api_cost": "ratio ours/poll",
     "end_to_end": "| ratio |",
     "scale": "Ratio (ours / kubectl",
+    "verification": "Ratio (with check / without, median walls)",
 }
 
 
