@@ -184,7 +184,8 @@ class KubeApi:
 
         Never retried and never raised: whatever came back (the backend's answer passed on
         by the proxy, the API server's own Status, or no answer at all) is returned as a
-        ``Reply`` for the check to judge. ``timeout`` bounds the whole answer.
+        ``Reply`` for the check to judge. ``timeout`` bounds the whole answer. The URL is
+        built here (the typed method would escape the path's ``/`` and drop its query).
         """
         from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -195,32 +196,21 @@ class KubeApi:
             f"/api/v1/namespaces/{quote(namespace, safe='')}/services/"
             f"{quote(proxy_id, safe=':')}/proxy{quote(split.path or '/', safe=_PATH_CHARS)}"
         )
+        query = parse_qsl(split.query, keep_blank_values=True)
         limit = max(0.1, timeout)
-        connect = min(self._timeout or limit, limit)
         try:
-            response = self._client.call_api(
-                resource,
-                "GET",
-                query_params=parse_qsl(split.query, keep_blank_values=True),
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=(connect, limit),
-                _return_http_data_only=True,
+            status, data = _get_any_status(
+                self._client, resource, query, (min(self._timeout or limit, limit), limit)
             )
-            try:
-                return Reply(response.status, _text(response.data))
-            finally:
-                response.release_conn()
-        except ApiException as exc:
-            if not exc.status:  # the client's way of saying the TLS handshake failed
-                return Reply(None, error=str(exc.reason))
-            body = _text(exc.body)
-            api_status = _api_status(body)
-            if api_status is not None:
-                return Reply(exc.status, api_status[1], api_reason=api_status[0])
-            return Reply(exc.status, body)
+        except ApiException as exc:  # status 0: the client's way of saying TLS failed
+            return Reply(None, error=str(exc.reason))
         except Exception as exc:  # noqa: BLE001 - no answer: said, never raised
             return _no_answer(exc, self.host, self._proxy)
+        body = _text(data)
+        api_status = _api_status(body) if not 200 <= status <= 299 else None
+        if api_status is not None:
+            return Reply(status, api_status[1], api_reason=api_status[0])
+        return Reply(status, body)
 
     def can_i(
         self, verb: str, resource: str, *, group: str, namespace: str, name: str = ""
@@ -406,6 +396,44 @@ def _text(data: Any) -> str:
     if isinstance(data, bytes):
         return data.decode("utf-8", errors="replace")
     return "" if data is None else str(data)
+
+
+def _get_any_status(
+    client: Any, resource: str, query: list, timeout: tuple[float, float]
+) -> tuple[int, Any]:
+    """(status, body) of a GET of ``resource`` with the client's authentication, whatever the
+    status, on both client lines: up to 33.x ``call_api`` sends and raises ``ApiException``
+    for a status outside 2xx; from 34 ``param_serialize`` + ``call_api`` return any status.
+    Raises only when no answer came (an ``ApiException`` with status 0 for TLS)."""
+    from kubernetes.client.exceptions import ApiException
+
+    if hasattr(client, "param_serialize"):
+        method, url, headers, body, post = client.param_serialize(
+            "GET", resource, query_params=query, auth_settings=["BearerToken"]
+        )
+        response = client.call_api(method, url, headers, body, post, _request_timeout=timeout)
+        try:
+            return response.status, response.read()
+        finally:
+            response.response.release_conn()
+    try:
+        response = client.call_api(
+            resource,
+            "GET",
+            query_params=query,
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _request_timeout=timeout,
+            _return_http_data_only=True,
+        )
+    except ApiException as exc:
+        if not exc.status:
+            raise
+        return exc.status, exc.body
+    try:
+        return response.status, response.data
+    finally:
+        response.release_conn()
 
 
 def _no_answer(exc: Exception, host: str, proxy: Optional[str]) -> Reply:
