@@ -350,7 +350,8 @@ class Judged:
 
 def judge_reply(reply: Reply, expect: Expectation, *, via_proxy: bool) -> Judged:
     """One reply, judged. Through the proxy, the API server's own Status bodies are told
-    apart from the backend's answers: its 403/401 and a vanished Service skip the check, its
+    apart from the backend's answers: its 403/401, a vanished Service and its other refusals
+    (400 ``address not allowed``: the pod IP is not one it proxies to) skip the check, its
     503s (no ready endpoint, nothing listening) are about the backend, and its other errors
     (429, 500, 504: busy or broken itself) say nothing of the backend."""
     if reply.status is None:
@@ -368,6 +369,8 @@ def judge_reply(reply: Reply, expect: Expectation, *, via_proxy: bool) -> Judged
             return Judged(Kind.SKIP, "the API server did not accept the credentials", status)
         if status == 404 and reply.api_reason == "NotFound":
             return Judged(Kind.SKIP, f"the Service is gone: {message}", status)
+        if 400 <= status < 500 and status != 429:  # e.g. 400 address not allowed: for good
+            return Judged(Kind.SKIP, f"the API server refused to proxy: {message}", status)
         if status == 503 and reply.api_reason == "ServiceUnavailable":
             return Judged(
                 Kind.BAD, f"{status_words(status)} from the API server: {message}", status

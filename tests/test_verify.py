@@ -236,6 +236,8 @@ EXPECT = parse_expectation("2xx,3xx")
          Judged(Kind.SKIP, "the API server did not accept the credentials", 401)),
         (Reply(404, 'services "backend" not found', api_reason="NotFound"),
          Judged(Kind.SKIP, 'the Service is gone: services "backend" not found', 404)),
+        (Reply(400, "address not allowed", api_reason="BadRequest"),
+         Judged(Kind.SKIP, "the API server refused to proxy: address not allowed", 400)),
         (Reply(429, "Too many requests", api_reason="TooManyRequests"),
          Judged(Kind.UNKNOWN, "429 Too Many Requests from the API server: Too many requests")),
         (Reply(None, error="connection refused"), Judged(Kind.UNKNOWN, "connection refused")),
@@ -243,7 +245,7 @@ EXPECT = parse_expectation("2xx,3xx")
          Judged(Kind.BAD, "no answer (timed out after 5s)")),
     ],
     ids=["200", "302", "500-first-line", "503-bare", "404-backend", "unnamed-status",
-         "no-endpoints", "forbidden", "unauthorized", "service-gone", "api-busy",
+         "no-endpoints", "forbidden", "unauthorized", "service-gone", "not-proxyable", "api-busy",
          "api-unreachable", "backend-timeout"],
 )  # fmt: skip
 def test_replies_through_the_proxy_are_judged(reply, expected):
