@@ -28,21 +28,14 @@ from typing import Any, Callable, Optional
 import common as c
 
 NAME = "backend"
-PROBED = [
-    {
-        "name": "app",
-        "image": "registry.example.com/acme/backend:1.0.0",
-        "ports": [{"name": "http", "containerPort": 8080}],
-        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}},
-    }
-]
-SERVICE_PORTS = [{"name": "http", "port": 80, "targetPort": "http"}]
 
 
 def deploy(cluster: Any, namespace: str, **kwargs: Any) -> None:
     """The linked Deployment with its probe, and the Service in front of it."""
+    from tests.plugin_runner import HTTP_SERVICE_PORTS, PROBED
+
     c.link_deployment(cluster, namespace, NAME, containers=PROBED, **kwargs)
-    cluster.create_service(namespace, NAME, {"app": NAME}, ports=SERVICE_PORTS)
+    cluster.create_service(namespace, NAME, {"app": NAME}, ports=HTTP_SERVICE_PORTS)
 
 
 # --------------------------------------------------------------------------- 1. the cost

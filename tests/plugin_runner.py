@@ -79,6 +79,19 @@ def make_checkout(
     return root
 
 
+# A backend the smoke check can ask by default: an HTTP readiness probe on the named port
+# "http", and the Service port that leads to it (the simulated and the real tier, benchmarks).
+PROBED = [
+    {
+        "name": "app",
+        "image": "registry.example.com/acme/backend:1.0.0",
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}},
+    }
+]
+HTTP_SERVICE_PORTS = [{"name": "http", "port": 80, "targetPort": "http"}]
+
+
 def link(cluster, namespace: str = "shop", name: str = "backend", **kwargs) -> dict:
     """A Deployment linked to acme/shop@main (labels and exact-value annotations)."""
     kwargs.setdefault("labels", {**LINK_LABELS, "app": name})

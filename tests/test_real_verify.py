@@ -12,23 +12,13 @@ from __future__ import annotations
 import re
 
 from tests.controlplane.rbac import readme_role
-from tests.plugin_runner import run_plugin
-
-PROBED = [
-    {
-        "name": "app",
-        "image": "registry.example.com/acme/backend:1.0.0",
-        "ports": [{"name": "http", "containerPort": 8080}],
-        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}},
-    }
-]
+from tests.plugin_runner import HTTP_SERVICE_PORTS, PROBED, run_plugin
 
 
 def backend(real_cluster) -> str:
     ns = real_cluster.ns()
     real_cluster.link(ns, containers=PROBED)
-    ports = [{"name": "http", "port": 80, "targetPort": "http"}]
-    real_cluster.create_service(ns, "backend", {"app": "backend"}, ports=ports)
+    real_cluster.create_service(ns, "backend", {"app": "backend"}, ports=HTTP_SERVICE_PORTS)
     return ns
 
 

@@ -19,18 +19,11 @@ from tests.cluster.service_proxy import (
     service_endpoints,
     split_proxy_id,
 )
+from tests.plugin_runner import HTTP_SERVICE_PORTS, PROBED
 
 pytestmark = pytest.mark.timeout(60)
 
 PROXY = "/api/v1/namespaces/shop/services/{}/proxy/healthz"
-CONTAINERS = [
-    {
-        "name": "app",
-        "image": "registry.example.com/acme/backend:1",
-        "ports": [{"name": "http", "containerPort": 8080}],
-        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}},
-    }
-]
 
 
 # -- routing, pure ------------------------------------------------------------------------------
@@ -142,9 +135,8 @@ def test_a_pod_proxy_goes_to_the_given_or_the_first_declared_port():
 @pytest.fixture
 def backend(cluster):
     """Deployment shop/backend (3 pods, port http 8080) and its Service (port http 80)."""
-    cluster.create_deployment("shop", "backend", containers=CONTAINERS)
-    cluster.create_service("shop", "backend", {"app": "backend"},
-                           ports=[{"name": "http", "port": 80, "targetPort": "http"}])  # fmt: skip
+    cluster.create_deployment("shop", "backend", containers=PROBED)
+    cluster.create_service("shop", "backend", {"app": "backend"}, ports=HTTP_SERVICE_PORTS)
     return cluster
 
 

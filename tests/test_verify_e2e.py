@@ -18,6 +18,8 @@ import yaml
 from tests.cluster import rule
 from tests.cluster.behaviours import Behaviour
 from tests.plugin_runner import (
+    HTTP_SERVICE_PORTS,
+    PROBED,
     interrupt_when,
     link,
     patches,
@@ -27,14 +29,6 @@ from tests.plugin_runner import (
 
 pytestmark = pytest.mark.timeout(120)
 
-PROBED = [
-    {
-        "name": "app",
-        "image": "registry.example.com/acme/backend:1.0.0",
-        "ports": [{"name": "http", "containerPort": 8080}],
-        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}},
-    }
-]
 CHECK = "GET /healthz through service shop/backend:http"
 
 
@@ -47,8 +41,7 @@ def restart(cluster, checkout, *args, kubeconfig=None):
 def backend(cluster):
     """acme/shop's backend with an HTTP readiness probe, and the Service in front of it."""
     link(cluster, containers=PROBED)
-    cluster.create_service("shop", "backend", {"app": "backend"},
-                           ports=[{"name": "http", "port": 80, "targetPort": "http"}])  # fmt: skip
+    cluster.create_service("shop", "backend", {"app": "backend"}, ports=HTTP_SERVICE_PORTS)
     return cluster
 
 
