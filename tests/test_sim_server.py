@@ -341,6 +341,22 @@ def test_delete_cascades_to_owned_objects(shop):
     assert shop.list("replicasets", "shop") == [] and shop.list("pods", "shop") == []
 
 
+def test_delete_with_a_uid_precondition_deletes_only_that_very_object(shop):
+    shop.store.create("pods", {"metadata": {"name": "db-0", "namespace": "shop"}})
+    uid = shop.get("pods", "shop", "db-0")["metadata"]["uid"]
+    pods = "/api/v1/namespaces/shop/pods"
+    stale = {"preconditions": {"uid": "uid-of-a-pod-long-gone"}}
+    refused = request(shop, "DELETE", f"{pods}/db-0", stale)
+    assert refused.status == 409
+    body = refused.json()
+    assert body["reason"] == "Conflict"
+    assert "Precondition failed: UID in precondition: uid-of-a-pod-long-gone" in body["message"]
+    assert shop.get("pods", "shop", "db-0") is not None
+    deleted = request(shop, "DELETE", f"{pods}/db-0", {"preconditions": {"uid": uid}})
+    assert deleted.status == 200
+    assert shop.get("pods", "shop", "db-0") is None
+
+
 # ---------------------------------------------------------------------- auth
 
 

@@ -259,9 +259,14 @@ class Api:
             self._manage(current, patched, manager, subresource)
             return self._write(rt, patched, subresource)
 
-    def delete(self, rt: ResourceType, namespace: str | None, name: str) -> dict:
-        """Delete with background propagation: dependents (ownerReferences) go too."""
+    def delete(
+        self, rt: ResourceType, namespace: str | None, name: str, options: dict | None = None
+    ) -> dict:
+        """Delete with background propagation: dependents (ownerReferences) go too.
+        `options` is the DeleteOptions body: its `preconditions` (uid, resourceVersion) must
+        match the object, else 409 Conflict with the API server's words."""
         with self.store.lock:
+            self._check_preconditions(rt, namespace, name, (options or {}).get("preconditions"))
             if rt.plural == "pods" and self.delete_pod_hook is not None:
                 if not self.delete_pod_hook(namespace or "", name):
                     raise not_found(rt, name)
@@ -284,6 +289,22 @@ class Api:
             "status": "Success",
             "details": _details(rt, name, uid=gone["metadata"]["uid"]),
         }
+
+    def _check_preconditions(
+        self, rt: ResourceType, namespace: str | None, name: str, wanted: dict | None
+    ) -> None:
+        if not wanted:
+            return
+        current = self.get(rt, namespace, name)
+        meta = current["metadata"]
+        for field, key in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            if wanted.get(field) and wanted[field] != meta.get(field):
+                message = (
+                    f'Operation cannot be fulfilled on {rt.group_resource} "{name}": '
+                    f"Precondition failed: {key} in precondition: {wanted[field]}, {key} in "
+                    f"object meta: {meta.get(field)}"
+                )
+                raise ApiError(409, "Conflict", message, _details(rt, name))
 
     # ----------------------------------------------------------------- subresources
 

@@ -493,7 +493,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif verb == "patch":
             self._send_json(200, self._patch(req))
         elif verb == "delete":
-            self._send_json(200, api.delete(rt, ns, name or ""))
+            options = self._json_body() if self.req_body else None
+            options = options if isinstance(options, dict) else None
+            self._send_json(200, api.delete(rt, ns, name or "", options))
         else:
             self._delete_collection(req)
 
