@@ -35,10 +35,28 @@ _LISTS = {
         "list_namespaced_deployment",
         "apps",
     ),
+    "statefulsets": (
+        "AppsV1Api",
+        "list_stateful_set_for_all_namespaces",
+        "list_namespaced_stateful_set",
+        "apps",
+    ),
+    "daemonsets": (
+        "AppsV1Api",
+        "list_daemon_set_for_all_namespaces",
+        "list_namespaced_daemon_set",
+        "apps",
+    ),
     "replicasets": (
         "AppsV1Api",
         "list_replica_set_for_all_namespaces",
         "list_namespaced_replica_set",
+        "apps",
+    ),
+    "controllerrevisions": (
+        "AppsV1Api",
+        "list_controller_revision_for_all_namespaces",
+        "list_namespaced_controller_revision",
         "apps",
     ),
     "pods": ("CoreV1Api", "list_pod_for_all_namespaces", "list_namespaced_pod", ""),
@@ -50,6 +68,12 @@ _LISTS = {
         "list_namespaced_ingress",
         "networking.k8s.io",
     ),
+}
+# workload resource -> the AppsV1Api suffix of its read/patch methods
+_WORKLOADS = {
+    "deployments": "deployment",
+    "statefulsets": "stateful_set",
+    "daemonsets": "daemon_set",
 }
 
 DEFAULT_REQUEST_TIMEOUT = 30.0
@@ -141,12 +165,13 @@ class KubeApi:
         meta = body.get("metadata") or {}
         return Listing(body.get("items") or [], str(meta.get("resourceVersion") or ""))
 
+    def get_workload(self, resource: str, namespace: str, name: str) -> dict:
+        """GET one Deployment, StatefulSet or DaemonSet (``resource``: its plural)."""
+        read = getattr(self._api("AppsV1Api"), f"read_namespaced_{_WORKLOADS[resource]}")
+        return self._json(f"get {resource}", lambda: read(name, namespace, **self._opts()))
+
     def get_deployment(self, namespace: str, name: str) -> dict:
-        apps = self._api("AppsV1Api")
-        return self._json(
-            "get deployments",
-            lambda: apps.read_namespaced_deployment(name, namespace, **self._opts()),
-        )
+        return self.get_workload("deployments", namespace, name)
 
     def list_httproutes(self, namespace: str) -> list[dict]:
         """Gateway API routes; an absent API is an empty answer, not an error."""
@@ -233,21 +258,38 @@ class KubeApi:
 
     # -- the one write -------------------------------------------------------------------
 
-    def patch_deployment(self, namespace: str, name: str, patch: Union[dict, list]) -> dict:
-        """Send one patch (a dict: strategic merge; a list: JSON patch).
+    def patch_workload(
+        self, resource: str, namespace: str, name: str, patch: Union[dict, list]
+    ) -> dict:
+        """Send one patch (a dict: strategic merge; a list: JSON patch) to a Deployment,
+        StatefulSet or DaemonSet.
 
         Retried only when it surely was not applied.
 
         Raises ``PatchOutcomeUnknown`` when the request may have been applied: the caller
         reads the object back before deciding anything.
         """
-        apps = self._api("AppsV1Api")
+        method = getattr(self._api("AppsV1Api"), f"patch_namespaced_{_WORKLOADS[resource]}")
         return self._json(
-            "patch deployments",
-            lambda: apps.patch_namespaced_deployment(
-                name, namespace, patch, field_manager=FIELD_MANAGER, **self._opts()
-            ),
+            f"patch {resource}",
+            lambda: method(name, namespace, patch, field_manager=FIELD_MANAGER, **self._opts()),
             write=True,
+        )
+
+    def patch_deployment(self, namespace: str, name: str, patch: Union[dict, list]) -> dict:
+        return self.patch_workload("deployments", namespace, name, patch)
+
+    def delete_pod(self, namespace: str, name: str, uid: str) -> None:
+        """Delete one pod, and only the very pod we judged: the ``uid`` precondition makes
+        the server refuse (409) if a pod of the same name replaced it meanwhile (StatefulSet
+        pods keep their names). Not retried when the outcome is unknown: the watch shows
+        whether it went."""
+        core = self._api("CoreV1Api")
+        body = {"preconditions": {"uid": uid}} if uid else {}
+        self._raw(
+            "delete pods",
+            lambda: core.delete_namespaced_pod(name, namespace, body=body, **self._opts()),
+            retry=False,
         )
 
     # -- watch ---------------------------------------------------------------------------

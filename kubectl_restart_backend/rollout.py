@@ -1,31 +1,36 @@
-"""The rollout verdict: one pure function from Deployment + ReplicaSets + Pods to a state.
+"""The rollout verdict: one pure function from a workload + its ReplicaSets + Pods to a state.
 
 ``compute_rollout_state`` is the contract between the watcher (which only gathers snapshots)
-and the renderer (which only prints). It judges in the order kstatus does, generic checks first:
+and the renderer (which only prints). It judges every kind (Deployment, StatefulSet,
+DaemonSet) in the order kstatus does, generic checks first:
 
-1. the Deployment is gone or being deleted              -> FAILED     Deleted
+1. the workload is gone or being deleted                -> FAILED     Deleted
 2. someone else changed the pod template while we watch -> SUPERSEDED Superseded
-3. someone paused it while we watch                     -> SUPERSEDED Paused
+3. someone paused it while we watch (Deployments)       -> SUPERSEDED Paused
 4. the controller has not observed our generation       -> WAITING    WaitingForObservation
    (a status that merely looks ready before that is somebody else's rollout: the classic bug)
-5. a pod of the NEW ReplicaSet is doomed                -> FAILED     CrashLoopBackOff, ...,
+5. a NEW pod is doomed                                  -> FAILED     CrashLoopBackOff, ...,
                                                                       PodFailed, Unschedulable
-6. the ReplicaSet cannot create pods (quota, ...)       -> FAILED     ReplicaFailure
-7. the progress deadline passed                         -> FAILED     ProgressDeadlineExceeded
-8. the new ReplicaSet does not exist yet                -> WAITING    WaitingForReplicaSet
-9. kubectl's completion rule, plus ready new pods       -> COMPLETE, else PROGRESSING
+then the kind's own rules (``kind_rules.py``):
+6. Deployments: the ReplicaSet cannot create pods       -> FAILED     ReplicaFailure
+7. Deployments: the progress deadline passed            -> FAILED     ProgressDeadlineExceeded
+8. the new ReplicaSet / update revision is not there    -> WAITING    WaitingForReplicaSet,
+                                                                      WaitingForUpdateRevision
+9. the kind's completion rule, plus ready new pods      -> COMPLETE, else PROGRESSING
 
-Whether a pod (5) or the ReplicaSet (6) is doomed, and when, is the trouble table
-(``trouble.py``) with the user's tolerance: trouble that may still heal keeps the rollout
+Which pods are new is the kind's (``kind_rules.group_pods``); whether a new pod (5) or the
+ReplicaSet (6) is doomed, and when, is the trouble table (``trouble.py``) with the user's
+tolerance, the same for every kind: trouble that may still heal keeps the rollout
 PROGRESSING. A superseded rollout (2, 3) is not a failure of ours, and never ours to undo.
 Pod failures come before the Deployment's own conditions because they say *why*: after ten
 minutes "progress deadline exceeded" is true, but "CrashLoopBackOff: exit code 1" is useful.
-Pods of old ReplicaSets never cause a failure: they are on their way out.
+Old pods never cause a failure: they are on their way out. StatefulSets and DaemonSets have
+no progress deadline and no ReplicaFailure condition: a pod their controller cannot create
+is said by the timeout, with the controller's FailedCreate events in the report.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,10 +45,19 @@ from kubectl_restart_backend.diagnosis import (
     format_age,
     one_line,
     pod_is_terminating,
-    pod_owner_replicaset,
     unschedulable_for,
     unschedulable_message,
 )
+from kubectl_restart_backend.kind_rules import (
+    Grouping,
+    desired_pods,
+    group_pods,
+    partition,
+    progress,
+    restarted_pods,
+    strip_hash,
+)
+from kubectl_restart_backend.kinds import DAEMONSET, DEPLOYMENT, STATEFULSET, Kind
 from kubectl_restart_backend.trouble import (
     DEFAULT_TOLERANCE,
     NO_MEMORY,
@@ -55,9 +69,6 @@ from kubectl_restart_backend.trouble import (
     judge,
     rule_for,
 )
-
-POD_TEMPLATE_HASH = "pod-template-hash"
-REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 
 
 class Phase(str, Enum):
@@ -82,7 +93,8 @@ class RolloutState:
     updated_replicas: int
     failure_reason: Optional[str]
     pods: tuple[PodInfo, ...]
-    new_replicaset: Optional[str]
+    new_replicaset: Optional[str]  # the new ReplicaSet, or the new revision (StatefulSets:
+    # status.updateRevision; DaemonSets: the controller-revision-hash of the new pods)
     troubles: tuple[str, ...] = ()  # time-based troubles present now (Memory.since keys)
 
     @property
@@ -107,7 +119,7 @@ class RolloutState:
 
 
 def compute_rollout_state(
-    deployment: Optional[Mapping[str, Any]],
+    workload: Optional[Mapping[str, Any]],
     replicasets: Sequence[Mapping[str, Any]],
     pods: Sequence[Mapping[str, Any]],
     *,
@@ -117,13 +129,16 @@ def compute_rollout_state(
     memory: Memory = NO_MEMORY,
     events: Sequence[Mapping[str, Any]] = (),
     template: Optional[Mapping[str, Any]] = None,
+    kind: Kind = DEPLOYMENT,
 ) -> RolloutState:
     """Judge the rollout that our PATCH (which returned ``generation``) started.
 
-    ``template`` is the ``spec.template`` our PATCH returned. With it, a later generation whose
-    template is still ours (an HPA or someone scaling) is followed, with the new replica count,
-    while a changed template means someone else started another rollout (``Superseded``).
-    Without it a later generation cannot be told apart and is followed.
+    ``workload`` is a Deployment, StatefulSet or DaemonSet (``kind``); ``replicasets`` matter
+    for Deployments only. ``template`` is the ``spec.template`` our PATCH returned. With it, a
+    later generation whose template is still ours (an HPA or someone scaling) is followed,
+    with the new replica count, while a changed template means someone else started another
+    rollout (``Superseded``). Without it a later generation cannot be told apart and is
+    followed.
 
     ``tolerance`` is how much trouble new pods may have; ``memory`` what earlier updates
     showed (failed pulls, since when a trouble lasts). The state's ``troubles`` are the
@@ -132,30 +147,31 @@ def compute_rollout_state(
     ``events`` only fill in explanations the objects lack (e.g. a FailedCreate message when the
     ReplicaFailure condition has none); they never decide the phase on their own.
     """
-    if deployment is None:
-        return _gone("deployment was deleted during the rollout")
-    meta = deployment.get("metadata") or {}
+    if workload is None:
+        return _gone(f"{kind.word} was deleted during the rollout")
+    meta = workload.get("metadata") or {}
     if meta.get("deletionTimestamp"):
-        return _gone("deployment is being deleted")
+        return _gone(f"{kind.word} is being deleted")
 
-    snapshot = _Snapshot.build(deployment, replicasets, pods, now, tolerance, memory)
     current_generation = int(meta.get("generation") or 0)
+    status = workload.get("status") or {}
+    wanted = max(generation, current_generation)
+    observed = int(status.get("observedGeneration") or 0)
+    grouping = group_pods(kind, workload, replicasets, pods, observed=observed >= wanted)
+    snapshot = _Snapshot.build(kind, workload, grouping, pods, now, tolerance, memory)
     if current_generation > generation and template is not None:
-        if _strip_hash(snapshot.template) != _strip_hash(template):
+        if strip_hash(snapshot.template) != strip_hash(template):
             return _superseded(snapshot, template)
-    if (deployment.get("spec") or {}).get("paused"):
-        who = changed_by(deployment, [("spec", "paused")])
+    if kind.pausable and (workload.get("spec") or {}).get("paused"):
+        who = changed_by(workload, [("spec", "paused")])
         by = f" (manager: {who})" if who else ""
         return snapshot.verdict(Phase.SUPERSEDED, "Paused", f"paused during the rollout{by}")
 
-    status = deployment.get("status") or {}
-    wanted = max(generation, current_generation)
-    observed = int(status.get("observedGeneration") or 0)
     if observed < wanted:
         return snapshot.verdict(
             Phase.WAITING,
             "WaitingForObservation",
-            f"waiting for the deployment controller to observe generation {wanted} "
+            f"waiting for the {kind.word} controller to observe generation {wanted} "
             f"(observed {observed})",
         )
     return _judge_observed(snapshot, status, events)
@@ -163,10 +179,10 @@ def compute_rollout_state(
 
 def _superseded(snapshot: _Snapshot, ours: Mapping[str, Any]) -> RolloutState:
     """Someone else's template replaced ours: say what changed and, if the API tells, who."""
-    theirs = _strip_hash(snapshot.template)
-    ours = _strip_hash(ours)
+    theirs = strip_hash(snapshot.template)
+    ours = strip_hash(ours)
     what = describe_template_change(ours, theirs)
-    who = changed_by(snapshot.deployment, [path for _text, path in template_changes(ours, theirs)])
+    who = changed_by(snapshot.workload, [path for _text, path in template_changes(ours, theirs)])
     by = f" (manager: {who})" if who else ""
     return snapshot.verdict(
         Phase.SUPERSEDED, "Superseded", f"superseded by a newer change: {what}{by}"
@@ -181,6 +197,57 @@ def _judge_observed(
     if failing:
         return _pod_failure(snapshot, failing, events)
 
+    if snapshot.kind is DEPLOYMENT:
+        failed = _deployment_failure(snapshot, status, events)
+        if isinstance(failed, RolloutState):
+            return failed
+        snapshot = failed
+
+    if snapshot.new_group is None and snapshot.target > 0 and snapshot.kind is not DAEMONSET:
+        # (a DaemonSet's new revision shows with its first new pod: its progress says so)
+        if snapshot.kind is DEPLOYMENT:
+            reason, what = "WaitingForReplicaSet", "the new ReplicaSet to be created"
+        else:
+            reason, what = "WaitingForUpdateRevision", "the statefulset's update revision"
+        return snapshot.verdict(Phase.WAITING, reason, f"waiting for {what}")
+
+    running_old = [p.name for p in snapshot.old_pods if _is_active(snapshot.raw_pods[p.name])]
+    held = progress(
+        snapshot.kind,
+        snapshot.workload,
+        new_ready=snapshot.ready_replicas,
+        old_active=running_old,
+    )
+    if held is not None:
+        return snapshot.verdict(Phase.PROGRESSING, *held)
+    return snapshot.verdict(Phase.COMPLETE, "Complete", _complete_text(snapshot))
+
+
+def _complete_text(snapshot: _Snapshot) -> str:
+    """``deployment "backend" successfully rolled out (3/3 pods ready)``, and what a
+    StatefulSet's partition kept on the old template."""
+    kind, name = snapshot.kind, snapshot.name
+    if snapshot.target == 0 and partition(kind, snapshot.workload) == 0:
+        return f'{kind.word} "{name}" has 0 {_noun(kind)}: no pods to restart'
+    text = (
+        f'{kind.word} "{name}" successfully rolled out '
+        f"({snapshot.ready_replicas}/{snapshot.target} pods ready)"
+    )
+    kept = partition(kind, snapshot.workload)
+    if kept:
+        text += f"; partition {kept}: pods below ordinal {kept} keep the old template"
+    return text
+
+
+def _noun(kind: Kind) -> str:
+    return "replicas" if kind.replicasets or kind is STATEFULSET else "pods scheduled"
+
+
+def _deployment_failure(
+    snapshot: _Snapshot, status: Mapping[str, Any], events: Sequence[Mapping[str, Any]]
+) -> RolloutState | _Snapshot:
+    """Rules 6-7, the Deployment controller's own verdicts: a FAILED state, or the snapshot
+    (with the ReplicaFailure it is waiting out, if any, among its troubles)."""
     replica_failure, key = _replica_failure(snapshot, status, events)
     if key is not None:
         snapshot = snapshot.with_trouble(key)
@@ -189,61 +256,18 @@ def _judge_observed(
 
     progressing = _condition(status, "Progressing")
     if progressing.get("reason") == "ProgressDeadlineExceeded":
-        deadline = (snapshot.deployment.get("spec") or {}).get("progressDeadlineSeconds", 600)
-        where = _progress_message(snapshot, status)[1]
+        deadline = (snapshot.workload.get("spec") or {}).get("progressDeadlineSeconds", 600)
+        running_old = [p.name for p in snapshot.old_pods if _is_active(snapshot.raw_pods[p.name])]
+        held = progress(
+            DEPLOYMENT,
+            snapshot.workload,
+            new_ready=snapshot.ready_replicas,
+            old_active=running_old,
+        )
+        where = held[1] if held else ""
         text = f"progress deadline exceeded ({deadline}s)" + (f": {where}" if where else "")
         return snapshot.verdict(Phase.FAILED, "ProgressDeadlineExceeded", text)
-
-    if snapshot.new_rs is None and snapshot.replicas > 0:
-        return snapshot.verdict(
-            Phase.WAITING, "WaitingForReplicaSet", "waiting for the new ReplicaSet to be created"
-        )
-
-    reason, message = _progress_message(snapshot, status)
-    if reason is None:
-        name = snapshot.name
-        if snapshot.replicas == 0:
-            text = f'deployment "{name}" has 0 replicas: no pods to restart'
-        else:
-            text = (
-                f'deployment "{name}" successfully rolled out '
-                f"({snapshot.ready_replicas}/{snapshot.replicas} pods ready)"
-            )
-        return snapshot.verdict(Phase.COMPLETE, "Complete", text)
-    return snapshot.verdict(Phase.PROGRESSING, reason, message)
-
-
-def _progress_message(snapshot: _Snapshot, status: Mapping[str, Any]) -> tuple[Optional[str], str]:
-    """(reason, kubectl-like message) for what still holds the rollout, or (None, "") when done.
-
-    Complete means, for our generation: updatedReplicas >= spec.replicas; no old replicas left
-    (status.replicas == updatedReplicas, and no running old pod in the snapshot);
-    availableReplicas >= updatedReplicas; and spec.replicas ready pods in the new ReplicaSet.
-    Old pods already terminating do not hold completion back, as in kubectl (the API server
-    counts them out of status.replicas, and the endpoints have dropped them): waiting for them
-    to vanish would cost up to terminationGracePeriodSeconds and say nothing about the restart.
-    Finished old pods (an evicted pod waits for pod GC, possibly for days) do not either.
-    """
-    replicas = snapshot.replicas
-    updated = int(status.get("updatedReplicas") or 0)
-    available = int(status.get("availableReplicas") or 0)
-    running_old = [p for p in snapshot.old_pods if _is_active(snapshot.raw_pods[p.name])]
-    old_pending = max(int(status.get("replicas") or 0) - updated, len(running_old), 0)
-    if updated < replicas:
-        return "UpdatingReplicas", f"{updated} of {replicas} new replicas have been updated"
-    if old_pending > 0:
-        return (
-            "OldReplicasPendingTermination",
-            f"{old_pending} old replicas are pending termination",
-        )
-    if available < updated:
-        return (
-            "WaitingForAvailableReplicas",
-            f"{available} of {updated} updated replicas are available",
-        )
-    if snapshot.ready_replicas < replicas:
-        return "WaitingForReadyPods", f"{snapshot.ready_replicas} of {replicas} new pods are ready"
-    return None, ""
+    return snapshot
 
 
 def _is_active(pod: Mapping[str, Any]) -> bool:
@@ -288,16 +312,16 @@ def _replica_failure(
         if cond.get("status") != "True":
             continue
         message = one_line(cond.get("message"))
-        if not message and snapshot.new_rs_name:
+        if not message and snapshot.new_group:
             message = _latest_event_message(
-                events, "ReplicaSet", snapshot.new_rs_name, "FailedCreate"
+                events, "ReplicaSet", snapshot.new_group, "FailedCreate"
             )
         rule = rule_for(Where.REPLICA_FAILURE, cond.get("reason"), message)
         if rule is None or rule.doom is Doom.RECOVERING:
             return None, None
         if rule.kind == "QuotaExceeded" and snapshot.old_pods_terminating:
             return None, None
-        key = f"rs/{snapshot.new_rs_name or snapshot.name}/{rule.kind}"
+        key = f"rs/{snapshot.new_group or snapshot.name}/{rule.kind}"
         evidence = Evidence(seconds=snapshot.memory.lasted(key, snapshot.now))
         verdict = judge(rule, evidence, snapshot.tolerance)
         if not verdict.doomed:
@@ -348,14 +372,16 @@ def _gone(text: str) -> RolloutState:
 
 @dataclass(frozen=True)
 class _Snapshot:
-    """The objects of one rollout, sorted out: which ReplicaSet is new, which pods are whose."""
+    """The objects of one rollout, sorted out: which pods are new, which old, which not ours."""
 
-    deployment: Mapping[str, Any]
+    kind: Kind
+    workload: Mapping[str, Any]
     name: str
     template: Mapping[str, Any]
-    replicas: int
-    new_rs: Optional[Mapping[str, Any]]
-    new_rs_name: Optional[str]
+    replicas: int  # pods the workload runs
+    target: int  # pods the rollout brings to the new template (replicas - a partition)
+    new_group: Optional[str]  # the new ReplicaSet or revision
+    new_rs: Optional[Mapping[str, Any]]  # Deployments: the new ReplicaSet object
     new_pods: tuple[PodInfo, ...]  # failing first (most telling first), then by name
     old_pods: tuple[PodInfo, ...]
     raw_pods: Mapping[str, Mapping[str, Any]]
@@ -368,30 +394,23 @@ class _Snapshot:
     @classmethod
     def build(
         cls,
-        deployment: Mapping[str, Any],
-        replicasets: Sequence[Mapping[str, Any]],
+        kind: Kind,
+        workload: Mapping[str, Any],
+        grouping: Grouping,
         pods: Sequence[Mapping[str, Any]],
         now: datetime,
         tolerance: Tolerance,
         memory: Memory,
     ) -> _Snapshot:
-        spec = deployment.get("spec") or {}
-        replicas = spec.get("replicas")
-        owned = owned_replicasets(deployment, replicasets)
-        new_rs = find_new_replicaset(deployment, owned)
-        new_name = _name(new_rs) if new_rs is not None else None
-        by_hash = {_hash(rs): _name(rs) for rs in owned if _hash(rs)}
-        owned_names = {_name(rs) for rs in owned}
-
         new_pods, old_pods, raw = [], [], {}
         for pod in pods:
-            owner = _pod_replicaset(pod, owned_names, by_hash)
+            owner = grouping.groups.get((pod.get("metadata") or {}).get("name") or "")
             if owner is None:
-                continue  # not ours: another Deployment's pod, or an orphan
+                continue  # not ours: another workload's pod, or an orphan
             info = classify_pod(
                 pod,
                 now=now,
-                new_rs=new_name,
+                new_rs=grouping.new,
                 tolerance=tolerance,
                 memory=memory,
                 replicaset=owner,
@@ -402,12 +421,14 @@ class _Snapshot:
         old_pods.sort(key=pod_sort_key)
         ready = sum(1 for p in new_pods if p.ready and not pod_is_terminating(raw[p.name]))
         return cls(
-            deployment=deployment,
-            name=(deployment.get("metadata") or {}).get("name") or "",
-            template=spec.get("template") or {},
-            replicas=1 if replicas is None else int(replicas),
-            new_rs=new_rs,
-            new_rs_name=new_name,
+            kind=kind,
+            workload=workload,
+            name=(workload.get("metadata") or {}).get("name") or "",
+            template=(workload.get("spec") or {}).get("template") or {},
+            replicas=desired_pods(kind, workload),
+            target=restarted_pods(kind, workload),
+            new_group=grouping.new,
+            new_rs=grouping.new_replicaset,
             new_pods=tuple(new_pods),
             old_pods=tuple(old_pods),
             raw_pods=raw,
@@ -429,18 +450,19 @@ class _Snapshot:
 
     def verdict(self, phase: Phase, reason: str, text: Optional[str]) -> RolloutState:
         """The state for this snapshot; a FAILED verdict's text is also its failure_reason."""
-        status = self.deployment.get("status") or {}
+        status = self.workload.get("status") or {}
+        key = "updatedNumberScheduled" if self.kind is DAEMONSET else "updatedReplicas"
         shown = self.new_pods if phase is Phase.COMPLETE else self.new_pods + self.old_pods
         return RolloutState(
             phase=phase,
             reason=reason,
             message=text or reason,
             ready_replicas=self.ready_replicas,
-            replicas=self.replicas,
-            updated_replicas=int(status.get("updatedReplicas") or 0),
+            replicas=self.target,
+            updated_replicas=int(status.get(key) or 0),
             failure_reason=(text or reason) if phase is Phase.FAILED else None,
             pods=shown,
-            new_replicaset=self.new_rs_name,
+            new_replicaset=self.new_group,
             troubles=self.troubles,
         )
 
@@ -448,86 +470,6 @@ class _Snapshot:
 def pod_sort_key(info: PodInfo) -> tuple[bool, str]:
     """Pods that are not ready first (they are the interesting ones), then by name."""
     return (info.ready, info.name)
-
-
-def find_new_replicaset(
-    deployment: Mapping[str, Any], owned: Sequence[Mapping[str, Any]]
-) -> Optional[Mapping[str, Any]]:
-    """The ReplicaSet running the Deployment's current pod template, as the controller picks it.
-
-    First the owned ReplicaSet whose template equals the Deployment's (ignoring the
-    pod-template-hash label the controller adds); else the highest revision, but only when it
-    is newer than the Deployment's own revision annotation (our snapshot of the Deployment is
-    behind). One that is not newer ran an earlier template: the new ReplicaSet is not there yet
-    (our snapshot of ReplicaSets is behind, or Recreate waits for the old pods to go first), and
-    it is better to wait than to judge the old ReplicaSet's pods as new.
-    """
-    wanted = _strip_hash((deployment.get("spec") or {}).get("template") or {})
-    for rs in owned:
-        if _strip_hash((rs.get("spec") or {}).get("template") or {}) == wanted:
-            return rs
-    if not owned:
-        return None
-    newest = max(owned, key=_revision)
-    deployment_revision = _revision(deployment)
-    if deployment_revision and _revision(newest) <= deployment_revision:
-        return None
-    return newest
-
-
-def owned_replicasets(
-    deployment: Mapping[str, Any], replicasets: Sequence[Mapping[str, Any]]
-) -> list[Mapping[str, Any]]:
-    """ReplicaSets controlled by this Deployment (by uid; by kind and name when uid is absent)."""
-    meta = deployment.get("metadata") or {}
-    uid, name = meta.get("uid"), meta.get("name")
-    owned = []
-    for rs in replicasets:
-        for ref in (rs.get("metadata") or {}).get("ownerReferences") or []:
-            if ref.get("kind") != "Deployment":
-                continue
-            if (uid and ref.get("uid") == uid) or (not uid and ref.get("name") == name):
-                owned.append(rs)
-                break
-    return owned
-
-
-def _pod_replicaset(
-    pod: Mapping[str, Any], owned_names: set[str], by_hash: Mapping[str, str]
-) -> Optional[str]:
-    """Which of our ReplicaSets owns the pod: ownerReferences, else its pod-template-hash label."""
-    owner = pod_owner_replicaset(pod)
-    if owner is not None:
-        return owner if owner in owned_names else None
-    labels = (pod.get("metadata") or {}).get("labels") or {}
-    return by_hash.get(labels.get(POD_TEMPLATE_HASH, ""))
-
-
-def _strip_hash(template: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A pod template without the controller's pod-template-hash label, for comparison."""
-    labels = (template.get("metadata") or {}).get("labels") or {}
-    if POD_TEMPLATE_HASH not in labels:
-        return template
-    stripped = copy.deepcopy(dict(template))
-    del stripped["metadata"]["labels"][POD_TEMPLATE_HASH]
-    return stripped
-
-
-def _hash(rs: Mapping[str, Any]) -> str:
-    meta = rs.get("metadata") or {}
-    return (meta.get("labels") or {}).get(POD_TEMPLATE_HASH) or ""
-
-
-def _revision(obj: Mapping[str, Any]) -> int:
-    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION)
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _name(obj: Mapping[str, Any]) -> str:
-    return (obj.get("metadata") or {}).get("name") or ""
 
 
 def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any]:

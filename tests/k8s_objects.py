@@ -307,6 +307,155 @@ def pod(
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
 
 
+# -- StatefulSets and DaemonSets ----------------------------------------------------------
+
+STATEFULSET, STATEFULSET_UID = "db", "uid-db"
+NEW_REV, OLD_REV = "db-7c5d9f", "db-5f6b8c"  # StatefulSet revisions (ControllerRevision names)
+DAEMONSET, DAEMONSET_UID = "agent", "uid-agent"
+NEW_DS_HASH, OLD_DS_HASH = "6d4b7f", "58c9d2"  # DaemonSet revision hashes
+
+
+def statefulset(
+    name: str = STATEFULSET,
+    *,
+    replicas: int = 3,
+    generation: int = 2,
+    observed: int = 2,
+    updated: int = 3,
+    ready: Optional[int] = None,
+    available: Optional[int] = None,
+    current_revision: Optional[str] = None,
+    update_revision: str = NEW_REV,
+    strategy: str = "RollingUpdate",
+    partition: Optional[int] = 0,
+    pod_template: Optional[dict] = None,
+    deleting: bool = False,
+) -> dict:
+    """A StatefulSet; ready/available default to ``replicas``, currentRevision to the update
+    revision once every replica is updated (as the controller's completeRollingUpdate)."""
+    update_strategy: dict[str, Any] = {"type": strategy}
+    if strategy == "RollingUpdate" and partition is not None:
+        update_strategy["rollingUpdate"] = {"partition": partition, "maxUnavailable": 1}
+    if current_revision is None:
+        current_revision = update_revision if updated >= replicas else OLD_REV
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": NAMESPACE,
+        "uid": STATEFULSET_UID,
+        "generation": generation,
+        "creationTimestamp": ts(86400),
+    }
+    if deleting:
+        meta["deletionTimestamp"] = ts(1)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": meta,
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "serviceName": name,
+            "template": pod_template or template(),
+            "updateStrategy": update_strategy,
+            "podManagementPolicy": "OrderedReady",
+        },
+        "status": {
+            "observedGeneration": observed,
+            "replicas": replicas,
+            "readyReplicas": replicas if ready is None else ready,
+            "availableReplicas": (replicas if ready is None else ready)
+            if available is None
+            else available,
+            "currentReplicas": replicas if current_revision == update_revision else 0,
+            "updatedReplicas": updated,
+            "currentRevision": current_revision,
+            "updateRevision": update_revision,
+        },
+    }
+
+
+def daemonset(
+    name: str = DAEMONSET,
+    *,
+    generation: int = 2,
+    observed: int = 2,
+    template_generation: int = 2,
+    desired: int = 3,
+    updated: int = 3,
+    available: Optional[int] = None,
+    strategy: str = "RollingUpdate",
+    pod_template: Optional[dict] = None,
+) -> dict:
+    """A DaemonSet on ``desired`` nodes; numberAvailable/numberReady default to ``desired``."""
+    update_strategy: dict[str, Any] = {"type": strategy}
+    if strategy == "RollingUpdate":
+        update_strategy["rollingUpdate"] = {"maxUnavailable": 1, "maxSurge": 0}
+    available = desired if available is None else available
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "uid": DAEMONSET_UID,
+            "generation": generation,
+            "annotations": {"deprecated.daemonset.template.generation": str(template_generation)},
+            "creationTimestamp": ts(86400),
+        },
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": pod_template or template(),
+            "updateStrategy": update_strategy,
+        },
+        "status": {
+            "observedGeneration": observed,
+            "desiredNumberScheduled": desired,
+            "currentNumberScheduled": desired,
+            "numberMisscheduled": 0,
+            "numberReady": available,
+            "updatedNumberScheduled": updated,
+            "numberAvailable": available,
+            "numberUnavailable": desired - available,
+        },
+    }
+
+
+def set_pod(
+    name: str,
+    *,
+    revision: str = NEW_REV,
+    owner: tuple[str, str, str] = ("StatefulSet", STATEFULSET, STATEFULSET_UID),
+    template_generation: Optional[int] = None,
+    **state: Any,
+) -> dict:
+    """A pod of a StatefulSet (default) or DaemonSet (``owner=("DaemonSet", ...)``): labelled
+    with its revision (and template generation), controlled by ``owner``; ``state`` as for
+    ``pod``."""
+    made = pod(name, rs=None, **state)
+    labels = made["metadata"]["labels"]
+    labels.pop("pod-template-hash", None)
+    labels["app"] = owner[1]
+    labels["controller-revision-hash"] = revision
+    if template_generation is not None:
+        labels["pod-template-generation"] = str(template_generation)
+    made["metadata"]["ownerReferences"] = [
+        {"apiVersion": "apps/v1", "kind": owner[0], "name": owner[1], "uid": owner[2],
+         "controller": True}
+    ]  # fmt: skip
+    return made
+
+
+def ds_pod(name: str, *, new: bool = True, **state: Any) -> dict:
+    """A pod of DaemonSet ``agent``: of the new template generation (2) or the old one (1)."""
+    return set_pod(
+        name,
+        revision=NEW_DS_HASH if new else OLD_DS_HASH,
+        owner=("DaemonSet", DAEMONSET, DAEMONSET_UID),
+        template_generation=2 if new else 1,
+        **state,
+    )
+
+
 def ready_pods(count: int, rs: str = NEW_RS, prefix: Optional[str] = None) -> list[dict]:
     """``count`` healthy pods of ``rs`` named ``<rs>-p0``, ``<rs>-p1``, ..."""
     return [pod(f"{prefix or rs}-p{i}", rs=rs) for i in range(count)]

@@ -6,12 +6,8 @@ from typing import Any, Optional
 
 import pytest
 
-from kubectl_restart_backend.rollout import (
-    Phase,
-    compute_rollout_state,
-    find_new_replicaset,
-    owned_replicasets,
-)
+from kubectl_restart_backend.kind_rules import find_new_replicaset, owned_replicasets
+from kubectl_restart_backend.rollout import Phase, compute_rollout_state
 from kubectl_restart_backend.trouble import (
     DEFAULT_TOLERANCE,
     NO_MEMORY,
