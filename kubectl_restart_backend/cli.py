@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Optional
 import click
 
 from kubectl_restart_backend import __version__
-from kubectl_restart_backend.errors import ExitCode, PluginError, UsageError
+from kubectl_restart_backend.errors import ExitCode, PluginError, UsageError, worst_exit_code
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -25,11 +25,12 @@ Exit codes:
   1  rollout failed (the reason and the pods' details are printed)
   2  usage or bad input (flags, git checkout, kubeconfig, config file)
   3  timed out waiting (the rollout may still finish)
-  4  no matching Deployment (none, or more than one)
+  4  no matching workload (none, or more than one without --all)
   5  refused or API error (paused, forbidden, unreachable, authentication)
-  6  superseded: someone else changed or paused the Deployment mid-rollout (never undone)
+  6  superseded: someone else changed or paused the workload mid-rollout (never undone)
   130 interrupted (Ctrl-C); 143 SIGTERM, 129 SIGHUP, handled the same way; a failure
-      already known is still printed"""
+      already known is still printed
+  Several workloads: the worst of their codes, in this order: 130 > 1 > 3 > 6 > 0."""
 
 
 def _trouble_help() -> str:
@@ -160,9 +161,23 @@ def target_options(func: Callable) -> Callable:
         click.option("--repo", metavar="OWNER/NAME", help="Repository (default: git origin)."),
         click.option("--branch", metavar="NAME", help="Branch (default: the current branch)."),
         click.option(
+            "-w",
+            "--workload",
+            metavar="KIND/NAME",
+            multiple=True,
+            help="This workload by name (with -n), skipping the label lookup: deployment/api, "
+            "statefulset/db, daemonset/agent (sts, ds); repeatable.",
+        ),
+        click.option(
             "--deployment",
             metavar="NAME",
-            help="Restart this Deployment by name (with -n), skipping the label lookup.",
+            help="Same as -w deployment/NAME.",
+        ),
+        click.option(
+            "--all",
+            "all_linked",
+            is_flag=True,
+            help="Every workload linked to the repo and branch, not only the backend.",
         ),
     ]
     for option in reversed(options):
@@ -356,6 +371,13 @@ class PluginGroup(click.Group):
 @watch_options
 @click.option("--no-wait", is_flag=True, help="Trigger the restart and exit without watching.")
 @click.option(
+    "--delete-pods/--no-delete-pods",
+    default=None,
+    help="Replace the pods a controller will not: under the OnDelete update strategy "
+    "(and a rolled-back StatefulSet's broken pods), delete them one at a time, each after the "
+    "previous replacement is ready, stopping at the first that fails.",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Show the target, the patch and whether you may send it; change nothing.",
@@ -369,18 +391,20 @@ class PluginGroup(click.Group):
 @click.version_option(__version__, "--version", prog_name="kubectl restart-backend")
 @click.pass_context
 def main_group(ctx: click.Context, **flags: Any) -> None:
-    """Rolling-restart the Deployment linked to this git repo and branch, and report whether
-    it came back.
+    """Rolling-restart the workload (Deployment, StatefulSet, DaemonSet) linked to this git
+    repo and branch, and report whether it came back.
 
     \b
     Examples:
       kubectl restart-backend                      # repo and branch from this checkout
       kubectl restart-backend --timeout 5m -n shop
+      kubectl restart-backend --all                # every workload linked to this branch
+      kubectl restart-backend -w statefulset/db -w deployment/api -n shop
       kubectl restart-backend --deployment api -n shop --no-wait
       kubectl restart-backend -o json
       kubectl restart-backend status               # watch the current rollout, no restart
-      kubectl restart-backend list                 # Deployments linked to this repo
-      kubectl restart-backend link backend -n shop # link a Deployment to this repo+branch
+      kubectl restart-backend list                 # workloads linked to this repo
+      kubectl restart-backend link sts/db -n shop  # link a StatefulSet to this repo+branch
     """
     if ctx.invoked_subcommand is None:
         sys.exit(_run(flags, _restart))
@@ -393,14 +417,14 @@ def main_group(ctx: click.Context, **flags: Any) -> None:
 @connection_options
 @watch_options
 def status_command(**flags: Any) -> None:
-    """Watch the current rollout of the repo's Deployment without restarting it."""
-    flags.update(undo_on_failure=False, no_wait=False, dry_run=False)
+    """Watch the current rollout of the repo's workload without restarting it."""
+    flags.update(undo_on_failure=False, no_wait=False, dry_run=False, delete_pods=False)
     sys.exit(_run(flags, _status))
 
 
 @main_group.command("list", context_settings=CONTEXT_SETTINGS)
 @click.option("--repo", metavar="OWNER/NAME", help="Repository (default: git origin).")
-@click.option("--all-repos", is_flag=True, help="Every linked Deployment, of any repo.")
+@click.option("--all-repos", is_flag=True, help="Every linked workload, of any repo.")
 @click.option(
     "-A",
     "--all-namespaces",
@@ -410,35 +434,51 @@ def status_command(**flags: Any) -> None:
 @connection_options
 @output_option
 def list_command(**flags: Any) -> None:
-    """List the Deployments linked to this repo (all branches), in all namespaces like the
-    restart's search (-n: one namespace). Works on a detached HEAD, and with --repo outside a
-    checkout."""
+    """List the workloads (Deployments, StatefulSets, DaemonSets) linked to this repo (all
+    branches), in all namespaces like the restart's search (-n: one namespace). Works on a
+    detached HEAD, and with --repo outside a checkout."""
     flags.update(branch=None, deployment=None)
     need_git = not flags["all_repos"]
     sys.exit(_run(flags, _list, need_git=need_git, need_branch=False, document="list"))
 
 
+KIND_OPTION = click.option(
+    "--kind",
+    metavar="KIND",
+    help="The kind of a plain NAME: deployment (the default), statefulset (sts), daemonset (ds).",
+)
+
+
 @main_group.command("link", context_settings=CONTEXT_SETTINGS)
-@click.argument("deployment_name", metavar="DEPLOYMENT")
+@click.argument("workload_name", metavar="WORKLOAD")
+@KIND_OPTION
 @click.option("--repo", metavar="OWNER/NAME", help="Repository (default: git origin).")
 @click.option("--branch", metavar="NAME", help="Branch (default: the current branch).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
-    "--force", is_flag=True, help="Move the link from another Deployment linked to this branch."
+    "--force", is_flag=True, help="Move the link from another workload linked to this branch."
+)
+@click.option(
+    "--add",
+    is_flag=True,
+    help="Link it beside the workloads already linked to this branch (restart them together "
+    "with --all).",
 )
 @connection_options
 def link_command(**flags: Any) -> None:
-    """Label DEPLOYMENT as the backend of this repo and branch."""
+    """Label WORKLOAD (NAME for a Deployment, or KIND/NAME: statefulset/db, ds/agent) as the
+    backend of this repo and branch."""
     flags.update(deployment=None)
     sys.exit(_run(flags, _link))
 
 
 @main_group.command("unlink", context_settings=CONTEXT_SETTINGS)
-@click.argument("deployment_name", metavar="DEPLOYMENT")
+@click.argument("workload_name", metavar="WORKLOAD")
+@KIND_OPTION
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @connection_options
 def unlink_command(**flags: Any) -> None:
-    """Remove the repo/branch labels and annotations from DEPLOYMENT."""
+    """Remove the repo/branch labels and annotations from WORKLOAD (NAME or KIND/NAME)."""
     flags.update(repo=None, branch=None, deployment=None, force=False)
     sys.exit(_run(flags, _unlink, need_git=False))
 
@@ -525,14 +565,29 @@ def _known_target(flags: dict, settings: Optional[dict]) -> dict:
     """The target as far as the flags, the config file and git tell, before the cluster does."""
     source = settings if settings is not None else flags
     git = settings.get("git") if settings is not None else None
+    named = list(source.get("workloads") or source.get("workload") or ())
     known = {
         "appName": source.get("deployment"),
+        "kind": "Deployment" if source.get("deployment") else None,
         "namespace": source.get("namespace"),
         "context": source.get("context"),
         "repo": str(git.repo) if git else flags.get("repo"),
         "branch": (git.branch or None) if git else flags.get("branch"),
     }
+    if len(named) == 1 and not source.get("deployment") and "/" in str(named[0]):
+        kind, _, name = str(named[0]).partition("/")
+        known.update(appName=name, kind=_kind_name(kind))
     return {key: value for key, value in known.items() if value is not None}
+
+
+def _kind_name(word: str) -> Optional[str]:
+    from kubectl_restart_backend.errors import PluginError
+    from kubectl_restart_backend.kinds import kind_named
+
+    try:
+        return kind_named(word).name
+    except PluginError:
+        return None
 
 
 def _output_failed(err: OSError, console: Any) -> int:
@@ -628,6 +683,9 @@ DEFAULTS = {
     "verify_successes": 1,
     "verify_timeout": 30.0,
     "settle": 0.0,
+    "delete_pods": False,
+    "workloads": (),
+    "order": (),
 }
 VERIFY_KEYS = (
     "verify",
@@ -679,8 +737,12 @@ def _settings(flags: dict, *, need_git: bool, need_branch: bool = True) -> dict:
                 context_from = config.where("context", git.branch)
     file_settings = {key.replace("-", "_"): value for key, value in file_settings.items()}
     file_settings = expand_verify(file_settings)
+    if flags.get("workload") or flags.get("deployment") or flags.get("all_linked"):
+        file_settings.pop("deployment", None)  # names on the command line win over the file's
+        file_settings.pop("workloads", None)
     given = {key: flags.get(key) for key in ("context", "namespace", "deployment", "timeout")}
-    given.update(logs=flags.get("logs"))
+    given.update(logs=flags.get("logs"), delete_pods=flags.get("delete_pods"))
+    given.update(workloads=tuple(flags.get("workload") or ()) or None)
     given.update({key: flags.get(key) for key in TOLERANCE_KEYS})
     given.update({key: flags.get(key) for key in VERIFY_KEYS})
     settings = merge_settings(given, file_settings, DEFAULTS)
@@ -745,12 +807,20 @@ def _session(settings: dict, console: Any, *, timeout: float = 120.0) -> Any:
 def _query(settings: dict) -> Any:
     from kubectl_restart_backend.session import TargetQuery
 
+    if settings.get("all_linked") and (settings.get("workloads") or settings.get("deployment")):
+        raise UsageError(
+            "--all takes every linked workload; -w/--deployment name some",
+            "drop --all, or drop -w/--deployment",
+        )
     return TargetQuery(
         git=settings["git"],
         git_error=settings["git_error"],
         deployment=settings.get("deployment"),
         namespace=settings.get("namespace"),
         selector=settings.get("selector"),
+        workloads=tuple(settings.get("workloads") or ()),
+        all=bool(settings.get("all_linked")),
+        order=tuple(settings.get("order") or ()),
     )
 
 
@@ -781,6 +851,7 @@ def _watch(settings: dict) -> Any:
             budget=settings["verify_timeout"],
             settle=settings["settle"],
         ),
+        delete_pods=bool(settings.get("delete_pods")),
     )
 
 
@@ -810,16 +881,23 @@ def _status(settings: dict, console: Any) -> int:
     return _finish(console, run_status(session, _query(settings), _watch(settings), console))
 
 
-def _finish(console: Any, outcome: Any) -> int:
-    code = int(exit_code_for(outcome.verdict))
-    if outcome.interrupted:  # a signal after the verdict: it is printed, the exit says so
-        code = int(ExitCode.INTERRUPTED)
+def _finish(console: Any, run: Any) -> int:
+    """Each workload's exit code, and the run's: the worst of them (``SEVERITY``)."""
+    codes = [_outcome_code(outcome) for outcome in run.outcomes]
+    code = worst_exit_code(codes)
     if code == ExitCode.INTERRUPTED:
         code = interrupted_exit_code()
+        codes = [code if c == ExitCode.INTERRUPTED else c for c in codes]
         if _received:
             console.notice(_interruption())
-    console.outcome(outcome, code)
+    console.outcome(run, codes, code)
     return code
+
+
+def _outcome_code(outcome: Any) -> int:
+    if outcome.interrupted:  # a signal after the verdict: it is printed, the exit says so
+        return int(ExitCode.INTERRUPTED)
+    return int(exit_code_for(outcome.verdict))
 
 
 def _list(settings: dict, console: Any) -> int:
@@ -862,6 +940,7 @@ def exit_code_for(verdict: Any) -> ExitCode:
         Verdict.TIMEOUT: ExitCode.TIMEOUT,
         Verdict.INTERRUPTED: ExitCode.INTERRUPTED,
         Verdict.SUPERSEDED: ExitCode.SUPERSEDED,
+        Verdict.NOT_STARTED: ExitCode.OK,  # the wave before it carries the failure's code
     }[verdict]
 
 

@@ -10,9 +10,13 @@ What we offer, and where it comes from:
 * flags: read from the click command in ``cli.py`` (importing it costs only click);
 * ``--context``/``--cluster``/``--user``: names in the kubeconfig, parsed as YAML only;
 * ``-o`` and any other choice-typed flag: the choices click knows;
-* ``-n`` and ``--deployment``: only the cluster knows, so only these import the client.
-  Namespaces are the ones holding Deployments (listed across namespaces): that needs no
-  permission beyond what a restart needs, where listing namespaces needs a cluster-wide one.
+* ``-n``, ``--deployment``, ``-w`` and the WORKLOAD of ``link``/``unlink``: only the cluster
+  knows, so only these import the client. Namespaces are the ones holding Deployments
+  (listed across namespaces): that needs no permission beyond what a restart needs, where
+  listing namespaces needs a cluster-wide one. Workloads are the Deployments, StatefulSets
+  and DaemonSets of the namespace: ``statefulset/db`` for ``-w`` (also after ``sts/``), and a
+  plain name for a Deployment where a plain name means one (``link api``);
+* ``--kind``: the three kinds.
 
 Deciding (``complete``) is pure over the click command, the words and a ``Lookup``; the
 lookups that read files or ask the cluster live in ``ClusterLookup``.
@@ -40,7 +44,9 @@ NAMED_VALUES = {
     "--user": "users",
     "--namespace": "namespaces",
     "--deployment": "deployments",
+    "--workload": "workloads",
 }
+KIND_WORDS = ("deployment", "statefulset", "daemonset")
 FILE_VALUES = {"--kubeconfig"}
 # Flags whose values change what the lookups see (kubectl's connection flags).
 CONNECTION_FLAGS = {
@@ -93,6 +99,7 @@ class Lookup(Protocol):
     def users(self, flags: ConnectionFlags) -> list[str]: ...
     def namespaces(self, flags: ConnectionFlags) -> list[str]: ...
     def deployments(self, flags: ConnectionFlags) -> list[str]: ...
+    def workloads(self, flags: ConnectionFlags) -> list[str]: ...  # kind/name, all three kinds
 
 
 # ---------------------------------------------------------------------------------------
@@ -140,19 +147,46 @@ def complete(command: click.Command, args: Sequence[str], word: str, lookup: Loo
     if subcommands and not word.startswith("-"):
         return Completion(tuple(name for name in subcommands if name.startswith(word)))
     positionals = [a for i, a in enumerate(args) if not a.startswith("-") and i not in values_at]
-    if not word.startswith("-") and _names_deployment(command, len(positionals)):
-        names = lookup.deployments(connection)
-        return Completion(tuple(sorted(n for n in names if n.startswith(word))))
+    if not word.startswith("-") and _names_workload(command, len(positionals)):
+        names = [_plain_deployment(n) for n in lookup.workloads(connection)]
+        return Completion(tuple(sorted(workload_candidates(names, word))))
     return Completion(tuple(_flag_candidates(flags, args, word)))
 
 
-def _names_deployment(command: click.Command, position: int) -> bool:
-    """Whether the command's argument at ``position`` is a Deployment name (``link NAME``)."""
+def _names_workload(command: click.Command, position: int) -> bool:
+    """Whether the command's argument at ``position`` names a workload (``link WORKLOAD``)."""
     arguments = [p for p in command.params if isinstance(p, click.Argument)]
     if position >= len(arguments):
         return False
     argument = arguments[position]
-    return "DEPLOYMENT" in (argument.metavar or "").upper() or "deployment" in (argument.name or "")
+    return any(w in (argument.metavar or "").upper() for w in ("WORKLOAD", "DEPLOYMENT"))
+
+
+def _plain_deployment(ref: str) -> str:
+    """``deployment/api`` -> ``api``: where a plain name means a Deployment."""
+    kind, _, name = ref.partition("/")
+    return name if kind == "deployment" else ref
+
+
+def workload_candidates(names: Iterable[str], word: str) -> list[str]:
+    """The names that complete ``word``; after ``sts/`` (or any alias of a kind) the names
+    of that kind, written with the alias typed."""
+    typed, sep, rest = word.partition("/")
+    if not sep:
+        return [n for n in names if n.startswith(word)]
+    from kubectl_restart_backend.errors import PluginError
+    from kubectl_restart_backend.kinds import kind_named
+
+    try:
+        kind = kind_named(typed)
+    except PluginError:
+        return []
+    prefix = f"{kind.word}/"
+    return [
+        f"{typed}/{n[len(prefix) :]}"
+        for n in names
+        if n.startswith(prefix) and n[len(prefix) :].startswith(rest)
+    ]
 
 
 def value_positions(args: Sequence[str], by_name: Mapping[str, Flag]) -> set[int]:
@@ -220,6 +254,11 @@ def _values(flag: Flag, partial: str, connection: ConnectionFlags, lookup: Looku
         return Completion((), FILE_COMPLETION)
     if flag.choices:
         names: Iterable[str] = flag.choices
+    elif flag.long_name == "--kind":
+        names = KIND_WORDS
+    elif flag.long_name == "--workload":
+        found = workload_candidates(lookup.workloads(connection), partial)
+        return Completion(tuple(sorted(set(found))))
     elif flag.long_name in NAMED_VALUES:
         names = getattr(lookup, NAMED_VALUES[flag.long_name])(connection)
     else:
@@ -270,6 +309,25 @@ class ClusterLookup:
         except PluginError:
             return []
         return sorted(item["metadata"]["name"] for item in listing.items)
+
+    def workloads(self, flags: ConnectionFlags) -> list[str]:
+        """Deployments, StatefulSets and DaemonSets in ``-n`` (or the context's namespace),
+        as ``kind/name``; a kind that may not be listed is left out."""
+        from kubectl_restart_backend.errors import PluginError
+        from kubectl_restart_backend.kinds import KINDS
+
+        try:
+            session = self._session(flags)
+        except PluginError:
+            return []
+        found = []
+        for kind in KINDS:
+            try:
+                listing = session.api.list(kind.resource, session.namespace)
+            except PluginError:
+                continue
+            found += [kind.ref(item["metadata"]["name"]) for item in listing.items]
+        return sorted(found)
 
     def _kubeconfig_names(self, flags: ConnectionFlags, section: str) -> list[str]:
         from kubectl_restart_backend.errors import PluginError

@@ -1,11 +1,13 @@
 """The optional per-repo config file, ``.restart-backend.yaml`` at the checkout's root.
 
-It saves retyping flags: which context, namespace, Deployment, extra selector, timeout and
+It saves retyping flags: which context, namespace, workloads, extra selector, timeout and
 logs to use, for the whole repo and per branch (glob patterns such as ``release/*``)::
 
     context: prod-eu
     namespace: shop
     timeout: 3m
+    workloads: [deployment/api, statefulset/cache]   # like -w; restarted together...
+    order: [cache, api]                              # ...unless in waves: cache first
     branches:
       main:
         deployment: shop-backend
@@ -33,7 +35,8 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from .durations import parse_duration
-from .errors import UsageError, shown
+from .errors import PluginError, UsageError, shown
+from .kinds import parse_workload
 from .labels import selector_problem
 from .safe_yaml import BudgetedLoader, usage_error
 
@@ -54,6 +57,10 @@ SETTING_KEYS = (
     # the smoke check and the settle window (verify.py), like --verify-* and --settle
     "verify",
     "settle",
+    # several workloads (like -w), the waves they go in, and replacing OnDelete pods
+    "workloads",
+    "order",
+    "delete-pods",
 )
 BRANCHES_KEY = "branches"
 VERIFY_KEYS = ("path", "url", "expect", "successes", "timeout")
@@ -318,6 +325,46 @@ def _count(value: Any) -> _Ok | str:
     return f"must be a whole number, 0 or more, not {value!r}"
 
 
+def _workload_list(value: Any) -> _Ok | str:
+    """``workloads:``: a list of KIND/NAME (a plain NAME is a Deployment), as -w takes them."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        return f"must be a list of workloads like deployment/api, not {shown(value)}"
+    for item in items:
+        problem = _workload_name(item)
+        if problem:
+            return problem
+    return _Ok(tuple(items))
+
+
+def _order(value: Any) -> _Ok | str:
+    """``order:``: waves, each a workload name (``api``, ``statefulset/cache``) or a list of
+    names restarted together."""
+    if not isinstance(value, list) or not value:
+        return f"must be a list of workload names (waves), not {shown(value)}"
+    waves = []
+    for entry in value:
+        names = entry if isinstance(entry, list) else [entry]
+        if not names:
+            return "a wave must name at least one workload"
+        for name in names:
+            problem = _workload_name(name)
+            if problem:
+                return problem
+        waves.append(entry if isinstance(entry, str) else tuple(entry))
+    return _Ok(tuple(waves))
+
+
+def _workload_name(item: Any) -> str:
+    if not isinstance(item, str):
+        return f"a workload must be a name like deployment/api, not {shown(item)}"
+    try:
+        parse_workload(item)
+    except PluginError as err:
+        return err.message
+    return ""
+
+
 def _flag(value: Any) -> _Ok | str:
     if isinstance(value, bool):
         return _Ok(value)
@@ -406,6 +453,9 @@ _VALIDATORS: dict[str, Callable[[Any], _Ok | str]] = {
     "fail-fast": _flag,
     "verify": _verify,
     "settle": _timeout,
+    "workloads": _workload_list,
+    "order": _order,
+    "delete-pods": _flag,
 }
 
 

@@ -20,12 +20,13 @@ from kubectl_restart_backend.render import (
     Style,
     choose_style,
     fit_to_width,
-    outcome_document,
     render_document,
-    render_outcome,
     render_progress,
-    render_target,
+    render_progress_row,
+    render_run,
+    render_targets,
     render_triggered,
+    run_document,
 )
 
 UTF8_FALLBACK = "kubectl-restart-backend-utf8"
@@ -101,6 +102,7 @@ class Console:
         self._in_place = self._chatter.isatty() and env.get("TERM") != "dumb"
         self._style: Style = choose_style(getattr(out, "encoding", None), _isatty(out), env)
         self._open_line = False
+        self._block: list[str] = []  # the progress rows last written in place (several)
         self._awaiting_verdict = False
         self.waiting = True  # False with --no-wait: nothing will wait for the pods
         self.known: dict[str, Any] = {}  # the target, as far as known (for error documents)
@@ -119,17 +121,17 @@ class Console:
         self.notes.append(message)
         self._say(f"note: {message}")
 
-    def restarting(self, namespace: str, name: str, context: str) -> None:
-        """Before the patch: which Deployment, in which namespace and context."""
-        self._about(namespace, name, context)
-        self._say(render_target("Restarting", namespace, name, context))
+    def restarting(self, targets, context: str) -> None:
+        """Before the patch: which workloads, in which namespaces and context."""
+        self._about(targets, context)
+        self._say(render_targets("Restarting", targets, context))
 
-    def watching(self, namespace: str, name: str, context: str) -> None:
-        """``status``: which Deployment's rollout is watched."""
-        self._about(namespace, name, context)
-        self._say(render_target("Watching", namespace, name, context))
+    def watching(self, targets, context: str) -> None:
+        """``status``: which workloads' rollouts are watched."""
+        self._about(targets, context)
+        self._say(render_targets("Watching", targets, context))
 
-    def triggered(self, namespace: str, name: str) -> None:
+    def triggered(self) -> None:
         self.restart_triggered = True
         self._say(render_triggered(self.waiting))
 
@@ -147,15 +149,36 @@ class Console:
         else:
             self._say(line)
 
+    def progress_many(self, rows) -> None:
+        """One line per workload: rewritten in place on a terminal (each fitted to its
+        width, so none wraps), else the lines that changed (all of them when none did: the
+        periodic reminder that the run is alive)."""
+        lines = [render_progress_row(label, state) for label, state in rows]
+        if self._in_place:
+            width = self._chatter.columns()
+            lines = [fit_to_width(line, width, self._style.unicode) for line in lines]
+            self.line_break()
+            up = f"\033[{len(self._block)}F" if len(self._block) == len(lines) else ""
+            text = "".join(f"\033[K{line}\n" for line in lines)
+            if self._chatter_write(up + text):
+                self._block = lines
+            return
+        changed = [line for line in lines if line not in self._block] or lines
+        self._block = lines
+        for line in changed:
+            self._say(line, keep_block=True)
+
     # -- results -------------------------------------------------------------------------
 
-    def outcome(self, outcome, exit_code: int) -> None:
+    def outcome(self, run, exit_codes, exit_code: int) -> None:
+        """The verdicts (``run``: a ``RunOutcome``; ``exit_codes``: one per workload)."""
         self.line_break()
         self._awaiting_verdict = False
         if self.output == "text":
-            self._out.write(render_outcome(outcome, self._style))
+            self._out.write(render_run(run, self._style, exit_codes))
         else:
-            self._out.write(render_document(outcome_document(outcome, exit_code), self.output))
+            document = run_document(run, exit_codes, exit_code)
+            self._out.write(render_document(document, self.output))
 
     def write(self, text: str) -> None:
         """Command output (tables, documents): always stdout."""
@@ -188,12 +211,22 @@ class Console:
             self._chatter_write("\n")
             self._open_line = False
 
-    def _about(self, namespace: str, name: str, context: str) -> None:
-        self.known.update(appName=name, namespace=namespace, context=context or None)
+    def _about(self, targets, context: str) -> None:
+        """What error documents name as the target: the workload, when there is one."""
+        if len(targets) == 1:
+            kind, namespace, name = targets[0]
+            self.known.update(appName=name, kind=kind.name, namespace=namespace)
+        else:
+            self.known.update(appName=None, kind=None)
+            namespaces = {namespace for _kind, namespace, _name in targets}
+            self.known["namespace"] = namespaces.pop() if len(namespaces) == 1 else None
+        self.known["context"] = context or None
         self._awaiting_verdict = True
 
-    def _say(self, line: str) -> None:
+    def _say(self, line: str, keep_block: bool = False) -> None:
         self.line_break()
+        if not keep_block:
+            self._block = []  # the rows are no longer the last lines: write them anew
         self._chatter_write(line + "\n")
 
     def _chatter_write(self, text: str) -> bool:

@@ -23,6 +23,28 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
+SEVERITY = (
+    ExitCode.INTERRUPTED,  # the user stopped the run: nothing after it is known
+    ExitCode.ROLLOUT_FAILED,  # a restart of ours failed: act now
+    ExitCode.TIMEOUT,  # not known yet: it may still fail
+    ExitCode.SUPERSEDED,  # someone else's change took over: not ours to fix
+    ExitCode.OK,
+)  # the exit codes of verdicts, worst first: a run of several workloads exits with the worst
+
+
+def severity(code: int) -> int:
+    """Rank of an exit code in ``SEVERITY`` (0: worst); a signal's 128+N counts as Ctrl-C."""
+    try:
+        return SEVERITY.index(ExitCode(code))
+    except ValueError:
+        return 0 if code > 128 else len(SEVERITY)
+
+
+def worst_exit_code(codes: list[int]) -> int:
+    """The exit code of a run of several workloads: the most severe of theirs."""
+    return int(min(codes, key=severity)) if codes else int(ExitCode.OK)
+
+
 class PluginError(Exception):
     """A failure the user can act on: said in two lines, never with a traceback."""
 

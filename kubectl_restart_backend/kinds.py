@@ -87,9 +87,14 @@ def parse_workload(text: str, default: Kind = DEPLOYMENT) -> WorkloadRef:
     before anything is asked of the cluster.
     """
     word, sep, name = text.partition("/")
-    kind = kind_named(word) if sep else default
     if not sep:
-        name = text
+        return workload_named(default, text)
+    return workload_named(kind_named(word), name)
+
+
+def workload_named(kind: Kind, name: str) -> WorkloadRef:
+    """A workload of ``kind`` called ``name`` (``--deployment NAME``: never TYPE/NAME);
+    a name the API server could never hold is a usage error."""
     if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
         raise UsageError(
             f"{shown(name)} is not a valid {kind.name} name",

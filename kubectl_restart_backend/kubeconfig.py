@@ -705,6 +705,9 @@ def build_api_client(
     # whatever Retry-After says): api.py retries within --timeout, with notices, and decides
     # itself whether a PATCH may be sent again.
     configuration.retries = False
+    # Every workload watched keeps two or three streams open at once (20 workloads: 60); a
+    # pool smaller than that makes urllib3 drop connections with a warning on stderr.
+    configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, 128)
     if resolved.in_cluster:
         try:
             k8s_config.load_incluster_config(client_configuration=configuration)

@@ -1,8 +1,8 @@
-"""The companions of the restart: list the linked Deployments, link and unlink one.
+"""The companions of the restart: list the linked workloads, link and unlink one.
 
 Linking writes only the two labels and the two exact-value annotations, with one
 strategic-merge patch of ``metadata`` (unlinking sets them to null): nothing else of the
-Deployment is read back and written.
+workload (a Deployment, StatefulSet or DaemonSet) is read back and written.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any, Optional, Sequence
 
 from kubectl_restart_backend.diagnosis import format_age, one_line, parse_time
 from kubectl_restart_backend.errors import UsageError
+from kubectl_restart_backend.kinds import DAEMONSET, DEPLOYMENT, Kind
 from kubectl_restart_backend.labels import (
     BRANCH_LABEL,
     REPO_LABEL,
@@ -26,6 +27,7 @@ from kubectl_restart_backend.restart_patch import restarted_at_of
 @dataclass(frozen=True)
 class LinkedRow:
     namespace: str
+    kind: Kind
     name: str
     repo: str
     branch: str
@@ -56,13 +58,13 @@ def build_unlink_patch() -> dict:
 
 
 def repo_selector(repo: Optional[RepoRef]) -> str:
-    """All branches of ``repo``; every linked Deployment when ``repo`` is None."""
+    """All branches of ``repo``; every linked workload when ``repo`` is None."""
     return f"{REPO_LABEL}={slug(str(repo))}" if repo else REPO_LABEL
 
 
-def describe_link_change(deployment: dict, patch: dict) -> list[str]:
+def describe_link_change(workload: dict, patch: dict) -> list[str]:
     """What ``link``/``unlink`` would change, one line per key, for the confirmation prompt."""
-    meta = deployment.get("metadata") or {}
+    meta = workload.get("metadata") or {}
     lines = []
     for section in ("labels", "annotations"):
         current = meta.get(section) or {}
@@ -79,10 +81,10 @@ def describe_link_change(deployment: dict, patch: dict) -> list[str]:
     return lines
 
 
-def link_of(deployment: dict) -> tuple[Optional[str], Optional[str]]:
-    """The repo and branch a Deployment is linked to: the exact values (annotations), else
+def link_of(workload: dict) -> tuple[Optional[str], Optional[str]]:
+    """The repo and branch a workload is linked to: the exact values (annotations), else
     the slugs (labels); None for what it does not say."""
-    meta = deployment.get("metadata") or {}
+    meta = workload.get("metadata") or {}
     labels = meta.get("labels") or {}
     annotations = meta.get("annotations") or {}
     repo = annotations.get(REPO_LABEL) or labels.get(REPO_LABEL) or None
@@ -90,42 +92,52 @@ def link_of(deployment: dict) -> tuple[Optional[str], Optional[str]]:
     return repo, branch
 
 
-def is_linked_to(deployment: dict, repo: RepoRef, branch: str) -> bool:
-    """True when the Deployment's labels carry the slugs of repo@branch and its annotations,
+def is_linked_to(workload: dict, repo: RepoRef, branch: str) -> bool:
+    """True when the workload's labels carry the slugs of repo@branch and its annotations,
     if any, the exact values: what the restart's label search would find."""
-    labels = (deployment.get("metadata") or {}).get("labels") or {}
+    labels = (workload.get("metadata") or {}).get("labels") or {}
     try:
         slugs = (slug(repo.slug_source), slug(branch))
     except UsageError:
         return False
     return (labels.get(REPO_LABEL), labels.get(BRANCH_LABEL)) == slugs and matches_exact_values(
-        deployment, repo, branch
+        workload, repo, branch
     )
 
 
-def linked_row(deployment: dict, now: datetime) -> LinkedRow:
-    meta = deployment.get("metadata") or {}
-    status = deployment.get("status") or {}
+def linked_row(workload: dict, now: datetime, kind: Kind = DEPLOYMENT) -> LinkedRow:
+    """One row of ``list``; a DaemonSet's READY is its ready pods of the nodes it should run
+    on (numberReady/desiredNumberScheduled, as ``kubectl get ds`` shows them)."""
+    meta = workload.get("metadata") or {}
+    status = workload.get("status") or {}
     created = parse_time(meta.get("creationTimestamp"))
-    repo, branch = link_of(deployment)
+    repo, branch = link_of(workload)
+    if kind is DAEMONSET:
+        ready = int(status.get("numberReady") or 0)
+        replicas = int(status.get("desiredNumberScheduled") or 0)
+    else:
+        ready = int(status.get("readyReplicas") or 0)
+        replicas = int((workload.get("spec") or {}).get("replicas", 1))
     return LinkedRow(
         namespace=meta.get("namespace", ""),
+        kind=kind,
         name=meta.get("name", ""),
         repo=repo or "",
         branch=branch or "",
-        ready=int(status.get("readyReplicas") or 0),
-        replicas=int((deployment.get("spec") or {}).get("replicas", 1)),
-        restarted_at=restarted_at_of(deployment),
+        ready=ready,
+        replicas=replicas,
+        restarted_at=restarted_at_of(workload),
         age_seconds=(now - created).total_seconds() if created else None,
     )
 
 
 def render_rows(rows: Sequence[LinkedRow]) -> str:
-    table = [("NAMESPACE", "NAME", "REPO", "BRANCH", "READY", "RESTARTED", "AGE")]
+    table = [("NAMESPACE", "KIND", "NAME", "REPO", "BRANCH", "READY", "RESTARTED", "AGE")]
     for row in rows:
         table.append(
             (
                 row.namespace,
+                row.kind.word,
                 row.name,
                 row.repo,
                 row.branch,
@@ -144,6 +156,7 @@ def render_rows(rows: Sequence[LinkedRow]) -> str:
 def row_document(row: LinkedRow) -> dict[str, Any]:
     return {
         "namespace": row.namespace,
+        "kind": row.kind.name,
         "name": row.name,
         "repo": row.repo,
         "branch": row.branch,

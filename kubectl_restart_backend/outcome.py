@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Optional
 
+from kubectl_restart_backend.kinds import DEPLOYMENT, Kind
 from kubectl_restart_backend.rollout import RolloutState
 from kubectl_restart_backend.verify import Verification
 
@@ -23,6 +24,7 @@ class Verdict(str, Enum):
     DRY_RUN = "dry-run"
     INTERRUPTED = "interrupted"  # Ctrl-C while watching: the restart goes on
     SUPERSEDED = "superseded"  # someone else's change took over: not ours to fail or undo
+    NOT_STARTED = "not-started"  # a later wave of an ordered run, after one that did not succeed
 
 
 @dataclass(frozen=True)
@@ -79,3 +81,25 @@ class Outcome:
     own_restart: bool = False  # the rollout watched is the one our restart started
     interrupted: str = ""  # Ctrl-C after the verdict was known: what it cut short
     verification: Optional[Verification] = None  # the smoke check and settle window, if run
+    kind: Kind = DEPLOYMENT
+    update_strategy: str = "RollingUpdate"
+    on_delete: bool = False  # OnDelete without --delete-pods: the patch replaced no pod
+    deleted_pods: tuple[str, ...] = ()  # pods we deleted (--delete-pods), in order
+    not_started: str = ""  # NOT_STARTED: why (the earlier wave that did not succeed)
+
+    @property
+    def label(self) -> str:
+        """``statefulset/db``: how a run of several workloads names this one."""
+        return self.kind.ref(self.app_name)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """Everything one run did: one outcome per workload, in the order they were restarted."""
+
+    outcomes: tuple[Outcome, ...]
+    notes: tuple[str, ...] = ()  # about the run as a whole (order entries naming nothing)
+
+    @property
+    def single(self) -> bool:
+        return len(self.outcomes) == 1

@@ -18,7 +18,9 @@ from kubectl_restart_backend.diagnosis import (
     one_line,
     safe_text,
 )
-from kubectl_restart_backend.outcome import Outcome, Rollback, Sent, Verdict
+from kubectl_restart_backend.errors import severity
+from kubectl_restart_backend.kinds import DEPLOYMENT, Kind
+from kubectl_restart_backend.outcome import Outcome, Rollback, RunOutcome, Sent, Verdict
 from kubectl_restart_backend.rollout import Phase, PodInfo, RolloutState
 from kubectl_restart_backend.verify import AFTER_COMPLETE_REASONS, Verification
 
@@ -70,11 +72,19 @@ def choose_style(encoding: Optional[str], is_tty: bool, env: dict) -> Style:
 # -- progress ------------------------------------------------------------------------------
 
 
-def render_target(action: str, namespace: str, name: str, context: str) -> str:
-    """Which Deployment, where: said before anything is sent, the last chance to notice the
+def render_target(
+    action: str, namespace: str, name: str, context: str, kind: Kind = DEPLOYMENT
+) -> str:
+    """Which workload, where: said before anything is sent, the last chance to notice the
     wrong cluster (``action``: Restarting, Watching)."""
+    return render_targets(action, [(kind, namespace, name)], context)
+
+
+def render_targets(action: str, targets: Sequence[tuple[Kind, str, str]], context: str) -> str:
+    """``Restarting deployment shop/api, statefulset shop/cache (context prod-eu)``."""
     where = f" (context {one_line(context)})" if context else ""
-    return f"{action} deployment {one_line(namespace)}/{one_line(name)}{where}"
+    names = ", ".join(f"{kind.word} {one_line(ns)}/{one_line(name)}" for kind, ns, name in targets)
+    return f"{action} {names}{where}"
 
 
 def render_triggered(waiting: bool = True) -> str:
@@ -95,6 +105,11 @@ def render_progress(state: RolloutState) -> str:
     if count_explains or not state.message or state.message == state.reason:
         return line
     return f"{line} ({one_line(state.message)})"
+
+
+def render_progress_row(label: str, state: RolloutState) -> str:
+    """One workload's progress line in a run of several: ``statefulset/db: Pods: 1/3 ...``."""
+    return f"{one_line(label)}: {render_progress(state)}"
 
 
 def fit_to_width(line: str, width: Optional[int], unicode: bool = True) -> str:
@@ -133,7 +148,10 @@ def display_width(text: str) -> int:
 # -- outcome as text -----------------------------------------------------------------------
 
 
-def render_outcome(outcome: Outcome, style: Style) -> str:
+def render_outcome(outcome: Outcome, style: Style, several: bool = False) -> str:
+    """One workload's verdict in the spec's words; ``several``: it is one of a run's
+    workloads, so the workload is named (``statefulset/db``) where the spec says appName,
+    and a failure's reason starts with it."""
     renderers = {
         Verdict.COMPLETE: _complete,
         Verdict.FAILED: _failed,
@@ -143,27 +161,93 @@ def render_outcome(outcome: Outcome, style: Style) -> str:
         Verdict.DRY_RUN: _dry_run,
         Verdict.INTERRUPTED: _interrupted,
         Verdict.SUPERSEDED: _superseded,
+        Verdict.NOT_STARTED: _not_started,
     }
-    return "\n".join(renderers[outcome.verdict](outcome, style)) + "\n"
+    view = _View(outcome, several)
+    return "\n".join(renderers[outcome.verdict](view, style)) + "\n"
 
 
-def _complete(outcome: Outcome, style: Style) -> list[str]:
+def render_run(run: RunOutcome, style: Style, exit_codes: Sequence[int]) -> str:
+    """A run of several workloads: each one's verdict (workload named first), then one line
+    that sums them up; a single workload reads exactly as it always did."""
+    if run.single:
+        return render_outcome(run.outcomes[0], style)
+    parts = [render_outcome(outcome, style, several=True) for outcome in run.outcomes]
+    return "\n".join(parts) + "\n" + render_summary(run, style, exit_codes) + "\n"
+
+
+def render_summary(run: RunOutcome, style: Style, exit_codes: Sequence[int]) -> str:
+    """``✗ 1 of 3 workloads failed: statefulset/cache; complete: deployment/api, ...``."""
+    groups: dict[str, list[str]] = {}
+    for outcome in run.outcomes:
+        groups.setdefault(_SUMMARY_WORDS[outcome.verdict], []).append(outcome.label)
+    worst = min(range(len(run.outcomes)), key=lambda i: severity(exit_codes[i]))
+    verdict = run.outcomes[worst].verdict
+    total = len(run.outcomes)
+    order = [w for w in _SUMMARY_ORDER if w in groups]
+    head = f"{len(groups[order[0]])} of {total} workloads {order[0]}"
+    rest = "; ".join(f"{word}: {', '.join(groups[word])}" for word in order)
+    mark = style.mark(verdict) if verdict in _MARKED else style.mark(Verdict.COMPLETE)
+    return f"{mark} {head} ({rest})"
+
+
+_SUMMARY_WORDS = {
+    Verdict.COMPLETE: "complete",
+    Verdict.NO_PODS: "complete",
+    Verdict.FAILED: "failed",
+    Verdict.TIMEOUT: "timed out",
+    Verdict.SUPERSEDED: "superseded",
+    Verdict.INTERRUPTED: "interrupted",
+    Verdict.TRIGGERED: "triggered",
+    Verdict.DRY_RUN: "checked (dry run)",
+    Verdict.NOT_STARTED: "not started",
+}
+_SUMMARY_ORDER = (
+    "interrupted", "failed", "timed out", "superseded", "not started", "triggered",
+    "checked (dry run)", "complete",
+)  # fmt: skip
+_MARKED = (Verdict.COMPLETE, Verdict.FAILED, Verdict.TIMEOUT, Verdict.SUPERSEDED)
+
+
+@dataclass(frozen=True)
+class _View:
+    """An outcome and how it is named: by its name alone (one workload, the spec's appName)
+    or as ``kind/name`` (one of several)."""
+
+    outcome: Outcome
+    several: bool
+
+    @property
+    def title(self) -> str:
+        return self.outcome.label if self.several else self.outcome.app_name
+
+    @property
+    def lead(self) -> str:
+        """Put before a failure reason: the workload, when there are several."""
+        return f"{self.outcome.label}: " if self.several else ""
+
+    @property
+    def who(self) -> str:
+        """``statefulset shop/db``."""
+        o = self.outcome
+        return f"{o.kind.word} {o.namespace}/{o.app_name}"
+
+
+def _complete(view: _View, style: Style) -> list[str]:
+    outcome = view.outcome
     state = outcome.state
     assert state is not None
+    title = f"{style.mark(Verdict.COMPLETE)} Rolling restart complete for {view.title}"
     if state.replicas == 0:  # scaled to 0 while we watched: "healthy: 0/0" would say nothing
         return [
-            f"{style.mark(Verdict.COMPLETE)} Rolling restart complete for {outcome.app_name}",
-            f"No pods running: deployment {outcome.namespace}/{outcome.app_name} was scaled to "
-            "0 replicas during the restart",
+            title,
+            f"No pods running: {view.who} was scaled to 0 replicas during the restart",
         ]
     urls = ", ".join(outcome.urls) if outcome.urls else (outcome.urls_note or "none")
     return (
-        [
-            f"{style.mark(Verdict.COMPLETE)} Rolling restart complete for {outcome.app_name}",
-            f"All pods healthy: {state.ready_replicas}/{state.replicas} ready",
-            f"URLs: {urls}",
-        ]
+        [title, f"All pods healthy: {state.ready_replicas}/{state.replicas} ready", f"URLs: {urls}"]
         + render_verification(outcome.verification)
+        + _deleted(outcome)
         + [f"Recovered: {one_line(line)}" for line in recoveries(outcome)]
     )
 
@@ -188,6 +272,12 @@ def render_verification(verification: Optional[Verification]) -> list[str]:
     return lines
 
 
+def _deleted(outcome: Outcome) -> list[str]:
+    if not outcome.deleted_pods:
+        return []
+    return [f"Deleted pods (--delete-pods): {', '.join(outcome.deleted_pods)}"]
+
+
 def recoveries(outcome: Outcome) -> list[str]:
     """One sentence per new pod that had trouble on the way and is healthy now."""
     if outcome.state is None or outcome.verdict is not Verdict.COMPLETE:
@@ -196,29 +286,31 @@ def recoveries(outcome: Outcome) -> list[str]:
     return [line for line in found if line]
 
 
-def _superseded(outcome: Outcome, style: Style) -> list[str]:
+def _superseded(view: _View, style: Style) -> list[str]:
     """Someone else's change took over: not our failure, nothing undone, how to follow it."""
+    outcome = view.outcome
     state = outcome.state
     assert state is not None
+    of = f" of {outcome.label}" if view.several else ""
     lines = [
-        f"{style.mark(Verdict.SUPERSEDED)} Restart {one_line(state.message, limit=1000)}",
+        f"{style.mark(Verdict.SUPERSEDED)} Restart{of} {one_line(state.message, limit=1000)}",
         "Not a failure of the restart, and nothing was rolled back: the newest change is not ours.",
     ]
     if state.reason == "Paused":
         lines.append(
-            f"To continue it: kubectl rollout resume deployment/{outcome.app_name} "
-            f"-n {outcome.namespace}"
+            f"To continue it: kubectl rollout resume {outcome.label} -n {outcome.namespace}"
         )
     else:
         lines.append(f"To follow the newer rollout: {_status_command(outcome)}")
     return lines
 
 
-def _failed(outcome: Outcome, style: Style) -> list[str]:
+def _failed(view: _View, style: Style) -> list[str]:
+    outcome = view.outcome
     state = outcome.state
     assert state is not None
     reason = one_line(state.failure_reason or state.reason, limit=1000)
-    lines = [f"{style.mark(Verdict.FAILED)} Restart failed: {reason}"]
+    lines = [f"{style.mark(Verdict.FAILED)} Restart failed: {view.lead}{reason}"]
     new_pods = [pod for pod in state.pods if pod.is_new] or list(state.pods)
     lines += ["Pod details:"] + _pod_details(new_pods, failing_only=False)
     lines += _events_and_logs(outcome)
@@ -227,15 +319,18 @@ def _failed(outcome: Outcome, style: Style) -> list[str]:
             "Interrupted while the failure was being explained (events and logs may be "
             "missing). The restart goes on in the cluster; the old pods keep serving."
         )
+    lines += _deleted(outcome)
     lines += _rollback_or_hint(outcome, style)
     return lines
 
 
-def _timeout(outcome: Outcome, style: Style) -> list[str]:
+def _timeout(view: _View, style: Style) -> list[str]:
+    outcome = view.outcome
     state = outcome.state
     assert state is not None
+    of = f" for {outcome.label}" if view.several else ""
     lines = [
-        f"{style.mark(Verdict.TIMEOUT)} Restart timeout - pods may still be cycling",
+        f"{style.mark(Verdict.TIMEOUT)} Restart timeout{of} - pods may still be cycling",
         _current(state),
         "Check pod status manually or try again",
     ]
@@ -243,6 +338,7 @@ def _timeout(outcome: Outcome, style: Style) -> list[str]:
     if holding:
         lines += ["Pod details:"] + _pod_details(holding, failing_only=False)
     lines += _events_and_logs(outcome)
+    lines += _deleted(outcome)
     lines.append(f"The rollout goes on in the cluster: {_status_command(outcome)}")
     return lines
 
@@ -257,36 +353,54 @@ def _current(state: RolloutState) -> str:
     return f"Current: {state.ready_replicas}/{state.replicas} ready (new pods{old})"
 
 
-def _triggered(outcome: Outcome, style: Style) -> list[str]:
+def _triggered(view: _View, style: Style) -> list[str]:
+    outcome = view.outcome
+    if outcome.on_delete:
+        return [
+            f"Restart sent to {view.who}, but no pod was replaced: it uses the OnDelete update "
+            "strategy, so its pods take the new template only when they are deleted.",
+            "To replace them one at a time, each after the previous is ready: "
+            f"{_command(outcome, 'kubectl restart-backend')} --delete-pods",
+        ]
     return [f"Not waiting (--no-wait). Follow it with: {_status_command(outcome)}"]
 
 
-def _no_pods(outcome: Outcome, style: Style) -> list[str]:
+def _no_pods(view: _View, style: Style) -> list[str]:
     return [
-        f"{style.mark(Verdict.COMPLETE)} Rolling restart complete for {outcome.app_name}",
-        f"No pods to restart: deployment {outcome.namespace}/{outcome.app_name} has 0 replicas",
+        f"{style.mark(Verdict.COMPLETE)} Rolling restart complete for {view.title}",
+        f"No pods to restart: {view.who} has 0 replicas",
     ]
 
 
-def _interrupted(outcome: Outcome, style: Style) -> list[str]:
+def _not_started(view: _View, style: Style) -> list[str]:
+    return [
+        f"Not restarted: {view.who} (its wave comes after {view.outcome.not_started}; nothing "
+        "was sent to it)"
+    ]
+
+
+def _interrupted(view: _View, style: Style) -> list[str]:
     return [
         "Interrupted. The restart goes on in the cluster; to keep watching run:",
-        f"  {_status_command(outcome)}",
+        f"  {_status_command(view.outcome)}",
     ]
 
 
-def _dry_run(outcome: Outcome, style: Style) -> list[str]:
+def _dry_run(view: _View, style: Style) -> list[str]:
+    outcome = view.outcome
     plan = outcome.plan
-    lines = [
-        f"Dry run: would restart deployment {outcome.namespace}/{outcome.app_name} "
-        f"(context {outcome.context})",
-    ]
+    lines = [f"Dry run: would restart {view.who} (context {outcome.context})"]
     if outcome.repo and outcome.branch:
         lines.append(f"Linked to: {outcome.repo}@{outcome.branch}")
     elif outcome.repo:
         lines.append(f"Linked to: {outcome.repo} (no branch)")
     else:
         lines.append("Linked to: no repo (chosen by name)")
+    if outcome.update_strategy == "OnDelete":
+        lines.append(
+            "Update strategy: OnDelete (the patch replaces no pod; --delete-pods deletes them "
+            "one at a time)"
+        )
     lines += [
         f"PATCH {plan.get('path')} ({plan.get('contentType')})",
         f"  {json.dumps(plan.get('patch'), sort_keys=True)}",
@@ -400,21 +514,28 @@ def _undo_hint(outcome: Outcome) -> list[str]:
     if not outcome.own_restart:
         return [
             f"{first} Fix the cause above; the revisions are listed by: kubectl rollout "
-            f"history deployment/{outcome.app_name} -n {outcome.namespace}"
+            f"history {outcome.label} -n {outcome.namespace}"
         ]
     return [
-        f"{first} To roll back: kubectl rollout undo deployment/{outcome.app_name} "
+        f"{first} To roll back: kubectl rollout undo {outcome.label} "
         f"-n {outcome.namespace} (or run again with --undo-on-failure)"
     ]
 
 
 def _status_command(outcome: Outcome) -> str:
-    """The command that keeps watching this very rollout (same cluster, same Deployment)."""
+    """The command that keeps watching this very rollout (same cluster, same workload)."""
+    return _command(outcome, "kubectl restart-backend status")
+
+
+def _command(outcome: Outcome, command: str) -> str:
+    """``command`` aimed at this very workload: ``--deployment NAME`` (as it always was) or
+    ``-w KIND/NAME``, its namespace and context."""
     context = f" --context {outcome.context}" if outcome.context else ""
-    return (
-        f"kubectl restart-backend status --deployment {outcome.app_name} "
-        f"-n {outcome.namespace}{context}"
-    )
+    if outcome.kind is DEPLOYMENT:
+        which = f"--deployment {outcome.app_name}"
+    else:
+        which = f"-w {outcome.label}"
+    return f"{command} {which} -n {outcome.namespace}{context}"
 
 
 # -- outcome as data -----------------------------------------------------------------------
@@ -423,8 +544,10 @@ def _status_command(outcome: Outcome) -> str:
 def outcome_document(outcome: Outcome, exit_code: int) -> dict[str, Any]:
     """The machine-readable result; its schema is documented in README and pinned by a test."""
     state = outcome.state
+    replicasets = outcome.kind.replicasets
     return {
         "appName": outcome.app_name,
+        "kind": outcome.kind.name,
         "namespace": outcome.namespace,
         "context": outcome.context,
         "repo": outcome.repo,
@@ -438,7 +561,7 @@ def outcome_document(outcome: Outcome, exit_code: int) -> dict[str, Any]:
         "timedOut": outcome.verdict is Verdict.TIMEOUT,
         "readyReplicas": state.ready_replicas if state else 0,
         "replicas": state.replicas if state else 0,
-        "pods": [_pod_document(pod) for pod in (state.pods if state else ())],
+        "pods": [_pod_document(pod, replicasets) for pod in (state.pods if state else ())],
         "deployedUrls": list(outcome.urls),
         "events": [
             {
@@ -472,7 +595,82 @@ def outcome_document(outcome: Outcome, exit_code: int) -> dict[str, Any]:
         "rollback": _rollback_document(outcome.rollback),
         "interrupted": outcome.interrupted or None,
         "verification": _verification_document(outcome.verification),
+        "updateStrategy": outcome.update_strategy,
+        "deletedPods": list(outcome.deleted_pods),
     }
+
+
+def run_document(run: RunOutcome, exit_codes: Sequence[int], exit_code: int) -> dict[str, Any]:
+    """The document of a run: one workload's document as it always was; for several, the
+    same keys summed up over the workloads (README, "JSON / YAML output") and ``workloads``,
+    one document per workload."""
+    documents = [outcome_document(o, c) for o, c in zip(run.outcomes, exit_codes)]
+    if run.single:
+        return documents[0]
+    return {**combine_documents(documents, run.notes, exit_code), "workloads": documents}
+
+
+def combine_documents(
+    documents: Sequence[dict[str, Any]], notes: Sequence[str], exit_code: int
+) -> dict[str, Any]:
+    """The top-level keys of a run of several workloads.
+
+    The verdict is the worst workload's (by exit code severity), ``ready`` only when every
+    workload is; counts are sums, lists are concatenated, and what names one workload
+    (appName, kind, updateStrategy, supersededBy, rollback, ...) is null unless every
+    workload shares it; a failure reason starts with the workload it is about.
+    """
+    worst = min(documents, key=lambda d: severity(d["exitCode"]))
+
+    def shared(key: str) -> Any:
+        values = {json.dumps(d[key], sort_keys=True) for d in documents}
+        return documents[0][key] if len(values) == 1 else None
+
+    def first(key: str, prefix: bool = False) -> Any:
+        for d in documents:
+            if d[key]:
+                return f"{_label(d)}: {d[key]}" if prefix else d[key]
+        return None
+
+    def joined(key: str, prefix: bool = False) -> list:
+        return [f"{_label(d)}: {x}" if prefix else x for d in documents for x in d[key]]
+
+    return {
+        "appName": None,
+        "kind": None,
+        "namespace": shared("namespace"),
+        "context": shared("context"),
+        "repo": shared("repo"),
+        "branch": shared("branch"),
+        "verdict": worst["verdict"],
+        "ready": all(d["ready"] for d in documents),
+        "rolloutInProgress": any(d["rolloutInProgress"] for d in documents),
+        "failed": any(d["failed"] for d in documents),
+        "failureReason": first("failureReason", prefix=True),
+        "timedOut": any(d["timedOut"] for d in documents),
+        "readyReplicas": sum(d["readyReplicas"] for d in documents),
+        "replicas": sum(d["replicas"] for d in documents),
+        "pods": joined("pods"),
+        "deployedUrls": list(dict.fromkeys(joined("deployedUrls"))),
+        "events": joined("events"),
+        "logs": joined("logs"),
+        "restartedAt": first("restartedAt"),
+        "durationSeconds": max(d["durationSeconds"] for d in documents),
+        "notes": list(notes) + joined("notes", prefix=True),
+        "exitCode": int(exit_code),
+        "error": None,
+        "supersededBy": first("supersededBy", prefix=True),
+        "recovered": joined("recovered", prefix=True),
+        "rollback": None,
+        "interrupted": first("interrupted", prefix=True),
+        "verification": None,  # each workload's is in workloads
+        "updateStrategy": shared("updateStrategy"),
+        "deletedPods": joined("deletedPods"),
+    }
+
+
+def _label(document: dict[str, Any]) -> str:
+    return f"{str(document['kind']).lower()}/{document['appName']}"
 
 
 def error_document(
@@ -494,6 +692,7 @@ def error_document(
     """
     return {
         "appName": known.get("appName"),
+        "kind": known.get("kind"),
         "namespace": known.get("namespace"),
         "context": known.get("context"),
         "repo": known.get("repo"),
@@ -520,6 +719,8 @@ def error_document(
         "rollback": None,
         "interrupted": None,
         "verification": None,
+        "updateStrategy": None,
+        "deletedPods": [],
     }
 
 
@@ -561,7 +762,9 @@ def _verification_document(verification: Optional[Verification]) -> Optional[dic
     }
 
 
-def _pod_document(pod: PodInfo) -> dict[str, Any]:
+def _pod_document(pod: PodInfo, replicasets: bool = True) -> dict[str, Any]:
+    """One pod; its group is a ReplicaSet (Deployments) or a revision (StatefulSets: the
+    ControllerRevision's name, DaemonSets: its hash), as its controller-revision-hash says."""
     return {
         "name": pod.name,
         "ready": pod.ready,
@@ -575,7 +778,8 @@ def _pod_document(pod: PodInfo) -> dict[str, Any]:
         "container": pod.container,
         "message": pod.message,
         "lastTermination": pod.last_termination,
-        "replicaSet": pod.replicaset,
+        "replicaSet": pod.replicaset if replicasets else None,
+        "revision": None if replicasets else pod.replicaset,
         "new": pod.is_new,
         "lastExitAgeSeconds": pod.last_exit_age,
         "failedPulls": pod.failed_pulls,

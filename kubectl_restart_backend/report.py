@@ -11,6 +11,7 @@ from typing import Any
 
 from kubectl_restart_backend.diagnosis import choose_log_targets, summarize_events
 from kubectl_restart_backend.errors import ApiError
+from kubectl_restart_backend.kinds import DEPLOYMENT, Kind
 from kubectl_restart_backend.outcome import LogExcerpt, Verdict
 from kubectl_restart_backend.rollout import RolloutState
 from kubectl_restart_backend.urls import describe_no_urls, discover_urls
@@ -19,20 +20,20 @@ from kubectl_restart_backend.urls import describe_no_urls, discover_urls
 class UrlPrefetch:
     """Look up the URLs while the rollout runs, so success is printed the moment it happens.
 
-    What routes to a Deployment does not change because its pods restart, so the answer
+    What routes to a workload does not change because its pods restart, so the answer
     fetched at the start is the one to print at the end; on failure it is simply not used.
     """
 
-    def __init__(self, session: Any, deployment: dict) -> None:
+    def __init__(self, session: Any, workload: dict) -> None:
         self._result: dict = {}
         self._thread = threading.Thread(
-            target=self._fetch, args=(session, deployment), name="urls", daemon=True
+            target=self._fetch, args=(session, workload), name="urls", daemon=True
         )
         self._thread.start()
 
-    def _fetch(self, session: Any, deployment: dict) -> None:
+    def _fetch(self, session: Any, workload: dict) -> None:
         try:
-            self._result = gather_urls(session, deployment)
+            self._result = gather_urls(session, workload)
         except Exception as err:  # noqa: BLE001 - optional data must never break the verdict
             self._result = {"urls_note": f"unknown (could not look: {err})"}
 
@@ -47,25 +48,26 @@ def gather_report(
     session: Any,
     state: RolloutState,
     verdict: Verdict,
-    deployment: dict,
+    workload: dict,
     watch_options: Any,
     urls: UrlPrefetch | None = None,
+    kind: Kind = DEPLOYMENT,
 ) -> dict:
     if verdict is Verdict.COMPLETE:
-        return urls.result() if urls is not None else gather_urls(session, deployment)
+        return urls.result() if urls is not None else gather_urls(session, workload)
     if verdict in (Verdict.FAILED, Verdict.TIMEOUT):
         return {
-            **gather_events(session, state, deployment),
-            "logs": gather_logs(session, state, deployment, watch_options.logs),
+            **gather_events(session, state, workload, kind),
+            "logs": gather_logs(session, state, workload, watch_options.logs),
         }
     return {}
 
 
-def gather_urls(session: Any, deployment: dict) -> dict:
+def gather_urls(session: Any, workload: dict) -> dict:
     """URLs from the annotation, else from what routes to the pods; each source optional."""
-    meta = deployment["metadata"]
+    meta = workload["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    annotated = discover_urls(deployment, [], [], [])
+    annotated = discover_urls(workload, [], [], [])
     if annotated:
         return {"urls": tuple(annotated)}
     try:
@@ -82,7 +84,7 @@ def gather_urls(session: Any, deployment: dict) -> dict:
             sources[resource] = fetch()
         except ApiError as err:
             unseen.append(f"{resource}: {err.message}")
-    urls = discover_urls(deployment, services, sources["ingresses"], sources["httproutes"])
+    urls = discover_urls(workload, services, sources["ingresses"], sources["httproutes"])
     if urls:
         return {"urls": tuple(urls)}
     if unseen:
@@ -90,11 +92,14 @@ def gather_urls(session: Any, deployment: dict) -> dict:
     return {"urls_note": describe_no_urls(name)}
 
 
-def gather_events(session: Any, state: RolloutState, deployment: dict) -> dict:
-    """Warning events of the failing pods, their ReplicaSet and the Deployment."""
-    meta = deployment["metadata"]
-    involved = {("Deployment", meta["name"])}
-    if state.new_replicaset:
+def gather_events(
+    session: Any, state: RolloutState, workload: dict, kind: Kind = DEPLOYMENT
+) -> dict:
+    """Warning events of the pods that are not ready, their ReplicaSet and the workload (a
+    StatefulSet's or DaemonSet's FailedCreate is about the workload itself)."""
+    meta = workload["metadata"]
+    involved = {(kind.name, meta["name"])}
+    if state.new_replicaset and kind.replicasets:
         involved.add(("ReplicaSet", state.new_replicaset))
     involved |= {("Pod", pod.name) for pod in state.pods if not pod.ready}
     try:
@@ -104,10 +109,10 @@ def gather_events(session: Any, state: RolloutState, deployment: dict) -> dict:
     return {"events": tuple(summarize_events(events, now=session.now(), involved=involved))}
 
 
-def gather_logs(session: Any, state: RolloutState, deployment: dict, tail: int) -> tuple:
+def gather_logs(session: Any, state: RolloutState, workload: dict, tail: int) -> tuple:
     if tail <= 0:
         return ()
-    namespace = deployment["metadata"]["namespace"]
+    namespace = workload["metadata"]["namespace"]
     excerpts = []
     for target in choose_log_targets(state.pods):
         try:

@@ -1,31 +1,48 @@
-"""One run of ``kubectl restart-backend``: find, patch, watch, explain.
+"""One run of ``kubectl restart-backend``: find, patch, watch, explain; for one workload or
+several.
 
-This is orchestration only. Which Deployment, what to send, whether the rollout is done and
-why it failed are all decided by pure functions (target, restart_patch, rollout, diagnosis,
-urls); this module fetches what they need, in the order that keeps the API cost constant,
-and turns their answers into an ``Outcome``.
+This is orchestration only. Which workloads, in what order, what to send, whether a rollout
+is done, which pod to delete next and why a rollout failed are all decided by pure functions
+(target, restart_patch, rollout, kind_rules, pod_deletion, diagnosis, urls); this module
+fetches what they need, in the order that keeps the API cost constant per workload, and
+turns their answers into outcomes.
+
+Several workloads are restarted in waves (one wave unless ``order:`` says otherwise): the
+workloads of a wave are patched one after the other, then watched together, each to its
+own verdict; the next wave starts only when every workload of this one succeeded.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional, Protocol
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Callable, Optional, Protocol, Sequence
 
 from kubectl_restart_backend.api import KubeApi, PatchOutcomeUnknown
 from kubectl_restart_backend.changes import changed_by, describe_template_change, template_changes
-from kubectl_restart_backend.errors import ApiError, ExitCode, PluginError, RefusedError
-from kubectl_restart_backend.outcome import Outcome, Rollback, Sent, Verdict
+from kubectl_restart_backend.errors import ApiError, ExitCode, PluginError, RefusedError, UsageError
+from kubectl_restart_backend.kind_rules import group_pods
+from kubectl_restart_backend.kinds import (
+    DEPLOYMENT,
+    STATEFULSET,
+    Kind,
+    replaced_on_delete,
+    update_strategy,
+)
+from kubectl_restart_backend.outcome import Outcome, Rollback, RunOutcome, Sent, Verdict
+from kubectl_restart_backend.pod_deletion import next_pod_to_delete
 from kubectl_restart_backend.report import UrlPrefetch, gather_report
 from kubectl_restart_backend.restart_patch import (
     build_restart_patch,
     build_undo_patch,
     choose_previous_replicaset,
+    choose_previous_revision,
     format_rfc3339,
     restarted_at_of,
 )
 from kubectl_restart_backend.retry import RetryBudget
 from kubectl_restart_backend.rollout import Phase, RolloutState
-from kubectl_restart_backend.session import Session, Target, TargetQuery, find_target
+from kubectl_restart_backend.session import Session, Target, TargetQuery, find_targets
 from kubectl_restart_backend.trouble import (
     DEFAULT_TOLERANCE,
     Tolerance,
@@ -38,15 +55,23 @@ from kubectl_restart_backend.watcher import RolloutWatcher, selector_string
 PROGRESS_EVERY = 5.0  # seconds between progress lines when nothing changes (the spec's poll)
 TICK = 1.0  # how often time-based rules (graces) are re-evaluated
 FINAL = (Phase.COMPLETE, Phase.FAILED, Phase.SUPERSEDED)
+SUCCEEDED = (Verdict.COMPLETE, Verdict.NO_PODS, Verdict.TRIGGERED)
+_ENDED = {  # what stopped an ordered run: "its wave comes after statefulset/db failed"
+    Verdict.FAILED: "failed",
+    Verdict.TIMEOUT: "timed out",
+    Verdict.SUPERSEDED: "was superseded",
+    Verdict.INTERRUPTED: "was interrupted",
+}
 
 
 class Reporter(Protocol):
     def notice(self, message: str) -> None: ...
-    def restarting(self, namespace: str, name: str, context: str) -> None: ...
-    def watching(self, namespace: str, name: str, context: str) -> None: ...
-    def triggered(self, namespace: str, name: str) -> None: ...
-    def progress(self, state: RolloutState) -> None: ...
     def verifying(self, line: str) -> None: ...
+    def restarting(self, targets: Sequence[tuple[Kind, str, str]], context: str) -> None: ...
+    def watching(self, targets: Sequence[tuple[Kind, str, str]], context: str) -> None: ...
+    def triggered(self) -> None: ...
+    def progress(self, state: RolloutState) -> None: ...
+    def progress_many(self, rows: Sequence[tuple[str, RolloutState]]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -55,6 +80,7 @@ class WatchOptions:
     tolerance: Tolerance = DEFAULT_TOLERANCE
     logs: int = 20
     undo_on_failure: bool = False
+    delete_pods: bool = False  # replace pods the controller will not (OnDelete, rollback)
     verify: VerifySettings = VerifySettings()  # the smoke check and settle window
 
 
@@ -66,127 +92,437 @@ class RestartOptions:
     dry_run: bool = False
 
 
-def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -> Outcome:
-    """Restart the target and, unless ``--no-wait``, watch it to a verdict."""
+def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -> RunOutcome:
+    """Restart the targets, wave by wave, and (unless ``--no-wait``) watch each wave to its
+    verdicts; a wave that does not fully succeed leaves the later ones untouched."""
     started = session.clock()
-    target = find_target(session, options.query, reporter.notice)
-    meta = target.deployment["metadata"]
-    namespace, name = meta["namespace"], meta["name"]
-    _refuse_paused(target.deployment, "a restart would not roll out")
-    base = _outcome_base(session, target)
+    selection = find_targets(session, options.query, reporter.notice)
+    targets = selection.targets
+    for target in targets:
+        _refuse_paused(target, "a restart would not roll out")
     restarted_at = format_rfc3339(session.now())
     patch = build_restart_patch(restarted_at)
     if options.dry_run:
-        plan = plan_dry_run(session.api, target.deployment, patch)
-        return Outcome(Verdict.DRY_RUN, restarted_at=restarted_at, plan=plan, **base)
+        plans = [
+            Outcome(
+                Verdict.DRY_RUN,
+                restarted_at=restarted_at,
+                plan=plan_dry_run(session.api, t, patch, options.watch),
+                **_outcome_base(session, t),
+            )
+            for t in targets
+        ]
+        return RunOutcome(tuple(plans), selection.notes)
+    if len(selection.waves) > 1 and not options.wait:
+        raise UsageError(
+            "--no-wait cannot keep the order: of .restart-backend.yaml (each wave starts when "
+            "the one before succeeded, which only watching tells)",
+            "drop --no-wait, or choose the workloads with -w KIND/NAME",
+        )
+    said = _say_replaced_on_delete(targets, options.watch, reporter)
+    targets = tuple(replace(t, notes=t.notes + said.get(i, ())) for i, t in enumerate(targets))
+    outcomes: dict[int, Outcome] = {}
+    blocked = ""
+    for wave in selection.waves:
+        if blocked:
+            for index in wave:
+                outcomes[index] = _not_started(session, targets[index], blocked)
+            continue
+        wave_targets = [targets[i] for i in wave]
+        done = _restart_wave(session, wave_targets, options, restarted_at, reporter)
+        for index, outcome in zip(wave, done):
+            outcomes[index] = outcome
+        failed = [o for o in done if o.verdict not in SUCCEEDED]
+        if failed:
+            blocked = f"{failed[0].label} {_ENDED[failed[0].verdict]}"
+    ordered = tuple(outcomes[i] for wave in selection.waves for i in wave)
+    return RunOutcome(_timed(ordered, session.clock() - started), selection.notes)
 
-    reporter.restarting(namespace, name, session.context)
-    patched = send_restart(session.api, namespace, name, patch, restarted_at)
-    reporter.triggered(namespace, name)
-    base["restarted_at"] = restarted_at
-    base["own_restart"] = True
+
+def _restart_wave(
+    session: Session,
+    targets: list[Target],
+    options: RestartOptions,
+    restarted_at: str,
+    reporter: Reporter,
+) -> list[Outcome]:
+    """Patch every target of the wave, then watch them together (unless --no-wait)."""
+    patch = build_restart_patch(restarted_at)
+    reporter.restarting([_who(t) for t in targets], session.context)
+    jobs = []
+    for target in targets:
+        meta = target.workload["metadata"]
+        patched = send_restart(
+            session.api, target.kind, meta["namespace"], meta["name"], patch, restarted_at
+        )
+        base = _outcome_base(session, target)
+        base.update(restarted_at=restarted_at, own_restart=True)
+        jobs.append(_Job(target, patched, base))
+    reporter.triggered()
     if not options.wait:
-        return Outcome(Verdict.TRIGGERED, duration_seconds=session.clock() - started, **base)
+        return [Outcome(Verdict.TRIGGERED, **job.base) for job in jobs]
     try:
-        return watch_to_verdict(session, patched, options.watch, reporter, base, started)
+        return watch_to_verdicts(session, jobs, options.watch, reporter)
     except PluginError as err:  # e.g. 403 on watch: say that the restart itself happened
+        follow = "; ".join(
+            f"kubectl rollout status {job.target.kind.ref(job.name)} -n {job.namespace}"
+            for job in jobs
+        )
         err.hint = (
-            "the restart was triggered and goes on in the cluster "
-            f"(kubectl rollout status deployment/{name} -n {namespace}); {err.hint}"
+            f"the restart was triggered and goes on in the cluster ({follow}); {err.hint}"
         ).rstrip("; ")
         raise
 
 
 def run_status(
     session: Session, query: TargetQuery, watch: WatchOptions, reporter: Reporter
-) -> Outcome:
-    """Watch the target's current rollout to a verdict, without restarting anything."""
-    started = session.clock()
-    target = find_target(session, query, reporter.notice)
-    _refuse_paused(target.deployment, "its rollout will not progress")
-    base = _outcome_base(session, target)
-    reporter.watching(base["namespace"], base["app_name"], session.context)
-    base["restarted_at"] = restarted_at_of(target.deployment)
-    return watch_to_verdict(session, target.deployment, watch, reporter, base, started)
+) -> RunOutcome:
+    """Watch the targets' current rollouts to verdicts, without restarting anything."""
+    selection = find_targets(session, query, reporter.notice)
+    for target in selection.targets:
+        _refuse_paused(target, "its rollout will not progress")
+    reporter.watching([_who(t) for t in selection.targets], session.context)
+    jobs = []
+    for target in selection.targets:
+        base = _outcome_base(session, target)
+        base["restarted_at"] = restarted_at_of(target.workload)
+        jobs.append(_Job(target, target.workload, base))
+    return RunOutcome(tuple(watch_to_verdicts(session, jobs, watch, reporter)), selection.notes)
 
 
-def watch_to_verdict(
-    session: Session,
-    deployment: dict,
-    watch: WatchOptions,
-    reporter: Reporter,
-    base: dict,
-    started: float,
-) -> Outcome:
-    """Follow ``deployment``'s current generation to complete, failed, superseded or timeout;
-    explain it; roll it back when asked and it is a failure of ours.
+@dataclass
+class _Job:
+    """One workload being watched: what our patch returned, and what is known so far."""
 
-    Ctrl-C while the verdict is being followed leaves it open (INTERRUPTED: the restart goes
-    on). Ctrl-C after the verdict is known (while the failure is explained or rolled back)
+    target: Target
+    patched: dict
+    base: dict
+    state: Optional[RolloutState] = None
+    verdict: Optional[Verdict] = None
+    watcher: Optional[RolloutWatcher] = None
+    urls: Optional[UrlPrefetch] = None
+    told: set = field(default_factory=set)  # (pod, trouble) already said to be waited out
+    deleted: list = field(default_factory=list)  # pods we deleted (--delete-pods)
+    deleted_uids: set = field(default_factory=set)  # their uids (until the watch shows it)
+    replace_unready: bool = False  # a rolled-back StatefulSet: delete its broken old pods
+    started: float = 0.0
+    finished: float = 0.0
+    deadline: float = 0.0  # the wave's --timeout, which the smoke check stays within
+
+    @property
+    def kind(self) -> Kind:
+        return self.target.kind
+
+    @property
+    def name(self) -> str:
+        return self.patched["metadata"]["name"]
+
+    @property
+    def namespace(self) -> str:
+        return self.patched["metadata"]["namespace"]
+
+    @property
+    def generation(self) -> int:
+        return int((self.patched.get("metadata") or {}).get("generation") or 0)
+
+    @property
+    def on_delete(self) -> bool:
+        return replaced_on_delete(self.patched, self.kind)
+
+
+def watch_to_verdicts(
+    session: Session, jobs: list[_Job], watch: WatchOptions, reporter: Reporter
+) -> list[Outcome]:
+    """Follow each job's rollout to complete, failed, superseded or timeout (one deadline for
+    the wave), then explain each verdict and roll back failures of ours when asked.
+
+    Ctrl-C while verdicts are awaited leaves the open ones INTERRUPTED (the restarts go on);
+    ones already known keep their verdict. Ctrl-C while a failure is explained or rolled back
     keeps the verdict and says what was cut short and whether the rollback was sent.
     """
-    if (deployment.get("spec") or {}).get("replicas", 1) == 0:
-        return Outcome(Verdict.NO_PODS, duration_seconds=session.clock() - started, **base)
-    generation = int((deployment.get("metadata") or {}).get("generation") or 0)
-    deadline = session.clock() + watch.timeout
-    urls = UrlPrefetch(session, deployment)
+    clock = session.clock
+    for job in jobs:
+        job.started = clock()
+        if job.on_delete and not watch.delete_pods and job.base.get("own_restart"):
+            job.verdict = Verdict.TRIGGERED
+        elif _spec_replicas(job.patched) == 0:
+            job.verdict = Verdict.NO_PODS
+        job.finished = clock()
     try:
-        state, timed_out = follow_rollout(
-            session, deployment, generation, deadline, watch, reporter
-        )
+        follow_rollouts([j for j in jobs if j.verdict is None], watch, session, reporter)
     except KeyboardInterrupt:
-        return Outcome(Verdict.INTERRUPTED, duration_seconds=session.clock() - started, **base)
-    verdict = Verdict.TIMEOUT if timed_out else _verdict_of(state)
+        for job in jobs:
+            if job.verdict is None:
+                job.verdict, job.finished = Verdict.INTERRUPTED, clock()
+        return [_bare_outcome(job) for job in jobs]
+    outcomes = []
+    interrupted = False
+    for job in jobs:
+        if interrupted:
+            outcomes.append(_bare_outcome(job))
+            continue
+        outcome = conclude(session, job, watch, reporter)
+        interrupted = bool(outcome.interrupted)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def follow_rollouts(
+    jobs: list[_Job], watch: WatchOptions, session: Session, reporter: Reporter
+) -> None:
+    """Watch every job until the pure rule says complete, failed or superseded, or the
+    deadline passes (TIMEOUT); sets each job's verdict and last state.
+
+    One watcher per job (its workload, pods and, for a Deployment, ReplicaSets), all waking
+    one loop. The watchers fold every pod update into their trouble memory (failed pulls);
+    here each verdict's time-based troubles are folded in too (since when they last).
+    """
+    if not jobs:
+        return
+    deadline = session.clock() + watch.timeout
+    budget = RetryBudget(deadline, session.clock)
+    wake = threading.Event()
+    for job in jobs:
+        job.deadline = deadline
+    notice = _once(reporter.notice)  # every watcher of pods says the same of a broken proxy
+    for job in jobs:
+        job.watcher = RolloutWatcher(
+            session.api,
+            job.patched,
+            kind=job.kind,
+            budget=budget,
+            notice=notice,
+            wake=wake,
+        )
+        if "app_name" in job.base:  # a run's workload (a rollback needs no URLs)
+            job.urls = UrlPrefetch(session, job.patched)
+        job.watcher.start()
+    last_shown: Optional[tuple] = None
+    last_time = 0.0
+    try:
+        while True:
+            pending = [job for job in jobs if job.verdict is None]
+            for job in pending:
+                _judge(job, watch, session, reporter)
+            pending = [job for job in jobs if job.verdict is None]
+            if not pending:
+                return
+            clock = session.clock()
+            if clock >= deadline:
+                for job in pending:
+                    job.verdict, job.finished = Verdict.TIMEOUT, clock
+                return
+            shown = tuple((j.state.ready_replicas, j.state.replicas) for j in jobs if j.state)
+            if shown != last_shown or clock - last_time >= PROGRESS_EVERY:
+                _report_progress(jobs, reporter)
+                last_shown, last_time = shown, clock
+            wake.wait(min(TICK, deadline - clock))
+            wake.clear()
+    finally:
+        for job in jobs:
+            if job.watcher is not None:
+                job.watcher.stop()
+
+
+def _once(say: Callable[[str], None]) -> Callable[[str], None]:
+    """``say``, but each message only once."""
+    said: set[str] = set()
+
+    def once(message: str) -> None:
+        if message not in said:
+            said.add(message)
+            say(message)
+
+    return once
+
+
+def _judge(job: _Job, watch: WatchOptions, session: Session, reporter: Reporter) -> None:
+    """Apply what the job's watches brought, judge it, and act on the judgement: a final
+    phase ends it; with --delete-pods, the next pod the controller will not replace goes."""
+    assert job.watcher is not None
+    job.watcher.drain()
+    snap = job.watcher.snapshot
+    ours = (job.patched.get("spec") or {}).get("template") if job.base.get("own_restart") else None
+    state = snap.judge(
+        generation=job.generation, now=session.now(), tolerance=watch.tolerance, template=ours
+    )
+    job.state = state
+    if state.phase in FINAL:
+        job.verdict = _verdict_of(state)
+        job.finished = session.clock()
+        job.watcher.stop()
+        return
+    _tell_tolerated(state, watch.tolerance, job.told, reporter)
+    replacing = job.on_delete or job.replace_unready
+    if watch.delete_pods and replacing and state.phase is Phase.PROGRESSING and snap.workload:
+        _delete_next_pod(session, job, snap.workload, list(snap.pods.values()), reporter)
+
+
+def _delete_next_pod(
+    session: Session, job: _Job, workload: dict, pods: list[dict], reporter: Reporter
+) -> None:
+    """--delete-pods: delete the next pod the controller will not replace (OnDelete; or the
+    broken pods of a rolled-back StatefulSet), one at a time (``pod_deletion.py``)."""
+    status = workload.get("status") or {}
+    observed = int(status.get("observedGeneration") or 0) >= job.generation
+    grouping = group_pods(job.kind, workload, [], pods, observed=observed)
+    victim = next_pod_to_delete(
+        job.kind,
+        workload,
+        grouping,
+        pods,
+        only_unready=job.replace_unready,
+        deleted=frozenset(job.deleted_uids),
+    )
+    if victim is None:
+        return
+    where = f" on node {victim.node}" if victim.node else ""
+    reporter.notice(
+        f"deleting pod {victim.name}{where} so that the {job.kind.word} controller replaces it "
+        "with the new template (--delete-pods)"
+    )
+    try:
+        session.api.delete_pod(job.namespace, victim.name, victim.uid)
+    except ApiError as err:
+        if err.status in (404, 409) or err.retryable:
+            return  # gone or replaced meanwhile, or a passing error: the next tick decides
+        raise
+    job.deleted.append(victim.name)
+    job.deleted_uids.add(victim.uid)
+
+
+def _report_progress(jobs: list[_Job], reporter: Reporter) -> None:
+    if len(jobs) == 1:
+        if jobs[0].state is not None:
+            reporter.progress(jobs[0].state)
+        return
+    rows = [(job.target.kind.ref(job.name), job.state) for job in jobs if job.state is not None]
+    reporter.progress_many(rows)
+
+
+def conclude(session: Session, job: _Job, watch: WatchOptions, reporter: Reporter) -> Outcome:
+    """One workload's outcome once its verdict is known: after COMPLETE, the smoke check and
+    settle window (``verification.py``, which may turn it into FAILED or SUPERSEDED); the
+    report that explains the verdict; the rollback of a failure of ours when asked."""
+    verdict = job.verdict or Verdict.INTERRUPTED
+    if verdict in (Verdict.TRIGGERED, Verdict.NO_PODS, Verdict.INTERRUPTED) or job.state is None:
+        return _bare_outcome(job)
+    state = job.state
+    report: dict = {}
+    rollback = None
     interrupted = ""
     verification = None
     if verdict is Verdict.COMPLETE and watch.verify.enabled:
         checked = check_complete_rollout(
-            session, deployment, state, generation=generation, settings=watch.verify,
-            tolerance=watch.tolerance, deadline=deadline, reporter=reporter, urls=urls,
+            session, job.patched, state, generation=job.generation, settings=watch.verify,
+            tolerance=watch.tolerance, deadline=job.deadline, reporter=reporter, urls=job.urls,
+            kind=job.kind,
         )  # fmt: skip
         state, verdict, verification = checked.state, checked.verdict, checked.verification
         interrupted = "verifying" if checked.interrupted else ""
-    report: dict = {}
-    rollback = None
+        job.finished = session.clock()
     try:
-        report = gather_report(session, state, verdict, deployment, watch, urls)
+        report = gather_report(session, state, verdict, job.patched, watch, job.urls, job.kind)
     except KeyboardInterrupt:
         interrupted = "explaining the failure"
-    own = bool(base.get("own_restart"))
+    own = bool(job.base.get("own_restart"))
     if verdict is Verdict.FAILED and watch.undo_on_failure and own:
         if interrupted:
             rollback = Rollback(None, None, sent=Sent.NO)
         else:
             progress = _UndoProgress()
             try:
-                rollback = undo_restart(session, deployment, state, watch, reporter, progress)
+                rollback = undo_restart(session, job, state, watch, reporter, progress)
             except KeyboardInterrupt:
                 interrupted = "rolling back"
                 rollback = progress.interrupted()
     return Outcome(
         verdict,
         state=state,
-        duration_seconds=session.clock() - started,
+        duration_seconds=job.finished - job.started,
         rollback=rollback,
         interrupted=interrupted,
         verification=verification,
+        deleted_pods=tuple(job.deleted),
         **report,
-        **base,
+        **job.base,
     )
 
 
-def _refuse_paused(deployment: dict, why: str) -> None:
-    meta = deployment["metadata"]
+def _bare_outcome(job: _Job) -> Outcome:
+    """An outcome without a report: --no-wait, OnDelete without --delete-pods, no pods,
+    an interruption."""
+    verdict = job.verdict or Verdict.INTERRUPTED
+    on_delete = verdict is Verdict.TRIGGERED and job.on_delete
+    return Outcome(
+        verdict,
+        state=job.state if verdict is not Verdict.TRIGGERED else None,
+        duration_seconds=max(job.finished - job.started, 0.0),
+        on_delete=on_delete,
+        deleted_pods=tuple(job.deleted),
+        **job.base,
+    )
+
+
+def _not_started(session: Session, target: Target, blocked: str) -> Outcome:
+    """A later wave's workload after one that did not succeed: nothing is sent to it."""
+    base = _outcome_base(session, target)
+    base["notes"] = (*base["notes"], f"not restarted: {blocked} first")
+    return Outcome(Verdict.NOT_STARTED, not_started=blocked, **base)
+
+
+def _timed(outcomes: tuple[Outcome, ...], total: float) -> tuple[Outcome, ...]:
+    """A single workload's duration is the whole run's, as it always was."""
+    if len(outcomes) != 1:
+        return outcomes
+    return (replace(outcomes[0], duration_seconds=total),)
+
+
+def _say_replaced_on_delete(
+    targets: Sequence[Target], watch: WatchOptions, reporter: Reporter
+) -> dict[int, tuple[str, ...]]:
+    """Before acting: an OnDelete workload's pods are not replaced by the patch, and what we
+    will (--delete-pods) or will not do about it; the notes said, by target."""
+    said: dict[int, tuple[str, ...]] = {}
+    for index, target in enumerate(targets):
+        if not replaced_on_delete(target.workload, target.kind):
+            continue
+        meta = target.workload["metadata"]
+        who = f"{target.kind.word} {meta['namespace']}/{meta['name']}"
+        if watch.delete_pods:
+            note = (
+                f"{who} uses the OnDelete update strategy: the restart patch replaces no pod "
+                "by itself; its pods will be deleted one at a time, each after the previous "
+                "replacement is ready (--delete-pods)"
+            )
+        else:
+            note = (
+                f"{who} uses the OnDelete update strategy: the restart patch replaces no pod; "
+                "pods take the new template only when deleted (--delete-pods deletes them one "
+                "at a time)"
+            )
+        reporter.notice(note)
+        said[index] = (note,)
+    return said
+
+
+def _refuse_paused(target: Target, why: str) -> None:
+    meta = target.workload["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    if (deployment.get("spec") or {}).get("paused"):
+    if target.kind.pausable and (target.workload.get("spec") or {}).get("paused"):
         raise RefusedError(
-            f"deployment {namespace}/{name} is paused: {why}",
-            f"resume it first: kubectl rollout resume deployment/{name} -n {namespace}",
+            f"{target.kind.word} {namespace}/{name} is paused: {why}",
+            f"resume it first: kubectl rollout resume {target.kind.ref(name)} -n {namespace}",
         )
 
 
+def _who(target: Target) -> tuple[Kind, str, str]:
+    meta = target.workload["metadata"]
+    return target.kind, meta["namespace"], meta["name"]
+
+
 def _outcome_base(session: Session, target: Target) -> dict:
-    meta = target.deployment["metadata"]
+    meta = target.workload["metadata"]
     return {
         "app_name": meta["name"],
         "namespace": meta["namespace"],
@@ -194,49 +530,13 @@ def _outcome_base(session: Session, target: Target) -> dict:
         "repo": target.repo,
         "branch": target.branch,
         "notes": tuple(target.notes),
+        "kind": target.kind,
+        "update_strategy": update_strategy(target.workload, target.kind),
     }
 
 
-def follow_rollout(
-    session: Session,
-    patched: dict,
-    generation: int,
-    deadline: float,
-    watch: WatchOptions,
-    reporter: Reporter,
-) -> tuple[RolloutState, bool]:
-    """Watch until the pure rule says complete, failed or superseded, or the deadline passes.
-
-    The watcher folds every pod update into the snapshot's trouble memory (failed pulls);
-    judging the snapshot folds in each verdict's time-based troubles (since when they last).
-    """
-    budget = RetryBudget(deadline, session.clock)
-    watcher = RolloutWatcher(session.api, patched, budget=budget, notice=reporter.notice)
-    watcher.start()
-    last_shown: Optional[tuple] = None
-    last_time = 0.0
-    told: set[tuple[str, str]] = set()  # (pod, trouble) already said to be waited out
-    try:
-        while True:
-            state = watcher.snapshot.judge(
-                generation=generation,
-                now=session.now(),
-                tolerance=watch.tolerance,
-                template=(patched.get("spec") or {}).get("template"),
-            )
-            if state.phase in FINAL:
-                return state, False
-            _tell_tolerated(state, watch.tolerance, told, reporter)
-            clock = session.clock()
-            if clock >= deadline:
-                return state, True
-            shown = (state.ready_replicas, state.replicas)
-            if shown != last_shown or clock - last_time >= PROGRESS_EVERY:
-                reporter.progress(state)
-                last_shown, last_time = shown, clock
-            watcher.wait(min(TICK, deadline - clock))
-    finally:
-        watcher.stop()
+def _spec_replicas(workload: dict) -> int:
+    return int((workload.get("spec") or {}).get("replicas", 1))
 
 
 def _tell_tolerated(
@@ -268,39 +568,46 @@ class _UndoProgress:
 
 def undo_restart(
     session: Session,
-    patched: dict,
+    job: _Job,
     failed: RolloutState,
     watch: WatchOptions,
     reporter: Reporter,
     progress: Optional[_UndoProgress] = None,
 ) -> Rollback:
-    """Put the previous ReplicaSet's pod template back (one JSON patch), then watch it return.
+    """Put the previous pod template back (one JSON patch), then watch it return.
 
+    The previous template is the previous ReplicaSet's (Deployments) or the previous
+    ControllerRevision's (StatefulSets, DaemonSets), as ``kubectl rollout undo`` picks it.
     Only ever our own failed restart is undone: the patch ``test``s the whole pod template
     against the one our restart produced, so it applies only while nobody else has changed
     it; a change seen before sending is refused without a write, and one that races us is
     refused by the server. Either way the reason is said in words.
     """
     progress = progress or _UndoProgress()
-    meta = patched["metadata"]
-    namespace, name = meta["namespace"], meta["name"]
+    kind, namespace, name = job.kind, job.namespace, job.name
+    patched = job.patched
     ours = (patched.get("spec") or {}).get("template") or {}
-    replicasets = session.api.list(
-        "replicasets", namespace, label_selector=selector_string(patched)
-    ).items
-    previous = choose_previous_replicaset(replicasets, meta.get("uid"), failed.new_replicaset)
+    selector = selector_string(patched)
+    uid = patched["metadata"].get("uid")
+    if kind is DEPLOYMENT:
+        replicasets = session.api.list("replicasets", namespace, label_selector=selector).items
+        previous = choose_previous_replicaset(replicasets, uid, failed.new_replicaset)
+    else:
+        revisions = session.api.list("controllerrevisions", namespace, label_selector=selector)
+        previous = choose_previous_revision(revisions.items, uid, failed.new_replicaset)
     if previous is None:
-        return Rollback(None, None, "no previous ReplicaSet to roll back to", sent=Sent.NO)
+        what = "ReplicaSet" if kind is DEPLOYMENT else "revision"
+        return Rollback(None, None, f"no previous {what} to roll back to", sent=Sent.NO)
     revision, ops = build_undo_patch(previous, ours)
     progress.revision = revision
-    live = session.api.get_deployment(namespace, name)
-    refusal = _not_ours_any_more(live, ours)
+    live = session.api.get_workload(kind.resource, namespace, name)
+    refusal = _not_ours_any_more(live, ours, kind)
     if refusal:
         return Rollback(revision, None, refusal, refused=True, sent=Sent.NO)
-    reporter.notice(f"rolling back deployment {namespace}/{name} to revision {revision}")
+    reporter.notice(f"rolling back {kind.word} {namespace}/{name} to revision {revision}")
     progress.sent = Sent.UNKNOWN
     try:
-        undone = session.api.patch_deployment(namespace, name, ops)
+        undone = session.api.patch_workload(kind.resource, namespace, name, ops)
     except ApiError as err:
         progress.sent = Sent.NO
         if err.status == 422 and "test" in err.message.lower():
@@ -310,23 +617,42 @@ def undo_restart(
     except PatchOutcomeUnknown as err:
         return Rollback(revision, None, f"no answer from the API server: {err}", sent=Sent.UNKNOWN)
     progress.sent = Sent.YES
-    generation = int((undone.get("metadata") or {}).get("generation") or 0)
-    deadline = session.clock() + watch.timeout
-    state, timed_out = follow_rollout(session, undone, generation, deadline, watch, reporter)
-    if timed_out or state.phase is not Phase.COMPLETE:
-        detail = "timed out" if timed_out else (state.failure_reason or state.message)
-        return Rollback(
-            revision, state, f"rollback to revision {revision} did not finish: {detail}"
-        )
-    return Rollback(revision, state)
+    back = _Job(job.target, undone, {"own_restart": True})
+    back.replace_unready = kind is STATEFULSET
+    follow_rollouts([back], watch, session, reporter)
+    state = back.state
+    if back.verdict is Verdict.COMPLETE and state is not None:
+        return Rollback(revision, state)
+    if back.verdict is Verdict.TIMEOUT or state is None:
+        detail = "timed out" + _stuck_statefulset(kind, namespace, state, watch)
+    else:
+        detail = state.failure_reason or state.message
+    return Rollback(revision, state, f"rollback to revision {revision} did not finish: {detail}")
 
 
-def _not_ours_any_more(live: dict, ours: dict) -> str:
-    """Why the live Deployment is no longer ours to roll back ("" when it still is)."""
+def _stuck_statefulset(
+    kind: Kind, namespace: str, state: Optional[RolloutState], watch: WatchOptions
+) -> str:
+    """Why a rolled-back StatefulSet may never finish: its controller does not replace a pod
+    that is not running and ready (Kubernetes' forced rollback), so the broken pods of the
+    failed revision stay until someone deletes them."""
+    if kind is not STATEFULSET or watch.delete_pods or state is None:
+        return ""
+    broken = [p.name for p in state.pods if not p.is_new and not p.ready]
+    if not broken:
+        return ""
+    return (
+        f"; the statefulset controller does not replace a broken pod after a rollback: delete "
+        f"it (kubectl delete pod {' '.join(broken)} -n {namespace}), or run with --delete-pods"
+    )
+
+
+def _not_ours_any_more(live: dict, ours: dict, kind: Kind) -> str:
+    """Why the live workload is no longer ours to roll back ("" when it still is)."""
     theirs = (live.get("spec") or {}).get("template") or {}
-    if (live.get("spec") or {}).get("paused"):
+    if kind.pausable and (live.get("spec") or {}).get("paused"):
         who = changed_by(live, [("spec", "paused")])
-        return _refused("the deployment was paused" + (f" (manager: {who})" if who else ""))
+        return _refused(f"the {kind.word} was paused" + (f" (manager: {who})" if who else ""))
     if theirs == ours:
         return ""
     what = describe_template_change(ours, theirs)
@@ -339,7 +665,9 @@ def _refused(why: str) -> str:
     return f"{why}; nothing was changed: the newest change is not ours to undo"
 
 
-def send_restart(api: KubeApi, namespace: str, name: str, patch: dict, restarted_at: str) -> dict:
+def send_restart(
+    api: KubeApi, kind: Kind, namespace: str, name: str, patch: dict, restarted_at: str
+) -> dict:
     """PATCH once; when the outcome is unknown, read back before ever sending again.
 
     Sending the same annotation value twice would not start a second rollout, but we still
@@ -347,43 +675,47 @@ def send_restart(api: KubeApi, namespace: str, name: str, patch: dict, restarted
     the PATCH is on its way leaves the outcome unknown, so we say so rather than "nothing
     was changed".
     """
+    who = f"{kind.word} {namespace}/{name}"
     for _attempt in range(3):
         try:
-            return api.patch_deployment(namespace, name, patch)
+            return api.patch_workload(kind.resource, namespace, name, patch)
         except PatchOutcomeUnknown:
-            current = api.get_deployment(namespace, name)
+            current = api.get_workload(kind.resource, namespace, name)
             if restarted_at_of(current) == restarted_at:
                 return current
         except KeyboardInterrupt:
             interrupted = PluginError(
-                f"interrupted while restarting deployment {namespace}/{name}: the restart may "
-                "have been applied",
-                f"check with: kubectl rollout status deployment/{name} -n {namespace}",
+                f"interrupted while restarting {who}: the restart may have been applied",
+                f"check with: kubectl rollout status {kind.ref(name)} -n {namespace}",
             )
             interrupted.exit_code = ExitCode.INTERRUPTED
             raise interrupted from None
     raise ApiError(
-        f"could not restart deployment {namespace}/{name}: the API server did not confirm the "
-        "change",
+        f"could not restart {who}: the API server did not confirm the change",
         "check the cluster's health (kubectl get --raw /readyz), then run the command again",
     )
 
 
-def plan_dry_run(api: KubeApi, deployment: dict, patch: dict) -> dict:
-    """What a real run would send, and whether the server would let us (no writes)."""
-    meta = deployment["metadata"]
+def plan_dry_run(api: KubeApi, target: Target, patch: dict, watch: WatchOptions) -> dict:
+    """What a real run would send, and whether the server would let us (no writes): one
+    SelfSubjectAccessReview per permission the run needs for this kind."""
+    kind = target.kind
+    meta = target.workload["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    checks = {}
-    for verb, resource, group in (
-        ("patch", "deployments", "apps"),
-        ("watch", "deployments", "apps"),
-        ("watch", "replicasets", "apps"),
-        ("watch", "pods", ""),
-        ("list", "events", ""),
-        ("get", "pods/log", ""),
+    needed = [("patch", kind.resource, "apps"), ("watch", kind.resource, "apps")]
+    if kind.replicasets:
+        needed.append(("watch", "replicasets", "apps"))
+    needed += [("watch", "pods", ""), ("list", "events", ""), ("get", "pods/log", "")]
+    needed += [
         ("list", "services", ""),  # URLs, and the Service the smoke check goes through
         ("get", "services/proxy", ""),  # the smoke check (optional: skipped without it)
-    ):
+    ]
+    if watch.delete_pods and replaced_on_delete(target.workload, kind):
+        needed.append(("delete", "pods", ""))
+    if watch.undo_on_failure and not kind.replicasets:
+        needed.append(("list", "controllerrevisions", "apps"))
+    checks = {}
+    for verb, resource, group in needed:
         key = f"{verb} {resource}"
         try:
             checks[key] = api.can_i(verb, resource, group=group, namespace=namespace)
@@ -392,7 +724,7 @@ def plan_dry_run(api: KubeApi, deployment: dict, patch: dict) -> dict:
     return {
         "patch": patch,
         "contentType": "application/strategic-merge-patch+json",
-        "path": f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+        "path": f"/apis/apps/v1/namespaces/{namespace}/{kind.resource}/{name}",
         "permissions": checks,
     }
 

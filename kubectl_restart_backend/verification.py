@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from kubectl_restart_backend.errors import ApiError
+from kubectl_restart_backend.kinds import DEPLOYMENT, Kind
 from kubectl_restart_backend.outcome import Verdict
 from kubectl_restart_backend.repo_url import redact_url
 from kubectl_restart_backend.retry import RetryBudget
@@ -72,10 +73,12 @@ def check_complete_rollout(
     deadline: float,
     reporter: Any,
     urls: Any = None,
+    kind: Kind = DEPLOYMENT,
 ) -> Checked:
-    """Ask the backend of ``workload`` (whose rollout ``state`` is COMPLETE) whether it serves,
-    within what is left of ``deadline`` (``--timeout``) and the check's own budget; then, with
-    ``--settle``, watch it stay healthy. Ctrl-C keeps the COMPLETE verdict and says so."""
+    """Ask the backend of ``workload`` (a Deployment, StatefulSet or DaemonSet: ``kind``,
+    whose rollout ``state`` is COMPLETE) whether it serves, within what is left of
+    ``deadline`` (``--timeout``) and the check's own budget; then, with ``--settle``, watch it
+    stay healthy. Ctrl-C keeps the COMPLETE verdict and says so."""
     started = session.clock()
     check = _Check(session, settings, reporter)
     try:
@@ -90,7 +93,7 @@ def check_complete_rollout(
                 return Checked(failure, Verdict.FAILED, check.verification)
         if settings.settle > 0:
             return _settle(session, workload, state, generation, settings, tolerance, check,
-                           reporter, started)  # fmt: skip
+                           reporter, started, kind)  # fmt: skip
         return Checked(state, Verdict.COMPLETE, check.verification)
     except KeyboardInterrupt:
         interrupted = dataclasses.replace(check.verification, status="interrupted")
@@ -223,6 +226,7 @@ def _settle(
     check: _Check,
     reporter: Any,
     completed_at: float,
+    kind: Kind = DEPLOYMENT,
 ) -> Checked:
     """Watch the new pods for ``settings.settle`` seconds after the check; a restart, a
     readiness loss or a check that fails for its budget inside the window is a failure."""
@@ -234,7 +238,7 @@ def _settle(
     template = (workload.get("spec") or {}).get("template")
     watcher = RolloutWatcher(
         session.api, workload, budget=RetryBudget(end + settings.budget, session.clock),
-        notice=reporter.notice,
+        kind=kind, notice=reporter.notice,
     )  # fmt: skip
     watcher.start()
     said = float("-inf")

@@ -1,11 +1,16 @@
-"""Keep an up-to-date snapshot of one Deployment, its ReplicaSets and its pods.
+"""Keep an up-to-date snapshot of one workload (Deployment, StatefulSet, DaemonSet), its pods.
 
-Three watches (the Deployment by name, ReplicaSets and pods by the Deployment's selector),
-each in its own thread, feed one queue; the caller drains it into a ``Snapshot`` and hands
-the snapshot to the pure rollout rule. This module decides nothing about the rollout: it only
-keeps the picture true through dropped streams (resume from the last resourceVersion),
-expired history (410: list again), a busy or restarting server (back off and retry), and
-watches that end at once without a word.
+Watches of the workload by name and of its pods by the workload's selector (and, for a
+Deployment, of its ReplicaSets by the same selector), each in its own thread, feed one
+queue; the caller drains it into a ``Snapshot`` and hands the snapshot to the pure rollout
+rule. StatefulSets and DaemonSets need no third watch: which pods are new is told by the
+workload's status and the pods' own labels (``kind_rules.py``). Several watchers may share
+one ``wake`` event, so one loop can follow several workloads at once.
+
+This module decides nothing about the rollout: it only keeps the picture true through
+dropped streams (resume from the last resourceVersion), expired history (410: list again),
+a busy or restarting server (back off and retry), and watches that end at once without a
+word.
 
 That last one is what some proxies and gateways do to long requests: every watch answers
 200 and ends immediately with zero events. Resuming from the same resourceVersion would
@@ -30,6 +35,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from kubectl_restart_backend.api import KubeApi, WatchExpired
 from kubectl_restart_backend.errors import ApiError
+from kubectl_restart_backend.kinds import DEPLOYMENT, Kind
 from kubectl_restart_backend.retry import RetryBudget, compute_backoff
 from kubectl_restart_backend.rollout import RolloutState, compute_rollout_state
 from kubectl_restart_backend.trouble import (
@@ -51,15 +57,21 @@ WATCH_RETRY_EVERY = 10.0  # while polling, how often a watch is tried again
 class Snapshot:
     """What we currently know; replaced piecewise by watch events."""
 
-    deployment: Optional[dict]
+    workload: Optional[dict]
     replicasets: dict[str, dict] = field(default_factory=dict)
     pods: dict[str, dict] = field(default_factory=dict)
     memory: Memory = NO_MEMORY
+    kind: Kind = DEPLOYMENT
+
+    @property
+    def resource(self) -> str:
+        """The workload's resource (its kind's plural), as watch events name it."""
+        return self.kind.resource
 
     def apply(self, resource: str, event_type: str, obj: dict) -> None:
         name = (obj.get("metadata") or {}).get("name", "")
-        if resource == "deployments":
-            self.deployment = None if event_type == "DELETED" else obj
+        if resource == self.resource:
+            self.workload = None if event_type == "DELETED" else obj
             return
         store = self.replicasets if resource == "replicasets" else self.pods
         if event_type == "DELETED":
@@ -80,7 +92,7 @@ class Snapshot:
         """The rollout rule over what is known now (rollout.compute_rollout_state); the
         time-based troubles it reports are folded into the memory (since when they last)."""
         state = compute_rollout_state(
-            self.deployment,
+            self.workload,
             list(self.replicasets.values()),
             list(self.pods.values()),
             generation=generation,
@@ -88,13 +100,14 @@ class Snapshot:
             tolerance=tolerance,
             memory=self.memory,
             template=template,
+            kind=self.kind,
         )
         self.memory = remember_troubles(self.memory, state.troubles, now)
         return state
 
     def replace(self, resource: str, items: list[dict]) -> None:
-        if resource == "deployments":
-            self.deployment = items[0] if items else None
+        if resource == self.resource:
+            self.workload = items[0] if items else None
             return
         fresh = {(o.get("metadata") or {}).get("name", ""): o for o in items}
         if resource == "replicasets":
@@ -105,9 +118,9 @@ class Snapshot:
                 self.memory = observe_pod(self.memory, pod)
 
 
-def selector_string(deployment: dict) -> str:
-    """The Deployment's ``spec.selector`` as a label-selector string for the API."""
-    selector = (deployment.get("spec") or {}).get("selector") or {}
+def selector_string(workload: dict) -> str:
+    """The workload's ``spec.selector`` as a label-selector string for the API."""
+    selector = (workload.get("spec") or {}).get("selector") or {}
     parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
     for expr in selector.get("matchExpressions") or []:
         key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
@@ -128,31 +141,41 @@ class RolloutWatcher:
     def __init__(
         self,
         api: KubeApi,
-        deployment: dict,
+        workload: dict,
         *,
         budget: RetryBudget,
+        kind: Kind = DEPLOYMENT,
         notice: Optional[Callable[[str], None]] = None,
         clock: Callable[[], float] = time.monotonic,
+        wake: Optional[threading.Event] = None,
     ) -> None:
-        meta = deployment.get("metadata") or {}
+        meta = workload.get("metadata") or {}
         self.namespace: str = meta.get("namespace", "")
         self.name: str = meta.get("name", "")
-        self.snapshot = Snapshot(deployment)
+        self.kind = kind
+        self.snapshot = Snapshot(workload, kind=kind)
         self._api = api
         self._budget = budget
-        self._selector = selector_string(deployment)
+        self._selector = selector_string(workload)
         self._events: queue.Queue = queue.Queue()
         self._stop = threading.Event()
-        self._deployment_rv = str(meta.get("resourceVersion") or "")
+        self._workload_rv = str(meta.get("resourceVersion") or "")
         self._notice = notice
         self._clock = clock
+        self._wake = wake
         self._told_polling = False
         self._lock = threading.Lock()
 
+    @property
+    def resources(self) -> tuple[str, ...]:
+        """What is watched: the workload, its ReplicaSets (Deployments), its pods."""
+        owned = ("replicasets", "pods") if self.kind.replicasets else ("pods",)
+        return (self.kind.resource, *owned)
+
     def start(self) -> None:
-        """List ReplicaSets and pods, then start the three watches."""
-        versions = {"deployments": self._deployment_rv}
-        for resource in ("replicasets", "pods"):
+        """List the pods (and ReplicaSets), then start the watches."""
+        versions = {self.kind.resource: self._workload_rv}
+        for resource in self.resources[1:]:
             listing = self._api.list(resource, self.namespace, label_selector=self._selector)
             self.snapshot.replace(resource, listing.items)
             versions[resource] = listing.resource_version
@@ -177,12 +200,25 @@ class RolloutWatcher:
             item = self._events.get(timeout=max(0.0, timeout))
         except queue.Empty:
             return False
+        self._apply(item)
+        self.drain()
+        return True
+
+    def drain(self) -> bool:
+        """Apply what has arrived, without waiting; True if anything changed."""
+        changed = False
         while True:
-            self._apply(item)
             try:
                 item = self._events.get_nowait()
             except queue.Empty:
-                return True
+                return changed
+            self._apply(item)
+            changed = True
+
+    def _put(self, item: tuple) -> None:
+        self._events.put(item)
+        if self._wake is not None:
+            self._wake.set()
 
     def _apply(self, item: tuple) -> None:
         kind = item[0]
@@ -200,7 +236,7 @@ class RolloutWatcher:
     # -- the watch threads ---------------------------------------------------------------
 
     def _selectors(self, resource: str) -> dict[str, str]:
-        if resource == "deployments":
+        if resource == self.kind.resource:
             return {"field_selector": f"metadata.name={self.name}"}
         return {"label_selector": self._selector}
 
@@ -237,7 +273,7 @@ class RolloutWatcher:
                     received = True
                     trouble_since = None
                     if event.get("type") != "BOOKMARK":
-                        self._events.put(("event", resource, event.get("type"), obj))
+                        self._put(("event", resource, event.get("type"), obj))
                 failures = 0
                 if received or self._clock() - last_watch >= SHORT_WATCH:
                     short = 0
@@ -253,7 +289,7 @@ class RolloutWatcher:
                 if self._stop.is_set():
                     return
                 if not err.retryable:
-                    self._events.put(("error", err))
+                    self._put(("error", err))
                     return
                 failures += 1
                 delay = compute_backoff(failures, None)
@@ -265,7 +301,7 @@ class RolloutWatcher:
                 self._stop.wait(delay)
             except Exception as err:  # noqa: BLE001 - a dead thread would leave the run blind
                 if not self._stop.is_set():
-                    self._events.put(
+                    self._put(
                         ("error", ApiError(f"watching {resource} failed unexpectedly: {err}"))
                     )
                 return
@@ -276,7 +312,7 @@ class RolloutWatcher:
             if self._told_polling:
                 return
             self._told_polling = True
-        self._events.put(
+        self._put(
             (
                 "notice",
                 f"every watch of {resource} ends at once without events (a proxy cutting "
@@ -286,5 +322,5 @@ class RolloutWatcher:
 
     def _relist(self, resource: str) -> str:
         listing = self._api.list(resource, self.namespace, **self._selectors(resource))
-        self._events.put(("relist", resource, listing.items))
+        self._put(("relist", resource, listing.items))
         return listing.resource_version

@@ -61,6 +61,14 @@ class FixedLookup:
             "users": ["alice"],
             "namespaces": ["default", "shop", "staging"],
             "deployments": ["api", "web", "worker"],
+            "workloads": [
+                "daemonset/agent",
+                "deployment/api",
+                "deployment/web",
+                "deployment/worker",
+                "statefulset/db",
+                "statefulset/web-cache",
+            ],
         }
     )
     calls: list = field(default_factory=list)
@@ -83,6 +91,9 @@ class FixedLookup:
 
     def deployments(self, flags: ConnectionFlags) -> list[str]:
         return self._answer("deployments", flags)
+
+    def workloads(self, flags: ConnectionFlags) -> list[str]:
+        return self._answer("workloads", flags)
 
 
 def candidates(args: list[str], word: str) -> tuple[tuple[str, ...], int]:
@@ -116,7 +127,21 @@ def candidates(args: list[str], word: str) -> tuple[tuple[str, ...], int]:
         pytest.param([], "--nope=", (), id="unknown-inline-flag"),
         pytest.param([], "l", ("link", "list"), id="subcommands-by-prefix"),
         pytest.param(["link"], "w", ("web", "worker"), id="link-takes-a-deployment-name"),
-        pytest.param(["unlink", "-n", "shop"], "", ("api", "web", "worker"), id="unlink-name"),
+        pytest.param(
+            ["unlink", "-n", "shop"],
+            "",
+            ("api", "daemonset/agent", "statefulset/db", "statefulset/web-cache", "web", "worker"),
+            id="unlink-name-of-any-kind",
+        ),
+        pytest.param(["link"], "sta", ("statefulset/db", "statefulset/web-cache"), id="link-sts"),
+        pytest.param(["-w"], "sts/w", ("sts/web-cache",), id="workload-by-alias"),
+        pytest.param(
+            ["-w"],
+            "d",
+            ("daemonset/agent", "deployment/api", "deployment/web", "deployment/worker"),
+            id="workload-flag",
+        ),  # fmt: skip
+        pytest.param(["link", "--kind"], "s", ("statefulset",), id="kind-flag"),
         pytest.param(["link", "-n"], "s", ("shop", "staging"), id="subcommand-flag-value"),
         pytest.param(["status"], "--dep", ("--deployment",), id="subcommand-flags"),
     ],

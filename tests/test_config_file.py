@@ -245,3 +245,26 @@ def test_long_values_are_trimmed_in_messages(text):
 def test_the_verify_mapping_becomes_the_flags_settings(text, expected):
     settings = {k.replace("-", "_"): v for k, v in parse(text).settings.items()}
     assert expand_verify(settings) == expected
+
+
+def test_several_workloads_their_waves_and_the_delete_pods_opt_in():
+    config = parse_repo_config(
+        textwrap.dedent(
+            """\
+            workloads: [deployment/api, sts/cache, worker]
+            order: [cache, [api, worker]]
+            delete-pods: true
+            branches:
+              "feature/*":
+                workloads: [deployment/api]
+                order: null
+            """
+        )
+    )
+    assert config.settings == {
+        "workloads": ("deployment/api", "sts/cache", "worker"),
+        "order": ("cache", ("api", "worker")),
+        "delete-pods": True,
+    }
+    feature = config.settings_for("feature/x")
+    assert feature["workloads"] == ("deployment/api",) and "order" not in feature

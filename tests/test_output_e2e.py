@@ -105,10 +105,10 @@ def test_no_deployment_found_writes_an_error_document(cluster, checkout, fmt):
     assert run.exit_code == 4, run.output
     doc = load(fmt, run.stdout)
     assert doc["verdict"] == "error" and doc["exitCode"] == 4
-    assert doc["error"]["message"].startswith("No deployment found for acme/shop@main")
+    assert doc["error"]["message"].startswith("No workload found for acme/shop@main")
     assert "kubectl restart-backend link" in doc["error"]["hint"]
     assert (doc["repo"], doc["branch"], doc["context"]) == ("acme/shop", "main", "sim")
-    assert run.stderr.startswith("error: No deployment found")
+    assert run.stderr.startswith("error: No workload found")
 
 
 def test_a_refused_restart_writes_an_error_document_with_the_target(cluster, checkout):
@@ -215,8 +215,8 @@ def test_list_with_repo_works_outside_a_checkout(cluster, tmp_path):
         ["list", "--repo", "acme/shop", "--kubeconfig", cluster.kubeconfig], cwd=tmp_path
     )
     assert run.exit_code == 0, run.output
-    assert [row.split()[:4] for row in run.stdout.splitlines()[1:]] == [
-        ["shop", "backend", "acme/shop", "main"]
+    assert [row.split()[:5] for row in run.stdout.splitlines()[1:]] == [
+        ["shop", "deployment", "backend", "acme/shop", "main"]
     ]
 
 
@@ -240,7 +240,9 @@ def test_list_looks_in_all_namespaces_like_the_restart(cluster, checkout):
     link(cluster, "shop", "backend")  # the context's namespace is "default"
     run = plugin(cluster, checkout, "list")
     assert run.exit_code == 0, run.output
-    assert [row.split()[:2] for row in run.stdout.splitlines()[1:]] == [["shop", "backend"]]
+    assert [row.split()[:3] for row in run.stdout.splitlines()[1:]] == [
+        ["shop", "deployment", "backend"]
+    ]
     restart = plugin(cluster, checkout, "--dry-run")
     assert "would restart deployment shop/backend" in restart.stdout
 
@@ -255,7 +257,10 @@ def test_list_falls_back_to_the_context_namespace_when_all_are_forbidden(cluster
     run = plugin(cluster, checkout, "list", kubeconfig=kubeconfig)
     assert run.exit_code == 0, run.output
     assert "not allowed to list deployments in all namespaces" in run.stdout
-    assert [row.split()[:2] for row in run.stdout.splitlines()[2:]] == [["shop", "backend"]]
+    assert "not allowed to list statefulsets or daemonsets in namespace shop" in run.stdout
+    lines = run.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("NAMESPACE"))
+    assert [row.split()[:3] for row in lines[header + 1 :]] == [["shop", "deployment", "backend"]]
 
 
 def test_list_with_n_looks_in_one_namespace(cluster, checkout):

@@ -149,6 +149,24 @@ def test_the_progress_line_never_wraps_on_a_narrow_terminal(cluster, checkout, c
     assert any(line.startswith("Pods: ") for line in updates)
 
 
+ROWS = re.compile(r"\x1b\[K([^\r\n\x1b]*)\n")
+MOVE_UP = re.compile(r"\x1b\[(\d+)F")
+
+
+def test_several_workloads_progress_one_line_each_rewritten_in_place(cluster, checkout):
+    for name in ("api", "worker"):
+        link(cluster, "shop", name)
+        cluster.set_behaviour("shop", name, Behaviour.healthy(ready_delay=0.5))
+    env = environment(cluster, checkout, TERM="xterm")
+    terminal = Terminal(["--all", "--timeout", "60s"], checkout, env, columns=40)
+    code, output = terminal.finish()
+    assert code == 0, output
+    rows = ROWS.findall(output)
+    assert {row.split(":")[0] for row in rows} == {"deployment/api", "deployment/worker"}, output
+    assert all(display_width(row) <= 39 for row in rows), rows
+    assert set(MOVE_UP.findall(output)) == {"2"}, "the two rows are rewritten where they were"
+
+
 # -- item 20: Ctrl-C and Ctrl-D at the link/unlink prompt -------------------------------------
 
 PROMPT = b"Go ahead? [y/N]: "
@@ -216,6 +234,6 @@ def test_an_ascii_locale_prints_the_branch_in_the_hint_as_typed(cluster, tmp_pat
         timeout=120,
     )
     assert done.returncode == 4, done.stderr
-    assert f"No deployment found for acme/shop@{branch} ".encode() in done.stderr
+    assert f"No workload found for acme/shop@{branch} ".encode() in done.stderr
     assert f"'restart-backend/branch={branch}'".encode() in done.stderr
     assert b"\\x" not in done.stderr and b"\\u" not in done.stderr

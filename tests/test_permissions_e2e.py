@@ -26,9 +26,14 @@ def role_rule(group, resources, *verbs):
 
 # README "Permissions", rule by rule.
 REQUIRED = [
-    role_rule("apps", ["deployments"], "get", "list", "watch", "patch"),
+    role_rule("apps", ["deployments", "statefulsets", "daemonsets"], "get", "list", "watch",
+              "patch"),
     role_rule("apps", ["replicasets"], "list", "watch"),
     role_rule("", ["pods"], "list", "watch"),
+]  # fmt: skip
+DEPLOYMENTS_ONLY = [  # the Role README gave before StatefulSets and DaemonSets
+    role_rule("apps", ["deployments"], "get", "list", "watch", "patch"),
+    *REQUIRED[1:],
 ]
 OPTIONAL = [
     role_rule("", ["pods/log"], "get"),
@@ -81,6 +86,17 @@ def test_the_minimal_role_runs_the_whole_flow(cluster, checkout):
     assert not [
         r for r in cluster.requests if r.status == 403 and r.path != "/apis/apps/v1/deployments"
     ]
+
+
+def test_a_role_written_for_deployments_only_still_restarts_its_deployment(cluster, checkout):
+    link(cluster)
+    run = restart(as_user(cluster, DEPLOYMENTS_ONLY + OPTIONAL), checkout)
+    assert run.exit_code == 0, run.output
+    assert "Rolling restart complete for backend" in run.stdout
+    assert (
+        "note: not allowed to list statefulsets or daemonsets in namespace shop; searched "
+        "deployments only"
+    ) in run.stdout
 
 
 @pytest.mark.parametrize(

@@ -378,7 +378,7 @@ def test_no_linked_deployment_says_how_to_link_one(real_cluster, real_checkout):
     real_cluster.create_deployment(real_cluster.ns(), "backend")
     run = restart(real_cluster, real_checkout)
     assert run.exit_code == 4, run.output
-    assert f"No deployment found for {real_cluster.repo}@main" in run.stderr
+    assert f"No workload found for {real_cluster.repo}@main" in run.stderr
     assert "kubectl label deployment" in run.stderr
 
 

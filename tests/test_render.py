@@ -9,7 +9,16 @@ import pytest
 import yaml
 
 from kubectl_restart_backend.diagnosis import EventLine, PodInfo
-from kubectl_restart_backend.outcome import LogExcerpt, Outcome, Rollback, Sent, Verdict
+from kubectl_restart_backend.errors import worst_exit_code
+from kubectl_restart_backend.kinds import DAEMONSET, STATEFULSET
+from kubectl_restart_backend.outcome import (
+    LogExcerpt,
+    Outcome,
+    Rollback,
+    RunOutcome,
+    Sent,
+    Verdict,
+)
 from kubectl_restart_backend.render import (
     Style,
     choose_style,
@@ -17,7 +26,9 @@ from kubectl_restart_backend.render import (
     render_document,
     render_outcome,
     render_progress,
+    render_run,
     render_verification,
+    run_document,
 )
 from kubectl_restart_backend.rollout import Phase, RolloutState
 from kubectl_restart_backend.verify import Verification
@@ -151,10 +162,11 @@ def test_no_ansi_codes_without_colour():
 
 
 SCHEMA_KEYS = [
-    "appName", "namespace", "context", "repo", "branch", "verdict", "ready", "rolloutInProgress",
-    "failed", "failureReason", "timedOut", "readyReplicas", "replicas", "pods", "deployedUrls",
-    "events", "logs", "restartedAt", "durationSeconds", "notes", "exitCode", "error",
-    "supersededBy", "recovered", "rollback", "interrupted", "verification",
+    "appName", "kind", "namespace", "context", "repo", "branch", "verdict", "ready",
+    "rolloutInProgress", "failed", "failureReason", "timedOut", "readyReplicas", "replicas",
+    "pods", "deployedUrls", "events", "logs", "restartedAt", "durationSeconds", "notes",
+    "exitCode", "error", "supersededBy", "recovered", "rollback", "interrupted",
+    "verification", "updateStrategy", "deletedPods",
 ]  # fmt: skip
 
 
@@ -377,3 +389,85 @@ def test_the_document_carries_the_verification_and_its_window():
         "settle": {"seconds": 30.0, "status": "failed", "problem": "pod x restarted"},
     }  # fmt: skip
     assert outcome_document(outcome(Verdict.COMPLETE, state()), 0)["verification"] is None
+
+
+# -- several workloads, one run ----------------------------------------------------------------
+
+
+def several() -> RunOutcome:
+    failing = pod(name="db-2", replicaset="db-7c5d9f")
+    return RunOutcome(
+        (
+            Outcome(Verdict.COMPLETE, "api", "shop", "sim", state=state(), urls=("https://x",)),
+            Outcome(
+                Verdict.FAILED, "db", "shop", "sim", kind=STATEFULSET, own_restart=True,
+                state=state(Phase.FAILED, 2, 3, "pod db-2 (container db) is in CrashLoopBackOff",
+                            [failing]),
+            ),
+            Outcome(Verdict.NOT_STARTED, "agent", "shop", "sim", kind=DAEMONSET,
+                    not_started="statefulset/db failed"),
+        )
+    )  # fmt: skip
+
+
+def test_several_workloads_are_named_and_summed_up_in_one_line():
+    lines = render_run(several(), PLAIN, [0, 1, 0]).splitlines()
+    assert "✓ Rolling restart complete for deployment/api" in lines
+    assert (
+        "✗ Restart failed: statefulset/db: pod db-2 (container db) is in CrashLoopBackOff"
+    ) in lines
+    assert (
+        "Not restarted: daemonset shop/agent (its wave comes after statefulset/db failed; "
+        "nothing was sent to it)"
+    ) in lines
+    assert "kubectl rollout undo statefulset/db -n shop (or run again with --undo-on-failure)" in (
+        "\n".join(lines)
+    )
+    assert lines[-1] == (
+        "✗ 1 of 3 workloads failed (failed: statefulset/db; not started: daemonset/agent; "
+        "complete: deployment/api)"
+    )
+
+
+def test_one_workload_reads_as_it_always_did():
+    run = RunOutcome((outcome(Verdict.COMPLETE, state(), urls=("https://x",)),))
+    assert render_run(run, PLAIN, [0]) == render_outcome(run.outcomes[0], PLAIN)
+
+
+def test_the_document_of_several_keeps_the_top_level_keys_and_lists_workloads():
+    doc = run_document(several(), [0, 1, 0], 1)
+    assert list(doc) == [*SCHEMA_KEYS, "workloads"]
+    assert [list(w) for w in doc["workloads"]] == [SCHEMA_KEYS] * 3
+    assert (doc["verdict"], doc["exitCode"], doc["ready"], doc["failed"]) == (
+        "failed",
+        1,
+        False,
+        True,
+    )
+    assert doc["failureReason"] == (
+        "statefulset/db: pod db-2 (container db) is in CrashLoopBackOff"
+    )
+    assert (doc["appName"], doc["kind"], doc["namespace"]) == (None, None, "shop")
+    assert doc["notes"] == []
+    assert doc["workloads"][1]["pods"][0]["revision"] == "db-7c5d9f"
+    assert doc["workloads"][1]["pods"][0]["replicaSet"] is None
+    assert doc["readyReplicas"] == 3 + 2
+
+
+def test_an_on_delete_trigger_says_no_pod_was_replaced_and_how_to_replace_them():
+    on_delete = Outcome(Verdict.TRIGGERED, "db", "shop", "sim", kind=STATEFULSET,
+                        on_delete=True, update_strategy="OnDelete")  # fmt: skip
+    assert render_outcome(on_delete, PLAIN).splitlines() == [
+        "Restart sent to statefulset shop/db, but no pod was replaced: it uses the OnDelete "
+        "update strategy, so its pods take the new template only when they are deleted.",
+        "To replace them one at a time, each after the previous is ready: kubectl "
+        "restart-backend -w statefulset/db -n shop --context sim --delete-pods",
+    ]
+
+
+@pytest.mark.parametrize(
+    "codes, worst",
+    [([0, 0], 0), ([0, 6], 6), ([6, 3], 3), ([3, 1, 6], 1), ([1, 130], 130), ([0, 143], 143)],
+)
+def test_the_worst_exit_code_wins(codes, worst):
+    assert worst_exit_code(codes) == worst

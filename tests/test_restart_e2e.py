@@ -193,7 +193,7 @@ def test_no_linked_deployment_says_how_to_link_one(cluster, checkout):
     cluster.create_deployment("shop", "backend")
     run = restart(cluster, checkout)
     assert run.exit_code == 4, run.output
-    assert "No deployment found for acme/shop@main" in run.stderr
+    assert "No workload found for acme/shop@main" in run.stderr
     assert "kubectl label deployment" in run.stderr
     assert "restart-backend/repo=acme-shop" in run.stderr
     assert not patches(cluster)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kubectl_restart_backend.kinds import STATEFULSET
 from kubectl_restart_backend.watcher import Snapshot, selector_string
 
 
@@ -46,7 +47,7 @@ def test_events_add_update_and_delete_pods():
 def test_a_deleted_deployment_leaves_none():
     snap = Snapshot(obj("dep"))
     snap.apply("deployments", "DELETED", obj("dep"))
-    assert snap.deployment is None
+    assert snap.workload is None
 
 
 def test_a_relist_replaces_everything_known_of_that_resource():
@@ -54,4 +55,12 @@ def test_a_relist_replaces_everything_known_of_that_resource():
     snap.replace("replicasets", [obj("new")])
     assert list(snap.replicasets) == ["new"]
     snap.replace("deployments", [])
-    assert snap.deployment is None
+    assert snap.workload is None
+
+
+def test_a_statefulset_snapshot_follows_its_own_resource():
+    snap = Snapshot(obj("db"), kind=STATEFULSET)
+    snap.apply("statefulsets", "MODIFIED", obj("db", "2"))
+    assert snap.workload == obj("db", "2")
+    snap.apply("statefulsets", "DELETED", obj("db"))
+    assert snap.workload is None

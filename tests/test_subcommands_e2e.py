@@ -49,9 +49,12 @@ def test_list_shows_every_branch_of_this_repo(cluster, checkout):
     run = plugin(cluster, checkout, "list", "-n", "shop")
     assert run.exit_code == 0, run.output
     header, *rows = run.stdout.splitlines()
-    assert header.split() == ["NAMESPACE", "NAME", "REPO", "BRANCH", "READY", "RESTARTED", "AGE"]
-    assert [row.split()[1] for row in rows] == ["backend", "backend-feature"]
-    assert rows[0].split()[4] == "3/3"
+    assert header.split() == [
+        "NAMESPACE", "KIND", "NAME", "REPO", "BRANCH", "READY", "RESTARTED", "AGE"
+    ]  # fmt: skip
+    assert [row.split()[2] for row in rows] == ["backend", "backend-feature"]
+    assert rows[0].split()[1] == "deployment"
+    assert rows[0].split()[5] == "3/3"
 
 
 def test_list_all_repos_in_all_namespaces_as_json(cluster, checkout):
