@@ -430,8 +430,9 @@ def test_status_reports_a_failing_rollout_someone_else_started(real_cluster, rea
 def test_optional_rules_are_the_readmes_remainder():
     # Guards the README parsing the other tests rely on.
     assert [r["resources"] for r in required_rules()] == [
-        ["deployments"],
+        ["deployments", "statefulsets", "daemonsets"],
         ["replicasets"],
         ["pods"],
     ]
-    assert ["pods/log"] in [r["resources"] for r in optional_rules()]
+    optional = [r["resources"] for r in optional_rules()]
+    assert ["pods/log"] in optional and ["controllerrevisions"] in optional
