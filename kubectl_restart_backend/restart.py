@@ -129,7 +129,9 @@ def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -
                 outcomes[index] = _not_started(session, targets[index], blocked)
             continue
         wave_targets = [targets[i] for i in wave]
-        done = _restart_wave(session, wave_targets, options, restarted_at, reporter)
+        done = _restart_wave(
+            session, wave_targets, options, restarted_at, reporter, labelled=len(targets) > 1
+        )
         for index, outcome in zip(wave, done):
             outcomes[index] = outcome
         failed = [o for o in done if o.verdict not in SUCCEEDED]
@@ -145,8 +147,11 @@ def _restart_wave(
     options: RestartOptions,
     restarted_at: str,
     reporter: Reporter,
+    *,
+    labelled: bool,
 ) -> list[Outcome]:
-    """Patch every target of the wave, then watch them together (unless --no-wait)."""
+    """Patch every target of the wave, then watch them together (unless --no-wait);
+    ``labelled``: progress names each workload (the run has several)."""
     patch = build_restart_patch(restarted_at)
     reporter.restarting([_who(t) for t in targets], session.context)
     jobs = []
@@ -162,7 +167,7 @@ def _restart_wave(
     if not options.wait:
         return [Outcome(Verdict.TRIGGERED, **job.base) for job in jobs]
     try:
-        return watch_to_verdicts(session, jobs, options.watch, reporter)
+        return watch_to_verdicts(session, jobs, options.watch, reporter, labelled=labelled)
     except PluginError as err:  # e.g. 403 on watch: say that the restart itself happened
         follow = "; ".join(
             f"kubectl rollout status {job.target.kind.ref(job.name)} -n {job.namespace}"
@@ -187,7 +192,9 @@ def run_status(
         base = _outcome_base(session, target)
         base["restarted_at"] = restarted_at_of(target.workload)
         jobs.append(_Job(target, target.workload, base))
-    return RunOutcome(tuple(watch_to_verdicts(session, jobs, watch, reporter)), selection.notes)
+    labelled = len(jobs) > 1
+    outcomes = watch_to_verdicts(session, jobs, watch, reporter, labelled=labelled)
+    return RunOutcome(tuple(outcomes), selection.notes)
 
 
 @dataclass
@@ -231,7 +238,12 @@ class _Job:
 
 
 def watch_to_verdicts(
-    session: Session, jobs: list[_Job], watch: WatchOptions, reporter: Reporter
+    session: Session,
+    jobs: list[_Job],
+    watch: WatchOptions,
+    reporter: Reporter,
+    *,
+    labelled: bool = False,
 ) -> list[Outcome]:
     """Follow each job's rollout to complete, failed, superseded or timeout (one deadline for
     the wave), then explain each verdict and roll back failures of ours when asked.
@@ -249,7 +261,8 @@ def watch_to_verdicts(
             job.verdict = Verdict.NO_PODS
         job.finished = clock()
     try:
-        follow_rollouts([j for j in jobs if j.verdict is None], watch, session, reporter)
+        pending = [j for j in jobs if j.verdict is None]
+        follow_rollouts(pending, watch, session, reporter, labelled=labelled)
     except KeyboardInterrupt:
         for job in jobs:
             if job.verdict is None:
@@ -268,7 +281,12 @@ def watch_to_verdicts(
 
 
 def follow_rollouts(
-    jobs: list[_Job], watch: WatchOptions, session: Session, reporter: Reporter
+    jobs: list[_Job],
+    watch: WatchOptions,
+    session: Session,
+    reporter: Reporter,
+    *,
+    labelled: bool = False,
 ) -> None:
     """Watch every job until the pure rule says complete, failed or superseded, or the
     deadline passes (TIMEOUT); sets each job's verdict and last state.
@@ -314,7 +332,7 @@ def follow_rollouts(
                 return
             shown = tuple((j.state.ready_replicas, j.state.replicas) for j in jobs if j.state)
             if shown != last_shown or clock - last_time >= PROGRESS_EVERY:
-                _report_progress(jobs, reporter)
+                _report_progress(jobs, reporter, labelled or len(jobs) > 1)
                 last_shown, last_time = shown, clock
             wake.wait(min(TICK, deadline - clock))
             wake.clear()
@@ -391,8 +409,9 @@ def _delete_next_pod(
     job.deleted_uids.add(victim.uid)
 
 
-def _report_progress(jobs: list[_Job], reporter: Reporter) -> None:
-    if len(jobs) == 1:
+def _report_progress(jobs: list[_Job], reporter: Reporter, labelled: bool) -> None:
+    """The spec's progress line; one per workload, each named, when the run has several."""
+    if not labelled:
         if jobs[0].state is not None:
             reporter.progress(jobs[0].state)
         return
