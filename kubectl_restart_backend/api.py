@@ -137,6 +137,13 @@ class KubeApi:
         self._reached = False
         self._quiet_until = float("-inf")
 
+    def extend_deadline(self, deadline: float) -> None:
+        """Let retries go on until ``deadline`` at least: each wave of an ordered run gets
+        its own --timeout, so the run's deadline moves with the waves."""
+        current = self._budget.deadline
+        if current is not None and deadline > current:
+            self._budget = RetryBudget(deadline, self._budget.clock)
+
     @property
     def host(self) -> str:
         """The server's URL as it may be printed (credentials in it redacted)."""

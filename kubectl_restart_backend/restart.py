@@ -129,6 +129,7 @@ def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -
                 outcomes[index] = _not_started(session, targets[index], blocked)
             continue
         wave_targets = [targets[i] for i in wave]
+        session.api.extend_deadline(session.clock() + options.watch.timeout)
         done = _restart_wave(
             session, wave_targets, options, restarted_at, reporter, labelled=len(targets) > 1
         )
