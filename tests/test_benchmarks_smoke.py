@@ -20,6 +20,7 @@ SCRIPTS = {
     "failure_detection": "Ratio (ours / kubectl, medians)",
     "verdict_accuracy": "Ratio (ours / kubectl, medians after the first sign)",
     "api_cost": "ratio ours/poll",
+    "workload_cost": "ratio ours/poll",
     "end_to_end": "| ratio |",
     "scale": "Ratio (ours / kubectl",
     "verification": "Ratio (with check / without, median walls)",
