@@ -470,3 +470,106 @@ def test_dry_run_asks_for_the_permissions_of_each_kind(cluster, checkout):
         assert f"  {check}" in text.stdout
     assert "replicasets" not in text.stdout
     assert [r for r in cluster.requests if r.method in ("PATCH", "DELETE")] == []
+
+
+# -- every failure path has a healing twin, for StatefulSets and DaemonSets too ---------------
+
+SECRET_ENV = [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "shop-db", "key": "url"}}}]
+WITH_SECRET = [{"name": "app", "image": "acme/shop:1", "env": SECRET_ENV}]
+
+
+def create(cluster, kind: str, **kwargs) -> str:
+    """The linked StatefulSet db or DaemonSet agent; its KIND/NAME."""
+    if kind == "statefulset":
+        link_sts(cluster, **kwargs)
+        return "statefulset/db"
+    link_ds(cluster, **kwargs)
+    return "daemonset/agent"
+
+
+def registry(answer_failures):
+    def arrange(cluster, kind):
+        ref = create(cluster, kind)
+        pulls = Behaviour.image_pull_backoff(pull_error="unavailable", failures=answer_failures)
+        cluster.set_behaviour("shop", ref, pulls)
+
+    return arrange
+
+
+def secret(after):
+    def arrange(cluster, kind):
+        cluster.create_secret("shop", "shop-db", {"url": "postgres://db"})
+        create(cluster, kind, containers=WITH_SECRET)
+        cluster.delete("secrets", "shop", "shop-db")
+        if after is not None:
+            cluster.create_secret("shop", "shop-db", {"url": "postgres://db"}, after=after)
+
+    return arrange
+
+
+def readiness(unready_for):
+    def arrange(cluster, kind):
+        ref = create(cluster, kind)
+        cluster.set_behaviour("shop", ref, Behaviour.never_ready(unready_for=unready_for))
+
+    return arrange
+
+
+TWINS = [
+    pytest.param(registry(None), registry(1), "(3 failed pulls, 2 tolerated)", id="registry-503"),
+    pytest.param(
+        secret(None),
+        secret(1.0),
+        'secret "shop-db" not found (for 2s, 2s tolerated)',
+        id="missing-secret",
+    ),  # fmt: skip
+]
+
+
+@pytest.mark.parametrize("kind", ["statefulset", "daemonset"])
+@pytest.mark.parametrize("doomed, heals, words", TWINS)
+def test_trouble_that_never_ends_fails_and_its_twin_that_heals_succeeds(
+    make_cluster, checkout, kind, doomed, heals, words
+):
+    args = ("--timeout", "60s", "--config-grace", "2s")
+    failing = make_cluster()
+    doomed(failing, kind)
+    run = restart(failing, checkout, *args)
+    assert run.exit_code == 1, run.output
+    [line] = [x for x in run.stdout.splitlines() if x.startswith("✗")]
+    assert words in line, line
+    healing = make_cluster()
+    heals(healing, kind)
+    run = restart(healing, checkout, *args)
+    assert run.exit_code == 0, run.output
+    assert [x for x in run.stdout.splitlines() if x.startswith("Recovered: ")], run.stdout
+
+
+@pytest.mark.parametrize("kind", ["statefulset", "daemonset"])
+def test_slow_readiness_is_waited_out_not_failed(cluster, checkout, kind):
+    readiness(2.0)(cluster, kind)
+    run = restart(cluster, checkout, "--timeout", "60s")
+    assert run.exit_code == 0, run.output
+
+
+@pytest.mark.parametrize("kind", ["statefulset", "daemonset"])
+def test_a_colleagues_image_mid_rollout_supersedes_ours_and_is_never_undone(
+    cluster, checkout, kind
+):
+    ref = create(cluster, kind)
+    cluster.set_behaviour("shop", ref, Behaviour.never_ready())
+    resource = f"{ref.split('/')[0]}s"
+    name = ref.split("/")[1]
+    containers = [{"name": "app", "image": "acme/shop:4.0-hotfix"}]
+    hotfix = {"spec": {"template": {"spec": {"containers": containers}}}}
+
+    def colleague() -> None:
+        cluster.patch(resource, "shop", name, hotfix, field_manager="kubectl-set")
+
+    cluster.faults.before("GET", r"/pods\?.*(?i:watch=true)", action=colleague)
+    run = restart(cluster, checkout, "--undo-on-failure", "--timeout", "60s")
+    assert run.exit_code == 6, run.output
+    [verdict] = [line for line in run.stdout.splitlines() if line.startswith("⚠")]
+    assert verdict.startswith("⚠ Restart superseded by a newer change: image ")
+    assert verdict.endswith("-> acme/shop:4.0-hotfix (manager: kubectl-set)")
+    assert len(patches(cluster)) == 1, "ours only: nothing undone"
