@@ -119,6 +119,44 @@ def minimal_user(side: Side) -> str:
     return side.user("dev", required_rules())
 
 
+def statefulset(behaviour: Behaviour | None = None, **kwargs: Any) -> Callable[[Side], None]:
+    def arrange(side: Side) -> None:
+        side.link_statefulset(**kwargs)
+        if behaviour is not None:
+            side.cluster.set_behaviour(side.ns, "statefulset/db", behaviour)
+
+    return arrange
+
+
+def daemonset(behaviour: Behaviour | None = None, **kwargs: Any) -> Callable[[Side], None]:
+    def arrange(side: Side) -> None:
+        side.link_daemonset(**kwargs)
+        if behaviour is not None:
+            side.cluster.set_behaviour(side.ns, "daemonset/agent", behaviour)
+
+    return arrange
+
+
+def three_kinds(failing: str | None = None) -> Callable[[Side], None]:
+    """Deployment api, StatefulSet db, DaemonSet agent, all linked; `failing` crash-loops."""
+
+    def arrange(side: Side) -> None:
+        side.link("api")
+        side.link_statefulset()
+        side.link_daemonset()
+        if failing is not None:
+            side.cluster.set_behaviour(side.ns, failing, Behaviour.crash_loop())
+
+    return arrange
+
+
+def ordered_pair_whose_first_fails(side: Side) -> None:
+    (side.checkout / ".restart-backend.yaml").write_text("order: [db, api]\n")
+    side.link("api")
+    side.link_statefulset()
+    side.cluster.set_behaviour(side.ns, "statefulset/db", Behaviour.crash_loop())
+
+
 CRASH_LOG = ("Starting", "FATAL: DATABASE_URL unset")
 # Healing takes a few (scaled) kubelet back-offs; a wrong verdict must not cost two long
 # timeouts.
@@ -191,6 +229,65 @@ SCENARIOS = {
     ),
     "slow-warm-up": Scenario(
         linked(Behaviour.never_ready(unready_for=30)), 0, "✓ Rolling restart complete", HEALING
+    ),
+    # StatefulSets and DaemonSets: the real statefulset and daemonset controllers.
+    "statefulset-healthy": Scenario(statefulset(), 0, "✓ Rolling restart complete for db"),
+    "statefulset-crash-loop": Scenario(
+        statefulset(Behaviour.crash_loop(exit_code=3, log_lines=CRASH_LOG)), 1, "✗ Restart failed"
+    ),
+    "statefulset-crash-once-then-ready": Scenario(
+        statefulset(Behaviour.crash_loop(failures=1)),
+        0,
+        "✓ Rolling restart complete",
+        ("--timeout", "60s"),
+    ),
+    "statefulset-on-delete": Scenario(
+        statefulset(update_strategy="OnDelete"),
+        0,
+        None,
+        (),
+        "Restart sent to statefulset shop/db, but no pod was replaced: it uses the OnDelete "
+        "update strategy, so its pods take the new template only when they are deleted.",
+    ),
+    "statefulset-on-delete-deleting-pods": Scenario(
+        statefulset(update_strategy="OnDelete"),
+        0,
+        "✓ Rolling restart complete",
+        ("--delete-pods", "--timeout", "60s"),
+        "Deleted pods (--delete-pods): db-2, db-1, db-0",
+    ),
+    "daemonset-healthy": Scenario(daemonset(), 0, "✓ Rolling restart complete for agent"),
+    "daemonset-crash-loop": Scenario(
+        daemonset(Behaviour.crash_loop(log_lines=CRASH_LOG)), 1, "✗ Restart failed"
+    ),
+    "daemonset-crash-once-then-ready": Scenario(
+        daemonset(Behaviour.crash_loop(failures=1)),
+        0,
+        "✓ Rolling restart complete",
+        ("--timeout", "60s"),
+    ),
+    "daemonset-on-delete-deleting-pods": Scenario(
+        daemonset(update_strategy="OnDelete"),
+        0,
+        "✓ Rolling restart complete",
+        ("--delete-pods", "--timeout", "60s"),
+    ),
+    "all-three-kinds": Scenario(
+        three_kinds(), 0, "✓ Rolling restart complete for daemonset/agent", ("--all",)
+    ),
+    "all-three-kinds-one-failing": Scenario(
+        three_kinds("statefulset/db"),
+        1,
+        "✓ Rolling restart complete for daemonset/agent",
+        ("--all", "--timeout", "60s"),
+    ),
+    "ordered-pair-whose-first-fails": Scenario(
+        ordered_pair_whose_first_fails,
+        1,
+        "✗ Restart failed: statefulset/db: pod db-2",
+        ("--all", "--timeout", "60s"),
+        "Not restarted: deployment shop/api (its wave comes after statefulset/db failed; "
+        "nothing was sent to it)",
     ),
     "secret-created-while-watching": Scenario(
         secret_deleted_after_linking,

@@ -22,6 +22,8 @@ from tests.plugin_runner import LINK_ANNOTATIONS, LINK_LABELS, Run, run_plugin
 __all__ = ["Side", "SimSide", "RealSide", "key_lines", "normalize", "pod_waiting"]
 
 _POD = re.compile(r"(?<![a-z0-9-])([a-z][a-z0-9-]*?)-[a-z0-9]{6,10}-[a-z0-9]{5}(?![a-z0-9])")
+# a DaemonSet's pods: <ds>-<5 random characters> (the scenarios' DaemonSet is "agent")
+_DAEMON_POD = re.compile(r"(?<![a-z0-9-])(agent)-[a-z0-9]{5}(?![a-z0-9])")
 _REPLICASET = re.compile(r"(?<![a-z0-9-])(backend|api)-[a-z0-9]{6,10}(?![a-z0-9])")
 _UID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 _BACKOFF = re.compile(r"\bback-off \d+m?\d*s\b")
@@ -43,6 +45,9 @@ _SUMMARY = (
     "The old pods keep serving",
     "The rollout goes on",
     "Not waiting",
+    "Restart sent to",
+    "Not restarted:",
+    "Deleted pods",
 )
 
 
@@ -52,6 +57,7 @@ def normalize(text: str, suffix: str | None = None) -> str:
         text = text.replace(f"-{suffix}", "")
     text = _UID.sub("<uid>", text)
     text = _POD.sub(r"\1-<pod>", text)
+    text = _DAEMON_POD.sub(r"\1-<pod>", text)
     text = _REPLICASET.sub(r"\1-<rs>", text)
     text = _BACKOFF.sub("back-off <t>", text)
     text = _CONTEXT_FLAG.sub("--context <context>", text)
@@ -121,6 +127,17 @@ class Side:
     def link(self, name: str = "backend", **kwargs: Any) -> dict:
         raise NotImplementedError
 
+    def link_statefulset(self, name: str = "db", **kwargs: Any) -> dict:
+        """A StatefulSet linked to the side's repo (as `link` links a Deployment)."""
+        return self.cluster.create_statefulset(self.ns, name, **self._linked(name), **kwargs)
+
+    def link_daemonset(self, name: str = "agent", **kwargs: Any) -> dict:
+        """A DaemonSet linked to the side's repo, one pod per node."""
+        return self.cluster.create_daemonset(self.ns, name, **self._linked(name), **kwargs)
+
+    def _linked(self, name: str) -> dict[str, Any]:
+        return {"labels": {**LINK_LABELS, "app": name}, "annotations": dict(LINK_ANNOTATIONS)}
+
     def user(self, name: str, rules: list[Mapping[str, Any]]) -> str:
         """A kubeconfig for a user whose rights are `rules` in this side's namespace only."""
         raise NotImplementedError
@@ -163,6 +180,12 @@ class SimSide(Side):
 class RealSide(Side):
     def link(self, name: str = "backend", **kwargs: Any) -> dict:
         return self.cluster.link(self.ns, name, **kwargs)
+
+    def _linked(self, name: str) -> dict[str, Any]:
+        return {
+            "labels": {**self.cluster.link_labels, "app": name},
+            "annotations": dict(self.cluster.link_annotations),
+        }
 
     def user(self, name: str, rules: list[Mapping[str, Any]]) -> str:
         return self.cluster.add_user(name, rules, namespace=self.ns)
