@@ -185,6 +185,33 @@ def test_the_readmes_minimal_role_is_enough_and_falls_back_to_its_namespace(
     assert "✓ Rolling restart complete for backend" in run.stdout
 
 
+def test_the_readmes_role_restarts_every_kind_and_replaces_on_delete_pods(
+    real_cluster, real_checkout
+):
+    ns = real_cluster.ns()
+    linked = {
+        "labels": {**real_cluster.link_labels, "app": "db"},
+        "annotations": dict(real_cluster.link_annotations),
+    }
+    real_cluster.link(ns, "api")
+    real_cluster.create_statefulset(ns, "db", update_strategy="OnDelete", **linked)
+    before = {p["metadata"]["uid"] for p in real_cluster.list("pods", ns, label_selector="app=db")}
+    kubeconfig = real_cluster.add_user("dev", readme_role()["rules"], namespace=ns)
+    run = restart(
+        real_cluster, real_checkout, "--all", "--delete-pods", "--timeout", "90s", "-o", "json",
+        kubeconfig=kubeconfig,
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    doc = json.loads(run.stdout)
+    assert [(w["kind"], w["verdict"]) for w in doc["workloads"]] == [
+        ("Deployment", "complete"),
+        ("StatefulSet", "complete"),
+    ]
+    assert doc["workloads"][1]["deletedPods"] == ["db-2", "db-1", "db-0"]
+    after = {p["metadata"]["uid"] for p in real_cluster.list("pods", ns, label_selector="app=db")}
+    assert len(after) == 3 and not after & before  # the real controller replaced each one
+
+
 def test_the_readmes_whole_role_gives_the_full_report(real_cluster, real_checkout):
     ns = real_cluster.ns()
     real_cluster.link(ns)
