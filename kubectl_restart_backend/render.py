@@ -19,7 +19,7 @@ from kubectl_restart_backend.diagnosis import (
     safe_text,
 )
 from kubectl_restart_backend.errors import severity
-from kubectl_restart_backend.kinds import DEPLOYMENT, Kind
+from kubectl_restart_backend.kinds import DAEMONSET, DEPLOYMENT, Kind
 from kubectl_restart_backend.outcome import Outcome, Rollback, RunOutcome, Sent, Verdict
 from kubectl_restart_backend.rollout import Phase, PodInfo, RolloutState
 from kubectl_restart_backend.verify import AFTER_COMPLETE_REASONS, Verification
@@ -239,10 +239,12 @@ def _complete(view: _View, style: Style) -> list[str]:
     assert state is not None
     title = f"{style.mark(Verdict.COMPLETE)} Rolling restart complete for {view.title}"
     if state.replicas == 0:  # scaled to 0 while we watched: "healthy: 0/0" would say nothing
-        return [
-            title,
-            f"No pods running: {view.who} was scaled to 0 replicas during the restart",
-        ]
+        why = (
+            "has no node to run on"
+            if outcome.kind is DAEMONSET
+            else "was scaled to 0 replicas during the restart"
+        )
+        return [title, f"No pods running: {view.who} {why}"]
     urls = ", ".join(outcome.urls) if outcome.urls else (outcome.urls_note or "none")
     return (
         [title, f"All pods healthy: {state.ready_replicas}/{state.replicas} ready", f"URLs: {urls}"]

@@ -471,3 +471,11 @@ def test_an_on_delete_trigger_says_no_pod_was_replaced_and_how_to_replace_them()
 )
 def test_the_worst_exit_code_wins(codes, worst):
     assert worst_exit_code(codes) == worst
+
+
+def test_a_daemonset_on_no_node_is_not_said_to_be_scaled_to_zero():
+    empty = Outcome(Verdict.COMPLETE, "agent", "shop", "sim", kind=DAEMONSET, state=state(
+        ready=0, replicas=0))  # fmt: skip
+    assert render_outcome(empty, PLAIN).splitlines()[1] == (
+        "No pods running: daemonset shop/agent has no node to run on"
+    )
