@@ -343,3 +343,17 @@ def test_rollout_status_agrees_that_a_start_up_crash_that_heals_is_a_success(clu
     assert status.returncode == 0, status.stderr
     new = [p for p in cluster.list("pods", "shop") if not p["metadata"].get("deletionTimestamp")]
     assert {p["status"]["containerStatuses"][0]["restartCount"] for p in new} == {2}
+
+
+def test_get_leases_shows_who_holds_the_restart_lock(cluster, home):
+    cluster.create_namespace("shop")
+    stamp = "2026-11-30T12:00:00.000000Z"
+    cluster.create("leases", {"metadata": {"name": "restart-backend.deployment.backend",
+                                           "namespace": "shop"},
+                              "spec": {"holderIdentity": "alice@laptop (pid 7)",
+                                       "acquireTime": stamp, "renewTime": stamp}})  # fmt: skip
+    result = kubectl(cluster, home, "get", "leases", "-n", "shop")
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()
+    assert header.split() == ["NAME", "HOLDER", "AGE"]
+    assert row.startswith("restart-backend.deployment.backend   alice@laptop (pid 7)   ")

@@ -100,6 +100,24 @@ def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str]]) -> ApiEr
     return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {summary}', details)
 
 
+def _require_resource_version(rt: ResourceType, name: str, obj: dict) -> None:
+    """A type whose strategy refuses unconditional updates (Leases): the generic registry's
+    422, which names the resource, not the kind."""
+    if obj["metadata"].get("resourceVersion"):
+        return
+    field, message = (
+        "metadata.resourceVersion",
+        "Invalid value: 0: must be specified for an update",
+    )
+    raise ApiError(
+        422,
+        "Invalid",
+        f'{rt.group_resource} "{name}" is invalid: {field}: {message}',
+        {"name": name, **({"group": rt.group} if rt.group else {}), "kind": rt.plural,
+         "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}]},
+    )  # fmt: skip
+
+
 def _strip_type_meta(obj: dict) -> dict:
     """List items of built-in types carry no kind/apiVersion on the wire."""
     return {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
@@ -233,8 +251,20 @@ class Api:
             )
         with self.store.lock:
             current = self.store.get_shared(rt.plural, namespace, name)
+            if current is not None and not rt.unconditional_update and not subresource:
+                _require_resource_version(rt, name, obj)
             self._manage(current, obj, manager, subresource)
             return self._write(rt, obj, subresource)
+
+    def creates_on_update(
+        self, rt: ResourceType, namespace: str | None, name: str, subresource: str = ""
+    ) -> bool:
+        """Whether a PUT of this object would create it (AllowCreateOnUpdate: Leases)."""
+        return (
+            rt.create_on_update
+            and not subresource
+            and self.store.get_shared(rt.plural, namespace, name) is None
+        )
 
     def patch(
         self,
@@ -253,6 +283,9 @@ class Api:
                 scale = self._apply(rt, self.scale_of(rt, current), patch, patch_type)
                 return self._update_scale(rt, namespace, name, scale)
             patched = self._apply(rt, current, patch, patch_type)
+            problem = defaults.decode_problem(rt.plural, patched)
+            if problem:
+                raise bad_request(problem)
             meta = patched.get("metadata") or {}
             if meta.get("name") != name or (rt.namespaced and meta.get("namespace") != namespace):
                 raise bad_request("a patch cannot change metadata.name or metadata.namespace")
@@ -422,6 +455,9 @@ class Api:
         if kind and kind != rt.kind:
             raise bad_request(f"the kind of the object ({kind}) does not match {rt.kind}")
         obj = deep_copy(body)
+        problem = defaults.decode_problem(rt.plural, obj)
+        if problem:
+            raise bad_request(problem)
         meta = obj.setdefault("metadata", {})
         if rt.namespaced:
             if meta.get("namespace") and namespace and meta["namespace"] != namespace:

@@ -8,11 +8,13 @@ Validation covers what a client could plausibly get wrong and the API server wou
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timezone
 from typing import Any
 
 from .selectors import labels_match, parse_label_selector
 
-__all__ = ["apply_defaults", "validate", "selector_string"]
+__all__ = ["apply_defaults", "validate", "selector_string", "decode_problem"]
 
 
 def _default_container(container: dict) -> None:
@@ -246,6 +248,56 @@ def _validate_update_strategy(obj: dict, daemonset: bool) -> list[tuple[str, str
     return causes
 
 
+# metav1.MicroTime: parsed with RFC3339Micro (exactly six fraction digits), written in UTC.
+_MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$")
+_MICRO_TIME_FIELDS = {"leases": ("acquireTime", "renewTime")}
+
+
+def decode_problem(resource: str, obj: dict) -> str | None:
+    """Why the API server could not decode `obj` (a 400 before any validation), or None.
+    MicroTime fields are normalised to UTC (in a copy of .spec set on `obj`), as a real
+    server writes them back."""
+    if not isinstance(obj.get("spec"), dict) or resource not in _MICRO_TIME_FIELDS:
+        return None
+    spec = obj["spec"] = dict(obj["spec"])
+    for key in _MICRO_TIME_FIELDS[resource]:
+        value = spec.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not _MICRO_TIME.match(value):
+            kind = obj.get("kind") or "Lease"
+            return (
+                f'{kind} in version "v1" cannot be handled as a {kind}: parsing time '
+                f'"{value}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse it as '
+                "RFC3339Micro"
+            )
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+        spec[key] = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return None
+
+
+def _validate_lease(obj: dict) -> list[tuple[str, str]]:
+    """ValidateLeaseSpec: positive duration, transitions not negative, preferredHolder only
+    with a strategy (the one strategy there is, or a qualified name)."""
+    spec = obj.get("spec") or {}
+    causes: list[tuple[str, str]] = []
+    duration, transitions = spec.get("leaseDurationSeconds"), spec.get("leaseTransitions")
+    if isinstance(duration, int) and duration <= 0:
+        causes.append(("spec.leaseDurationSeconds", f"Invalid value: {duration}: must be greater "
+                                                     "than 0"))  # fmt: skip
+    if isinstance(transitions, int) and transitions < 0:
+        causes.append(("spec.leaseTransitions", f"Invalid value: {transitions}: must be greater "
+                                                 "than or equal to 0"))  # fmt: skip
+    strategy = spec.get("strategy")
+    if strategy is not None and strategy != "OldestEmulationVersion" and "/" not in strategy:
+        causes.append(("spec.strategy", f'Unsupported value: "{strategy}": supported values: '
+                                         '"OldestEmulationVersion"'))  # fmt: skip
+    if spec.get("preferredHolder") and not strategy:
+        causes.append(("spec.preferredHolder",
+                       "Forbidden: may only be specified if `strategy` is defined"))  # fmt: skip
+    return causes
+
+
 def validate(resource: str, obj: dict) -> list[tuple[str, str]]:
     """(field, message) pairs the API server would reject the object for; empty when valid."""
     if resource in ("deployments", "replicasets"):
@@ -263,6 +315,8 @@ def validate(resource: str, obj: dict) -> list[tuple[str, str]]:
         return causes
     if resource == "daemonsets":
         return _validate_workload(obj) + _validate_update_strategy(obj, True)
+    if resource == "leases":
+        return _validate_lease(obj)
     if resource == "pods":
         return _validate_containers((obj.get("spec") or {}).get("containers") or [],
                                     "spec.containers")  # fmt: skip

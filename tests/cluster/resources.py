@@ -58,6 +58,10 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     subresources: tuple[Subresource, ...] = ()
+    # The registry strategy's AllowUnconditionalUpdate / AllowCreateOnUpdate: a Lease must be
+    # replaced at a resourceVersion (422 without one), and a PUT may create a missing one.
+    unconditional_update: bool = True
+    create_on_update: bool = False
 
     @property
     def api_version(self) -> str:
@@ -135,6 +139,10 @@ REGISTRY: tuple[ResourceType, ...] = (
     ),
     ResourceType(
         "apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", True,
+    ),
+    ResourceType(
+        "coordination.k8s.io", "v1", "Lease", "leases", "lease", True,
+        unconditional_update=False, create_on_update=True,
     ),
     ResourceType(
         "networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", True,

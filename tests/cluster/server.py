@@ -487,6 +487,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_object(api.get(rt, ns, name or ""))
         elif verb == "create":
             self._send_json(201, api.create(rt, ns, self._json_body(), self._field_manager()))
+        elif verb == "update" and api.creates_on_update(rt, ns, name or "", sub):
+            self._authorize_create_on_update(req)
+            self._send_json(201, api.create(rt, ns, self._json_body(), self._field_manager()))
         elif verb == "update":
             body = self._json_body()
             self._send_json(200, api.update(rt, ns, name or "", body, sub, self._field_manager()))
@@ -498,6 +501,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, api.delete(rt, ns, name or "", options))
         else:
             self._delete_collection(req)
+
+    def _authorize_create_on_update(self, req: ResourceRequest) -> None:
+        """A PUT that creates needs `create` too (the update handler's withAuthorization)."""
+        state = self.server.state
+        assert self.req_user is not None
+        attrs = Attributes("create", req.rt.group, req.rt.plural, "", req.namespace or "",
+                           req.name or "")  # fmt: skip
+        if not state.authorizer.allowed(self.req_user, attrs):
+            raise ApiError(
+                403,
+                "Forbidden",
+                forbidden_message(self.req_user, attrs, req.rt.group_resource),
+                {"name": req.name, **({"group": req.rt.group} if req.rt.group else {}),
+                 "kind": req.rt.plural},
+            )  # fmt: skip
 
     def _send_object(self, obj: dict) -> None:
         accept = self.headers.get("Accept") or ""

@@ -244,6 +244,7 @@ _COLUMNS: dict[str, list[Column]] = {
                                              else "80"),
         _AGE,
     ],
+    "leases": [_NAME, ("Holder", "string", 0, _get("spec", "holderIdentity", default="")), _AGE],
     "namespaces": [_NAME, ("Status", "string", 0, _get("status", "phase", default="")), _AGE],
     "events": [
         ("Last Seen", "string", 0, lambda o, n: _age({"metadata": {"creationTimestamp":
