@@ -12,6 +12,7 @@ from .auth import Rule, rule
 from .behaviours import Behaviour
 from .cluster import SimCluster, rollout_complete
 from .faults import Faults
+from .fleet import SimFleet
 from .server import RequestRecord
 from .simulation import SimConfig
 from .store import Conflict, NotFound, Store, WatchEvent
@@ -26,6 +27,7 @@ __all__ = [
     "Rule",
     "SimCluster",
     "SimConfig",
+    "SimFleet",
     "Store",
     "WatchEvent",
     "rollout_complete",

@@ -3,6 +3,8 @@
 Seeds namespace `shop` with the Deployment `backend` labelled for repo `acme/shop`, branch
 `main` (3 replicas, a Service and an Ingress), prints `export KUBECONFIG=...`, and serves until
 Ctrl-C. `--bench-deployments N` adds N more Deployments (in namespace `bench`) for benchmarks.
+`--clusters staging,prod-eu,prod-us` runs a fleet instead: one cluster per name, each seeded
+alike, with its own CA and token, and one kubeconfig with a context per cluster.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 from pathlib import Path
 
 from .cluster import SimCluster
+from .fleet import SimFleet
 from .simulation import SimConfig
 
 REPO_LABELS = {"restart-backend/repo": "acme-shop", "restart-backend/branch": "main"}
@@ -59,31 +62,55 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bench-replicas", type=int, default=2, metavar="N")
     parser.add_argument("--quiet-events", action="store_true",
                         help="record no Events (large benchmarks)")  # fmt: skip
+    parser.add_argument("--clusters", metavar="NAMES", type=_names,
+                        help="a fleet: one cluster per comma-separated name (a context each); "
+                             "with --port, ports PORT, PORT+1, ...")  # fmt: skip
     return parser.parse_args(argv)
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one cluster")
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = SimConfig(record_events=not args.quiet_events)
-    cluster = SimCluster(tls=not args.http, port=args.port, sim_config=config)
-    cluster.start()
+    if args.clusters:
+        ports = {name: args.port + i for i, name in enumerate(args.clusters)} if args.port else {}
+        served: SimCluster | SimFleet = SimFleet(
+            args.clusters, ports=ports, tls=not args.http, sim_config=config
+        )
+    else:
+        served = SimCluster(tls=not args.http, port=args.port, sim_config=config)
+    served.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         if args.kubeconfig:
-            cluster.kubeconfig = cluster.write_kubeconfig(args.kubeconfig)
-        if not args.no_seed:
-            seed(cluster)
-        if args.bench_deployments:
-            seed_bench(cluster, args.bench_deployments, args.bench_replicas)
-        print(f"Simulated cluster serving at {cluster.url} (Ctrl-C to stop)", file=sys.stderr)
-        print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)
+            served.kubeconfig = served.write_kubeconfig(args.kubeconfig)
+        clusters = list(served) if isinstance(served, SimFleet) else [served]
+        for cluster in clusters:
+            if not args.no_seed:
+                seed(cluster)
+            if args.bench_deployments:
+                seed_bench(cluster, args.bench_deployments, args.bench_replicas)
+        if isinstance(served, SimFleet):
+            for name in served.names:
+                print(f"Simulated cluster {name} serving at {served[name].url} (context {name})",
+                      file=sys.stderr)  # fmt: skip
+            print("Ctrl-C stops them all", file=sys.stderr)
+        else:
+            print(f"Simulated cluster serving at {served.url} (Ctrl-C to stop)", file=sys.stderr)
+        print(f"export KUBECONFIG={served.kubeconfig}", flush=True)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass
     finally:
-        cluster.stop()
+        served.stop()
         print("Simulated cluster stopped.", file=sys.stderr)
     return 0
 

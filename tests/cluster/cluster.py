@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import secrets
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -90,6 +91,7 @@ class SimCluster:
         )
         self._certs = (certificates or session_certificates()) if tls else None
         self._server: SimHTTPServer | None = None
+        self._port_keeper: socket.socket | None = None  # while unreachable
         self._server_thread: threading.Thread | None = None
         self._sim_thread: threading.Thread | None = None
         self._sim_stop = threading.Event()
@@ -119,6 +121,9 @@ class SimCluster:
     def stop(self) -> None:
         """Stop serving and simulating; removes the work dir if the cluster made it."""
         self._stop_server()
+        if self._port_keeper is not None:
+            self._port_keeper.close()
+            self._port_keeper = None
         if self._sim_thread is not None:
             self._sim_stop.set()
             self._sim_wake.set()
@@ -139,6 +144,30 @@ class SimCluster:
         if down_seconds > 0:
             time.sleep(down_seconds)
         self._start_server()
+
+    def make_unreachable(self) -> None:
+        """Stop serving (every connection and watch drops) and keep the port bound but not
+        listening, so clients get "connection refused" and no other server can take the port
+        meanwhile. State and simulation carry on; `make_reachable` serves again."""
+        if self._port_keeper is not None:
+            return
+        self._stop_server()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        keeper = socket.socket(family, socket.SOCK_STREAM)
+        keeper.bind((self.host, self._port))
+        self._port_keeper = keeper
+
+    def make_reachable(self) -> None:
+        """Serve again on the same port after `make_unreachable`."""
+        if self._port_keeper is None:
+            return
+        self._port_keeper.close()
+        self._port_keeper = None
+        self._start_server()
+
+    @property
+    def reachable(self) -> bool:
+        return self._server is not None
 
     def __enter__(self) -> SimCluster:
         return self.start()
