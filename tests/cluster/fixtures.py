@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar, Union
 
 import pytest
 
@@ -13,30 +14,46 @@ from .fleet import DEFAULT_FLEET, SimFleet
 
 __all__ = ["cluster", "make_cluster", "fleet", "make_fleet"]
 
+Started = TypeVar("Started", bound=Union[SimCluster, SimFleet])
 
-def _check_simulation(sim_cluster: SimCluster | SimFleet) -> None:
-    if sim_cluster.sim_errors:
-        pytest.fail("the simulation raised:\n" + "\n".join(sim_cluster.sim_errors), False)
+
+@contextmanager
+def _starting(
+    tmp_path: Path, prefix: str, start: Callable[..., Started]
+) -> Iterator[Callable[..., Started]]:
+    """A factory calling `start(*args, workdir=..., **options)`; whatever it started is
+    stopped afterwards, and the test fails if a simulation raised meanwhile."""
+    started: list[Started] = []
+
+    def make(*args: Any, **options: Any) -> Started:
+        options.setdefault("workdir", tmp_path / f"{prefix}-{len(started)}")
+        thing = start(*args, **options)
+        started.append(thing)
+        return thing
+
+    yield make
+    for thing in started:
+        thing.stop()
+    for thing in started:
+        if thing.sim_errors:
+            pytest.fail("the simulation raised:\n" + "\n".join(thing.sim_errors), False)
+
+
+def _start_cluster(**options: Any) -> SimCluster:
+    options.setdefault("certificates", session_certificates())
+    return SimCluster(**options).start()
+
+
+def _start_fleet(names: Sequence[str] = DEFAULT_FLEET, **options: Any) -> SimFleet:
+    return SimFleet(names, **options).start()
 
 
 @pytest.fixture
 def make_cluster(tmp_path: Path) -> Iterator[Callable[..., SimCluster]]:
     """Factory for clusters with options (`make_cluster(tls=False, sim_config=...)`); every
     cluster it starts is stopped after the test."""
-    started: list[SimCluster] = []
-
-    def make(**options: Any) -> SimCluster:
-        options.setdefault("workdir", tmp_path / f"cluster-{len(started)}")
-        options.setdefault("certificates", session_certificates())
-        sim_cluster = SimCluster(**options).start()
-        started.append(sim_cluster)
-        return sim_cluster
-
-    yield make
-    for sim_cluster in started:
-        sim_cluster.stop()
-    for sim_cluster in started:
-        _check_simulation(sim_cluster)
+    with _starting(tmp_path, "cluster", _start_cluster) as make:
+        yield make
 
 
 @pytest.fixture
@@ -49,19 +66,8 @@ def cluster(make_cluster: Callable[..., SimCluster]) -> SimCluster:
 def make_fleet(tmp_path: Path) -> Iterator[Callable[..., SimFleet]]:
     """Factory for fleets (`make_fleet(["eu", "us"], sim_config=...)`); every fleet it
     starts is stopped after the test."""
-    started: list[SimFleet] = []
-
-    def make(names: Sequence[str] = DEFAULT_FLEET, **options: Any) -> SimFleet:
-        options.setdefault("workdir", tmp_path / f"fleet-{len(started)}")
-        fleet = SimFleet(names, **options).start()
-        started.append(fleet)
-        return fleet
-
-    yield make
-    for fleet in started:
-        fleet.stop()
-    for fleet in started:
-        _check_simulation(fleet)
+    with _starting(tmp_path, "fleet", _start_fleet) as make:
+        yield make
 
 
 @pytest.fixture
