@@ -171,8 +171,8 @@ def compute_rollout_state(
         return snapshot.verdict(
             Phase.WAITING,
             "WaitingForObservation",
-            f"waiting for the {kind.word} controller to observe generation {wanted} "
-            f"(observed {observed})",
+            f"waiting for the {kind.word} controller to observe generation {wanted}; "
+            f"last observed {observed}",
         )
     return _judge_observed(snapshot, status, events)
 

@@ -79,11 +79,11 @@ def outcome(verdict, st=None, **extra):
                 0,
                 3,
                 reason="WaitingForObservation",
-                message="waiting for the deployment controller to observe generation 4 "
-                "(observed 3)",
+                message="waiting for the deployment controller to observe generation 4; "
+                "last observed 3",
             ),
             "Pods: 0/3 ready, rollout in progress... (waiting for the deployment controller to "
-            "observe generation 4 (observed 3))",
+            "observe generation 4; last observed 3)",
             id="controller-not-there-yet",
         ),
     ],
