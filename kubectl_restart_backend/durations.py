@@ -40,14 +40,14 @@ def parse_duration(text: str) -> float:
         seconds = sum(float(num) * _UNIT_SECONDS[unit] for num, unit in _PART_RE.findall(value))
         return _bounded(seconds, text)
     if value.startswith("-"):
-        raise UsageError(f"Duration {shown(text)} is negative", _HINT)
-    raise UsageError(f"Duration {shown(text)} is not a duration", _HINT)
+        raise UsageError(f"{shown(text)} is a negative duration", _HINT)
+    raise UsageError(f"{shown(text)} is not a duration", _HINT)
 
 
 def _bounded(seconds: float, text: str) -> float:
     if seconds > MAX_SECONDS:
         raise UsageError(
-            f"Duration {shown(text)} is too long (at most 2562047h, as in kubectl)", _HINT
+            f"{shown(text)} is too long a duration (at most 2562047h, as in kubectl)", _HINT
         )
     return seconds
 
