@@ -29,6 +29,7 @@ from .kubeconfig import build_kubeconfig, write_kubeconfig_file
 from .rollout_status import rollout_complete, rollout_settled
 from .server import RequestRecord, ServerState, SimHTTPServer, make_ssl_context
 from .store import Store, deep_copy
+from .workload_factory import WorkloadFactory
 
 __all__ = ["SimCluster", "default_simulation_factory", "rollout_complete"]
 
@@ -43,7 +44,7 @@ def default_simulation_factory(store: Store, config: Any = None) -> Any:
     return Simulation(store, config)
 
 
-class SimCluster:
+class SimCluster(WorkloadFactory):
     """A simulated Kubernetes cluster on 127.0.0.1; see tests/cluster/README.md."""
 
     def __init__(
@@ -319,147 +320,9 @@ class SimCluster:
             return existing
         return self.create("namespaces", {"metadata": {"name": name, "labels": dict(labels or {})}})
 
-    def create_deployment(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        replicas: int = 3,
-        labels: Mapping[str, str] | None = None,
-        annotations: Mapping[str, str] | None = None,
-        pod_labels: Mapping[str, str] | None = None,
-        containers: list[dict] | None = None,
-        strategy: dict | str | None = None,
-        paused: bool = False,
-        progress_deadline_seconds: int = 600,
-        min_ready_seconds: int = 0,
-        behaviour: Any = None,
-        wait_ready: bool = True,
-        timeout: float = 30.0,
-    ) -> dict:
-        """Create a Deployment (and its namespace if needed). `wait_ready` returns once the
-        first rollout is complete (needs the simulation; `behaviour` applies from the start)."""
-        spec: dict[str, Any] = {
-            "replicas": replicas,
-            "progressDeadlineSeconds": progress_deadline_seconds,
-            "minReadySeconds": min_ready_seconds,
-        }
-        if strategy:
-            spec["strategy"] = _strategy(strategy)
-        if paused:
-            spec["paused"] = True
-        return self._create_workload(
-            "Deployment", namespace, name, spec, labels=labels, annotations=annotations,
-            pod_labels=pod_labels, containers=containers, behaviour=behaviour,
-            wait_ready=wait_ready and not paused, timeout=timeout,
-        )  # fmt: skip
-
-    def create_statefulset(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        replicas: int = 3,
-        labels: Mapping[str, str] | None = None,
-        annotations: Mapping[str, str] | None = None,
-        pod_labels: Mapping[str, str] | None = None,
-        containers: list[dict] | None = None,
-        service_name: str | None = None,
-        update_strategy: dict | str | None = None,
-        pod_management_policy: str | None = None,
-        min_ready_seconds: int = 0,
-        behaviour: Any = None,
-        wait_ready: bool = True,
-        timeout: float = 30.0,
-    ) -> dict:
-        """Create a StatefulSet (serviceName defaults to its name; `update_strategy` is
-        "OnDelete", "RollingUpdate" or a dict such as {"type": "RollingUpdate",
-        "rollingUpdate": {"partition": 1}}). `wait_ready` as for Deployments (under OnDelete:
-        until every Pod is ready)."""
-        spec: dict[str, Any] = {
-            "replicas": replicas,
-            "serviceName": name if service_name is None else service_name,
-            "minReadySeconds": min_ready_seconds,
-        }
-        if update_strategy:
-            spec["updateStrategy"] = _strategy(update_strategy)
-        if pod_management_policy:
-            spec["podManagementPolicy"] = pod_management_policy
-        return self._create_workload(
-            "StatefulSet", namespace, name, spec, labels=labels, annotations=annotations,
-            pod_labels=pod_labels, containers=containers, behaviour=behaviour,
-            wait_ready=wait_ready, timeout=timeout,
-        )  # fmt: skip
-
-    def create_daemonset(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        labels: Mapping[str, str] | None = None,
-        annotations: Mapping[str, str] | None = None,
-        pod_labels: Mapping[str, str] | None = None,
-        containers: list[dict] | None = None,
-        update_strategy: dict | str | None = None,
-        node_selector: Mapping[str, str] | None = None,
-        min_ready_seconds: int = 0,
-        behaviour: Any = None,
-        wait_ready: bool = True,
-        timeout: float = 30.0,
-    ) -> dict:
-        """Create a DaemonSet: one Pod per node of the simulation (`SimConfig.nodes`) that
-        `node_selector` admits (node labels: kubernetes.io/hostname, ... and
-        `SimConfig.node_labels`). `update_strategy` and `wait_ready` as for StatefulSets."""
-        spec: dict[str, Any] = {"minReadySeconds": min_ready_seconds}
-        if update_strategy:
-            spec["updateStrategy"] = _strategy(update_strategy)
-        pod_spec = {"nodeSelector": dict(node_selector)} if node_selector else {}
-        return self._create_workload(
-            "DaemonSet", namespace, name, spec, labels=labels, annotations=annotations,
-            pod_labels=pod_labels, containers=containers, behaviour=behaviour,
-            wait_ready=wait_ready, timeout=timeout, pod_spec=pod_spec,
-        )  # fmt: skip
-
-    def _create_workload(
-        self,
-        kind: str,
-        namespace: str,
-        name: str,
-        spec: dict[str, Any],
-        *,
-        labels: Mapping[str, str] | None,
-        annotations: Mapping[str, str] | None,
-        pod_labels: Mapping[str, str] | None,
-        containers: list[dict] | None,
-        behaviour: Any,
-        wait_ready: bool,
-        timeout: float,
-        pod_spec: Mapping[str, Any] | None = None,
-    ) -> dict:
-        """The shared part of create_deployment/statefulset/daemonset: namespace, behaviour,
-        selector and template (labels `app: <name>` unless given), metadata, waiting."""
-        self.create_namespace(namespace)
-        if behaviour is not None:
-            self.set_behaviour(namespace, f"{kind}/{name}", behaviour)
-        selector = dict(pod_labels or {"app": name})
-        containers = deep_copy(containers) or _default_containers(name)
-        spec = {
-            **spec,
-            "selector": {"matchLabels": selector},
-            "template": {
-                "metadata": {"labels": dict(selector)},
-                "spec": {**deep_copy(dict(pod_spec or {})), "containers": containers},
-            },
-        }
-        metadata: dict[str, Any] = {"name": name, "namespace": namespace,
-                                    "labels": dict(labels or {"app": name})}  # fmt: skip
-        if annotations:
-            metadata["annotations"] = dict(annotations)
-        rt = resources.resolve(kind)
-        created = self.create(rt.plural, {"metadata": metadata, "spec": spec})
-        if not wait_ready or self.sim is None:
-            return created
-        return self.wait_for_rollout(namespace, name, timeout=timeout, kind=kind)
+    @property
+    def can_wait_for_rollouts(self) -> bool:
+        return self.sim is not None
 
     def set_behaviour(self, namespace: str, workload: str, behaviour: Any) -> None:
         """Pods created from now on for the workload follow `behaviour` (behaviours.py);
@@ -643,21 +506,6 @@ class SimCluster:
                 traceback.print_exc(file=sys.stderr)
                 delay = None
             self._sim_wake.wait(timeout=delay)
-
-
-def _strategy(strategy: dict | str) -> dict:
-    """A strategy given as its type ("OnDelete") or in full."""
-    return {"type": strategy} if isinstance(strategy, str) else deep_copy(strategy)
-
-
-def _default_containers(name: str) -> list[dict]:
-    return [
-        {
-            "name": "app",
-            "image": f"registry.example.com/acme/{name}:1.0.0",
-            "ports": [{"containerPort": 8080, "name": "http"}],
-        }
-    ]
 
 
 def _lb_ingress(entries: list[dict | str]) -> list[dict]:

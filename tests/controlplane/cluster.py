@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 from tests.cluster.behaviours import ANNOTATION, ANNOTATION_PREFIX, Behaviour
 from tests.cluster.resources import workload_key
 from tests.cluster.rollout_status import rollout_settled
+from tests.cluster.workload_factory import WorkloadFactory
 
 from .fake_kubelet import behaviour_configmap
 from .launcher import ControlPlane
@@ -62,22 +63,10 @@ def behaviour_annotations(behaviour: Behaviour) -> dict[str, str]:
     return out
 
 
-def _strategy(strategy: dict | str) -> dict:
-    return {"type": strategy} if isinstance(strategy, str) else copy.deepcopy(strategy)
-
-
-def _default_containers(name: str) -> list[dict]:
-    return [
-        {
-            "name": "app",
-            "image": f"registry.example.com/acme/{name}:1.0.0",
-            "ports": [{"containerPort": 8080, "name": "http"}],
-        }
-    ]
-
-
-class RealCluster:
+class RealCluster(WorkloadFactory):
     """SimCluster's helpers against a running `ControlPlane`, for one test (`suffix`)."""
+
+    default_timeout = 60.0  # the real controllers and the fake kubelet's polling are slower
 
     def __init__(self, plane: ControlPlane, suffix: str, workdir: Path) -> None:
         self.plane = plane
@@ -236,173 +225,6 @@ class RealCluster:
             f"no default ServiceAccount in namespace {name}",
         )
         return existing
-
-    def create_deployment(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        replicas: int = 3,
-        labels: Mapping[str, str] | None = None,
-        annotations: Mapping[str, str] | None = None,
-        pod_labels: Mapping[str, str] | None = None,
-        pod_annotations: Mapping[str, str] | None = None,
-        containers: list[dict] | None = None,
-        strategy: dict | str | None = None,
-        paused: bool = False,
-        progress_deadline_seconds: int = 600,
-        min_ready_seconds: int = 0,
-        behaviour: Behaviour | None = None,
-        wait_ready: bool = True,
-        timeout: float = 60.0,
-    ) -> dict:
-        """As SimCluster.create_deployment (plus `pod_annotations`)."""
-        spec: dict[str, Any] = {
-            "replicas": replicas,
-            "progressDeadlineSeconds": progress_deadline_seconds,
-            "minReadySeconds": min_ready_seconds,
-        }
-        if strategy:
-            spec["strategy"] = _strategy(strategy)
-        if paused:
-            spec["paused"] = True
-        return self._create_workload(
-            "Deployment",
-            namespace,
-            name,
-            spec,
-            labels=labels,
-            annotations=annotations,
-            pod_labels=pod_labels,
-            pod_annotations=pod_annotations,
-            containers=containers,
-            behaviour=behaviour,
-            wait_ready=wait_ready and not paused,
-            timeout=timeout,
-        )
-
-    def create_statefulset(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        replicas: int = 3,
-        labels: Mapping[str, str] | None = None,
-        annotations: Mapping[str, str] | None = None,
-        pod_labels: Mapping[str, str] | None = None,
-        containers: list[dict] | None = None,
-        service_name: str | None = None,
-        update_strategy: dict | str | None = None,
-        pod_management_policy: str | None = None,
-        min_ready_seconds: int = 0,
-        behaviour: Behaviour | None = None,
-        wait_ready: bool = True,
-        timeout: float = 60.0,
-    ) -> dict:
-        """As SimCluster.create_statefulset."""
-        spec: dict[str, Any] = {
-            "replicas": replicas,
-            "serviceName": name if service_name is None else service_name,
-            "minReadySeconds": min_ready_seconds,
-        }
-        if update_strategy:
-            spec["updateStrategy"] = _strategy(update_strategy)
-        if pod_management_policy:
-            spec["podManagementPolicy"] = pod_management_policy
-        return self._create_workload(
-            "StatefulSet",
-            namespace,
-            name,
-            spec,
-            labels=labels,
-            annotations=annotations,
-            pod_labels=pod_labels,
-            containers=containers,
-            behaviour=behaviour,
-            wait_ready=wait_ready,
-            timeout=timeout,
-        )
-
-    def create_daemonset(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        labels: Mapping[str, str] | None = None,
-        annotations: Mapping[str, str] | None = None,
-        pod_labels: Mapping[str, str] | None = None,
-        containers: list[dict] | None = None,
-        update_strategy: dict | str | None = None,
-        node_selector: Mapping[str, str] | None = None,
-        min_ready_seconds: int = 0,
-        behaviour: Behaviour | None = None,
-        wait_ready: bool = True,
-        timeout: float = 60.0,
-    ) -> dict:
-        """As SimCluster.create_daemonset: one Pod per fake-kubelet Node `node_selector`
-        admits."""
-        spec: dict[str, Any] = {"minReadySeconds": min_ready_seconds}
-        if update_strategy:
-            spec["updateStrategy"] = _strategy(update_strategy)
-        return self._create_workload(
-            "DaemonSet",
-            namespace,
-            name,
-            spec,
-            labels=labels,
-            annotations=annotations,
-            pod_labels=pod_labels,
-            containers=containers,
-            behaviour=behaviour,
-            wait_ready=wait_ready,
-            timeout=timeout,
-            pod_spec={"nodeSelector": dict(node_selector)} if node_selector else None,
-        )
-
-    def _create_workload(
-        self,
-        kind: str,
-        namespace: str,
-        name: str,
-        spec: dict[str, Any],
-        *,
-        labels: Mapping[str, str] | None,
-        annotations: Mapping[str, str] | None,
-        pod_labels: Mapping[str, str] | None,
-        containers: list[dict] | None,
-        behaviour: Behaviour | None,
-        wait_ready: bool,
-        timeout: float,
-        pod_annotations: Mapping[str, str] | None = None,
-        pod_spec: Mapping[str, Any] | None = None,
-    ) -> dict:
-        """The shared part of the create_* helpers, as SimCluster's: namespace, behaviour
-        (from the start), selector and template (`app: <name>` unless given), waiting."""
-        self.create_namespace(namespace)
-        if behaviour is not None:
-            self.set_behaviour(namespace, f"{kind}/{name}", behaviour)
-        selector = dict(pod_labels or {"app": name})
-        template: dict[str, Any] = {
-            "metadata": {"labels": dict(selector)},
-            "spec": {
-                **copy.deepcopy(dict(pod_spec or {})),
-                "containers": copy.deepcopy(containers) or _default_containers(name),
-            },
-        }
-        if pod_annotations:
-            template["metadata"]["annotations"] = dict(pod_annotations)
-        metadata: dict[str, Any] = {
-            "name": name,
-            "namespace": namespace,
-            "labels": dict(labels or {"app": name}),
-        }
-        if annotations:
-            metadata["annotations"] = dict(annotations)
-        body = {"selector": {"matchLabels": selector}, "template": template, **spec}
-        created = self.create(kind, {"metadata": metadata, "spec": body})
-        if not wait_ready:
-            return created
-        return self.wait_for_rollout(namespace, name, timeout=timeout, kind=kind)
 
     def link(self, namespace: str, name: str = "backend", **kwargs: Any) -> dict:
         """A Deployment linked to this test's repo (acme/shop-<suffix>@main)."""
