@@ -263,6 +263,50 @@ class KubeApi:
         )
         return bool((body.get("status") or {}).get("allowed"))
 
+    # -- the restart lock (a coordination.k8s.io/v1 Lease per workload) ------------------
+
+    def get_lease(self, namespace: str, name: str) -> Optional[dict]:
+        """The Lease, or None when there is none (404)."""
+        coordination = self._api("CoordinationV1Api")
+        try:
+            return self._json(
+                "get leases",
+                lambda: coordination.read_namespaced_lease(name, namespace, **self._opts()),
+            )
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def create_lease(self, namespace: str, body: dict) -> dict:
+        """POST a new Lease; the API server answers 409 AlreadyExists if another run was first.
+
+        Raises ``PatchOutcomeUnknown`` when it may have been created: read it back."""
+        coordination = self._api("CoordinationV1Api")
+        return self._json(
+            "create leases",
+            lambda: coordination.create_namespaced_lease(
+                namespace, body, field_manager=FIELD_MANAGER, **self._opts()
+            ),
+            write=True,
+        )
+
+    def replace_lease(self, namespace: str, name: str, body: dict, *, retry: bool = True) -> dict:
+        """PUT the Lease at the resourceVersion in ``body``: 409 Conflict if anyone wrote it
+        since we read it (the optimistic concurrency the lock relies on). ``retry=False``:
+        one attempt (a renewal is tried again anyway; a release must not hold up the exit).
+
+        Raises ``PatchOutcomeUnknown`` when it may have been applied: read it back."""
+        coordination = self._api("CoordinationV1Api")
+        return self._json(
+            "update leases",
+            lambda: coordination.replace_namespaced_lease(
+                name, namespace, body, field_manager=FIELD_MANAGER, **self._opts()
+            ),
+            write=True,
+            retry=retry,
+        )
+
     # -- the one write -------------------------------------------------------------------
 
     def patch_workload(

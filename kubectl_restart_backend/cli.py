@@ -26,7 +26,8 @@ Exit codes:
   2  usage or bad input (flags, git checkout, kubeconfig, config file)
   3  timed out waiting (the rollout may still finish)
   4  no matching workload (none, or more than one without --all)
-  5  refused or API error (paused, forbidden, unreachable, authentication)
+  5  refused or API error (paused, forbidden, unreachable, authentication; another
+     run restarting it: --no-wait-lock, or waited --timeout in vain)
   6  superseded: someone else changed or paused the workload mid-rollout (never undone)
   130 interrupted (Ctrl-C); 143 SIGTERM, 129 SIGHUP, handled the same way; a failure
       already known is still printed
@@ -376,6 +377,12 @@ class PluginGroup(click.Group):
     help="Replace the pods a controller will not: under the OnDelete update strategy "
     "(and a rolled-back StatefulSet's broken pods), delete them one at a time, each after the "
     "previous replacement is ready, stopping at the first that fails.",
+)
+@click.option(
+    "--no-wait-lock",
+    is_flag=True,
+    help="When another run is restarting the same workload (it holds its lock), refuse "
+    "(exit 5) instead of waiting for it (at most --timeout).",
 )
 @click.option(
     "--dry-run",
@@ -856,6 +863,7 @@ def _watch(settings: dict) -> Any:
 
 
 def _restart(settings: dict, console: Any) -> int:
+    from kubectl_restart_backend.lock import LockOptions
     from kubectl_restart_backend.restart import RestartOptions, run_restart
 
     if settings["no_wait"] and settings.get("undo_on_failure"):
@@ -869,6 +877,7 @@ def _restart(settings: dict, console: Any) -> int:
         watch=_watch(settings),
         wait=not settings["no_wait"],
         dry_run=settings["dry_run"],
+        lock=LockOptions(wait=not settings.get("no_wait_lock"), timeout=settings["timeout"]),
     )
     session = _session(settings, console, timeout=settings["timeout"])
     return _finish(console, run_restart(session, options, console))

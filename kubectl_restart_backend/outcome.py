@@ -60,6 +60,20 @@ class Rollback:
 
 
 @dataclass(frozen=True)
+class LockReport:
+    """What the restart lock did (README, "One restart at a time").
+
+    ``held`` is False when the restart went on without it (no permission, no Lease API);
+    ``waited_for`` names the other run we waited for, if any.
+    """
+
+    lease: str  # namespace/name of the Lease
+    held: bool
+    waited_seconds: float = 0.0
+    waited_for: str = ""
+
+
+@dataclass(frozen=True)
 class Outcome:
     verdict: Verdict
     app_name: str
@@ -86,6 +100,7 @@ class Outcome:
     on_delete: bool = False  # OnDelete without --delete-pods: the patch replaced no pod
     deleted_pods: tuple[str, ...] = ()  # pods we deleted (--delete-pods), in order
     not_started: str = ""  # NOT_STARTED: why (the earlier wave that did not succeed)
+    lock: Optional[LockReport] = None  # the restart lock (None: no restart was sent)
 
     @property
     def label(self) -> str:

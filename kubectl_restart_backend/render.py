@@ -20,7 +20,7 @@ from kubectl_restart_backend.diagnosis import (
 )
 from kubectl_restart_backend.errors import severity
 from kubectl_restart_backend.kinds import DAEMONSET, DEPLOYMENT, Kind
-from kubectl_restart_backend.outcome import Outcome, Rollback, RunOutcome, Sent, Verdict
+from kubectl_restart_backend.outcome import LockReport, Outcome, Rollback, RunOutcome, Sent, Verdict
 from kubectl_restart_backend.rollout import Phase, PodInfo, RolloutState
 from kubectl_restart_backend.verify import AFTER_COMPLETE_REASONS, Verification
 
@@ -599,6 +599,7 @@ def outcome_document(outcome: Outcome, exit_code: int) -> dict[str, Any]:
         "verification": _verification_document(outcome.verification),
         "updateStrategy": outcome.update_strategy,
         "deletedPods": list(outcome.deleted_pods),
+        "lock": _lock_document(outcome.lock),
     }
 
 
@@ -668,6 +669,7 @@ def combine_documents(
         "verification": None,  # each workload's is in workloads
         "updateStrategy": shared("updateStrategy"),
         "deletedPods": joined("deletedPods"),
+        "lock": _combined_lock(documents),
     }
 
 
@@ -723,6 +725,7 @@ def error_document(
         "verification": None,
         "updateStrategy": None,
         "deletedPods": [],
+        "lock": None,
     }
 
 
@@ -761,6 +764,32 @@ def _verification_document(verification: Optional[Verification]) -> Optional[dic
         "reason": verification.reason or None,
         "durationSeconds": verification.seconds,
         "settle": settle,
+    }
+
+
+def _lock_document(lock: Optional[LockReport]) -> Optional[dict[str, Any]]:
+    if lock is None:
+        return None
+    return {
+        "lease": lock.lease,
+        "held": lock.held,
+        "waitedSeconds": round(lock.waited_seconds, 3),
+        "waitedFor": lock.waited_for or None,
+    }
+
+
+def _combined_lock(documents: Sequence[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """The locks of several workloads summed up (each workload's own is in ``workloads``):
+    no one Lease, held only if every lock taken was, the seconds waited in all, and the
+    first other run waited for; null when no lock was taken (a dry run)."""
+    locks = [d["lock"] for d in documents if d["lock"]]
+    if not locks:
+        return None
+    return {
+        "lease": None,
+        "held": all(lock["held"] for lock in locks),
+        "waitedSeconds": round(sum(lock["waitedSeconds"] for lock in locks), 3),
+        "waitedFor": next((lock["waitedFor"] for lock in locks if lock["waitedFor"]), None),
     }
 
 

@@ -14,6 +14,7 @@ own verdict; the next wave starts only when every workload of this one succeeded
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, Protocol, Sequence
@@ -28,7 +29,9 @@ from kubectl_restart_backend.kinds import (
     Kind,
     replaced_on_delete,
     update_strategy,
+    workload_named,
 )
+from kubectl_restart_backend.lock import LockOptions, RestartLock, restart_lock
 from kubectl_restart_backend.outcome import Outcome, Rollback, RunOutcome, Sent, Verdict
 from kubectl_restart_backend.pod_deletion import next_pod_to_delete
 from kubectl_restart_backend.report import UrlPrefetch, gather_report
@@ -42,7 +45,13 @@ from kubectl_restart_backend.restart_patch import (
 )
 from kubectl_restart_backend.retry import RetryBudget
 from kubectl_restart_backend.rollout import Phase, RolloutState
-from kubectl_restart_backend.session import Session, Target, TargetQuery, find_targets
+from kubectl_restart_backend.session import (
+    Session,
+    Target,
+    TargetQuery,
+    find_targets,
+    get_named_workload,
+)
 from kubectl_restart_backend.trouble import (
     DEFAULT_TOLERANCE,
     Tolerance,
@@ -90,19 +99,21 @@ class RestartOptions:
     watch: WatchOptions = field(default_factory=WatchOptions)
     wait: bool = True
     dry_run: bool = False
+    lock: LockOptions = field(default_factory=LockOptions)
 
 
 def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -> RunOutcome:
     """Restart the targets, wave by wave, and (unless ``--no-wait``) watch each wave to its
-    verdicts; a wave that does not fully succeed leaves the later ones untouched."""
+    verdicts; a wave that does not fully succeed leaves the later ones untouched. Each
+    workload's lock (one restart at a time) is held from before its patch to its verdict."""
     started = session.clock()
     selection = find_targets(session, options.query, reporter.notice)
     targets = selection.targets
     for target in targets:
         _refuse_paused(target, "a restart would not roll out")
-    restarted_at = format_rfc3339(session.now())
-    patch = build_restart_patch(restarted_at)
     if options.dry_run:
+        restarted_at = format_rfc3339(session.now())
+        patch = build_restart_patch(restarted_at)
         plans = [
             Outcome(
                 Verdict.DRY_RUN,
@@ -123,6 +134,7 @@ def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -
     targets = tuple(replace(t, notes=t.notes + said.get(i, ())) for i, t in enumerate(targets))
     outcomes: dict[int, Outcome] = {}
     blocked = ""
+    waited = 0.0  # for other runs' locks: not part of this run's duration
     for wave in selection.waves:
         if blocked:
             for index in wave:
@@ -130,29 +142,76 @@ def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -
             continue
         wave_targets = [targets[i] for i in wave]
         session.api.extend_deadline(session.clock() + options.watch.timeout)
-        done = _restart_wave(
-            session, wave_targets, options, restarted_at, reporter, labelled=len(targets) > 1
+        done, wave_waited = _restart_wave(
+            session, wave_targets, options, reporter, labelled=len(targets) > 1
         )
+        waited += wave_waited
         for index, outcome in zip(wave, done):
             outcomes[index] = outcome
         failed = [o for o in done if o.verdict not in SUCCEEDED]
         if failed:
             blocked = f"{failed[0].label} {_ENDED[failed[0].verdict]}"
     ordered = tuple(outcomes[i] for wave in selection.waves for i in wave)
-    return RunOutcome(_timed(ordered, session.clock() - started), selection.notes)
+    return RunOutcome(_timed(ordered, session.clock() - started - waited), selection.notes)
 
 
 def _restart_wave(
     session: Session,
     targets: list[Target],
     options: RestartOptions,
-    restarted_at: str,
+    reporter: Reporter,
+    *,
+    labelled: bool,
+) -> tuple[list[Outcome], float]:
+    """Take the locks of the wave's workloads, then patch them and watch them to their
+    verdicts; the locks are given back when the wave ends, however it ends. Returns the
+    outcomes and the seconds waited for other runs' locks."""
+    with contextlib.ExitStack() as held:
+        locks = {
+            _lock_key(t): held.enter_context(
+                restart_lock(session, *_lock_key(t), options.lock, reporter.notice)
+            )
+            for t in sorted(targets, key=_lock_key)
+        }
+        waited = sum(lock.waited for lock in locks.values())
+        if waited:
+            # Waiting for another run's restart does not count against our own --timeout.
+            session.api.extend_deadline(session.clock() + options.watch.timeout)
+        targets = [_still_restartable(session, t, locks[_lock_key(t)]) for t in targets]
+        outcomes = _patch_and_watch(session, targets, options, reporter, labelled=labelled)
+    return [locks[_lock_key(t)].stamp(o) for t, o in zip(targets, outcomes)], waited
+
+
+def _lock_key(target: Target) -> tuple[str, str, str]:
+    """(kind, namespace, name): the workload a lock is for. Every run takes the locks of a
+    wave sorted by it, so two runs never wait for each other in a circle."""
+    kind, namespace, name = _who(target)
+    return kind.name, namespace, name
+
+
+def _still_restartable(session: Session, target: Target, lock: RestartLock) -> Target:
+    """After waiting for another run's restart: the workload as it is now (it may have been
+    paused or deleted meanwhile)."""
+    if not lock.waited_for:
+        return target
+    meta = target.workload["metadata"]
+    ref = workload_named(target.kind, meta["name"])
+    fresh = replace(target, workload=get_named_workload(session, meta["namespace"], ref))
+    _refuse_paused(fresh, "a restart would not roll out")
+    return fresh
+
+
+def _patch_and_watch(
+    session: Session,
+    targets: list[Target],
+    options: RestartOptions,
     reporter: Reporter,
     *,
     labelled: bool,
 ) -> list[Outcome]:
-    """Patch every target of the wave, then watch them together (unless --no-wait);
-    ``labelled``: progress names each workload (the run has several)."""
+    """Patch every target of the wave (stamped now, once their locks are ours), then watch
+    them together (unless --no-wait); ``labelled``: progress names each workload."""
+    restarted_at = format_rfc3339(session.now())
     patch = build_restart_patch(restarted_at)
     reporter.restarting([_who(t) for t in targets], session.context)
     jobs = []
@@ -729,6 +788,9 @@ def plan_dry_run(api: KubeApi, target: Target, patch: dict, watch: WatchOptions)
     needed += [
         ("list", "services", ""),  # URLs, and the Service the smoke check goes through
         ("get", "services/proxy", ""),  # the smoke check (optional: skipped without it)
+        ("get", "leases", "coordination.k8s.io"),  # the restart lock (optional)
+        ("create", "leases", "coordination.k8s.io"),
+        ("update", "leases", "coordination.k8s.io"),
     ]
     if watch.delete_pods and replaced_on_delete(target.workload, kind):
         needed.append(("delete", "pods", ""))

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -146,3 +147,41 @@ def interrupt_when(
     finally:
         process.kill()
     return process.returncode, stdout, stderr
+
+
+class LiveOutput:
+    """A running plugin process whose output is read as it comes, so a test can wait for a
+    line (``saw``) before acting; ``finish`` waits for the exit and returns everything."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self._lines: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        self._readers = [
+            threading.Thread(target=self._read, args=(name,), daemon=True)
+            for name in ("stdout", "stderr")
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, name: str) -> None:
+        for line in getattr(self.process, name):
+            self._lines[name].append(line)
+
+    def saw(self, text: str) -> bool:
+        """Whether ``text`` appeared in the output so far (or the process has exited)."""
+        if self.process.poll() is not None:
+            return True
+        return any(text in line for lines in self._lines.values() for line in list(lines))
+
+    def finish(self, timeout: float = 120.0) -> Run:
+        try:
+            self.process.wait(timeout)
+        finally:
+            self.process.kill()
+        for reader in self._readers:
+            reader.join(10)
+        return Run(
+            self.process.returncode,
+            "".join(self._lines["stdout"]),
+            "".join(self._lines["stderr"]),
+        )

@@ -41,6 +41,7 @@ OPTIONAL = [
     role_rule("networking.k8s.io", ["ingresses"], "list"),
     role_rule("gateway.networking.k8s.io", ["httproutes"], "list"),
     role_rule("", ["services/proxy"], "get"),
+    role_rule("coordination.k8s.io", ["leases"], "get", "create", "update"),
 ]
 
 

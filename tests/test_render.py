@@ -166,7 +166,7 @@ SCHEMA_KEYS = [
     "rolloutInProgress", "failed", "failureReason", "timedOut", "readyReplicas", "replicas",
     "pods", "deployedUrls", "events", "logs", "restartedAt", "durationSeconds", "notes",
     "exitCode", "error", "supersededBy", "recovered", "rollback", "interrupted",
-    "verification", "updateStrategy", "deletedPods",
+    "verification", "updateStrategy", "deletedPods", "lock",
 ]  # fmt: skip
 
 

@@ -1,0 +1,328 @@
+"""End to end: one restart at a time per workload (the restart lock, a coordination.k8s.io/v1
+Lease), through the real client against the simulated cluster, with real processes where two
+runs meet. No sleeps: the first run's new pods wait for a Secret the test creates once the
+second run is seen waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from datetime import datetime, timedelta, timezone
+
+from kubectl_restart_backend.lease import format_micro_time
+from tests.cluster.auth import ADMIN_RULES
+from tests.cluster.behaviours import Behaviour
+from tests.controlplane.rbac import required_rules
+from tests.plugin_runner import (
+    LiveOutput,
+    interrupt_when,
+    link,
+    patches,
+    run_plugin,
+    start_console_script,
+)
+
+LEASE = "restart-backend.deployment.backend"
+LEASES = f"/apis/coordination.k8s.io/v1/namespaces/shop/leases/{LEASE}"
+SECRET_ENV = [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "shop-db", "key": "url"}}}]
+WAITING = "deployment shop/backend is being restarted by"
+
+
+def restart(cluster, checkout, *args, kubeconfig=None):
+    return run_plugin(["--kubeconfig", kubeconfig or cluster.kubeconfig, *args], cwd=checkout)
+
+
+def pipeline(cluster, name: str) -> str:
+    """A kubeconfig of its own (user ``name``), so the request log tells the runs apart."""
+    cluster.add_user(name, f"{name}-token", ADMIN_RULES)
+    return cluster.write_kubeconfig(user=name)
+
+
+def link_waiting_for_secret(cluster) -> None:
+    """shop/backend, whose restarted pods wait for the Secret shop-db until it is created."""
+    cluster.create_secret("shop", "shop-db", {"url": "postgres://db"})
+    link(cluster, containers=[{"name": "api", "image": "acme/shop:1", "env": SECRET_ENV}])
+    cluster.delete("secrets", "shop", "shop-db")
+
+
+def first_run_holding_the_lock(cluster, checkout, *args) -> LiveOutput:
+    """Run ``first`` as a process; return once it has patched (it holds the lock and waits
+    for the Secret)."""
+    first = LiveOutput(
+        start_console_script(
+            cluster, checkout, "--config-grace", "5m", *args, kubeconfig=pipeline(cluster, "first")
+        )
+    )
+    cluster.wait_for(
+        lambda: first.process.poll() is not None or by(cluster, "first", "PATCH"),
+        30,
+        "the first run never patched",
+    )
+    return first
+
+
+def by(cluster, user: str, method: str, path_end: str = "") -> list[int]:
+    """Indexes in the request log of ``user``'s ``method`` requests (path ending so)."""
+    return [
+        i
+        for i, r in enumerate(cluster.requests)
+        if r.user == user and r.method == method and r.path.endswith(path_end) and r.status < 400
+    ]
+
+
+def lease_spec(cluster) -> dict:
+    return cluster.get("leases", "shop", LEASE)["spec"]
+
+
+def hold_lease(cluster, holder: str, renewed: datetime, duration: int = 30) -> None:
+    stamp = format_micro_time(renewed)
+    cluster.create(
+        "leases",
+        {
+            "metadata": {"name": LEASE, "namespace": "shop"},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": duration,
+                     "acquireTime": stamp, "renewTime": stamp, "leaseTransitions": 4},
+        },
+    )  # fmt: skip
+
+
+# -- two runs on one workload ----------------------------------------------------------------
+
+
+def test_a_second_run_waits_for_the_first_and_then_restarts_once_more(cluster, checkout):
+    link_waiting_for_secret(cluster)
+    first = first_run_holding_the_lock(cluster, checkout)
+    second = LiveOutput(
+        start_console_script(cluster, checkout, kubeconfig=pipeline(cluster, "second"))
+    )
+    cluster.wait_for(lambda: second.saw(WAITING), 30, "the second run never said it waits")
+    assert len(patches(cluster)) == 1  # while the first restart goes on, nobody else patches
+    holder = lease_spec(cluster)["holderIdentity"]
+    cluster.create_secret("shop", "shop-db", {"url": "postgres://db"})
+    first_run, second_run = first.finish(), second.finish()
+    assert first_run.exit_code == 0, first_run.output  # not superseded: nobody patched meanwhile
+    assert second_run.exit_code == 0, second_run.output
+    assert "✓ Rolling restart complete for backend" in first_run.stdout
+    assert "✓ Rolling restart complete for backend" in second_run.stdout
+    # The request log: the second PATCH comes after the first run gave the lock back.
+    (first_patch,), (second_patch,) = by(cluster, "first", "PATCH"), by(cluster, "second", "PATCH")
+    first_release = by(cluster, "first", "PUT", LEASE)[-1]
+    assert cluster.requests[first_release].json["spec"].get("holderIdentity") is None
+    assert first_patch < first_release < second_patch
+    # What the second run said: who holds it, since when, that it waits, and when it is its turn.
+    lines = second_run.stdout.splitlines()
+    (waiting,) = [line for line in lines if WAITING in line]
+    assert waiting.startswith(f"note: {WAITING} {holder} since ")
+    assert f"(pid {first.process.pid}, kubectl-restart-backend, run " in holder
+    assert waiting.endswith("waiting for it to finish (up to 2m, --timeout; --no-wait-lock "
+                            "refuses instead)")  # fmt: skip
+    ours = next(
+        i for i, line in enumerate(lines) if "lock of deployment shop/backend is ours" in line
+    )
+    assert lines[ours + 1] == "Restarting deployment shop/backend (context sim)"
+    deployment = cluster.get("deployments", "shop", "backend")
+    assert deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    assert "holderIdentity" not in lease_spec(cluster)  # given back at the end
+
+
+def test_with_no_wait_lock_the_second_run_refuses_and_changes_nothing(cluster, checkout):
+    link_waiting_for_secret(cluster)
+    first = first_run_holding_the_lock(cluster, checkout)
+    second = LiveOutput(
+        start_console_script(
+            cluster, checkout, "--no-wait-lock", kubeconfig=pipeline(cluster, "second")
+        )
+    )
+    second_run = second.finish(60)
+    cluster.create_secret("shop", "shop-db", {"url": "postgres://db"})
+    first_run = first.finish()
+    assert second_run.exit_code == 5, second_run.output
+    error, hint = second_run.stderr.splitlines()[-2:]
+    assert error.startswith(f"error: {WAITING} ")
+    assert f"(pid {first.process.pid}, kubectl-restart-backend, run " in error
+    assert error.endswith(": nothing was changed")
+    assert hint == (
+        "hint: run again once it is done, or without --no-wait-lock to wait for it (at most "
+        "--timeout)"
+    )
+    assert not by(cluster, "second", "PATCH") and not by(cluster, "second", "PUT")
+    assert first_run.exit_code == 0, first_run.output
+
+
+def test_waiting_is_bounded_by_the_timeout(cluster, checkout):
+    link(cluster)
+    hold_lease(cluster, "alice@laptop (pid 7, kubectl-restart-backend, run 0a0a0a)",
+               datetime.now(timezone.utc), duration=3600)  # fmt: skip
+    run = restart(cluster, checkout, "--timeout", "1s", "-o", "json")
+    assert run.exit_code == 5, run.output
+    doc = json.loads(run.stdout)
+    assert doc["error"]["message"].startswith(
+        "deployment shop/backend is being restarted by alice@laptop (pid 7, "
+        "kubectl-restart-backend, run 0a0a0a) since "
+    )
+    assert "gave up waiting after 1s: nothing was changed" in doc["error"]["message"]
+    assert doc["error"]["hint"].startswith(
+        "follow that restart with: kubectl restart-backend status --deployment backend -n shop "
+        "--context sim"
+    )
+    assert not patches(cluster)
+    assert lease_spec(cluster)["holderIdentity"].startswith("alice@laptop")
+
+
+# -- a holder that is gone -------------------------------------------------------------------
+
+
+def test_the_expired_lease_of_a_dead_holder_is_taken_over(cluster, checkout):
+    link(cluster)
+    an_hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+    hold_lease(cluster, "bob@old-ci (pid 4242, kubectl-restart-backend, run dead00)", an_hour_ago)
+    run = restart(cluster, checkout)
+    assert run.exit_code == 0, run.output
+    (note,) = [line for line in run.stdout.splitlines() if "taking over" in line]
+    assert note.startswith(
+        "note: taking over the lock of deployment shop/backend from bob@old-ci (pid 4242, "
+        "kubectl-restart-backend, run dead00): not renewed since "
+    )
+    assert note.endswith("(60m ago), its holder is gone")
+    assert len(patches(cluster)) == 1
+    spec = lease_spec(cluster)
+    assert "holderIdentity" not in spec and spec["leaseTransitions"] == 5
+
+
+def test_a_terminated_run_gives_the_lock_back(cluster, checkout):
+    link(cluster)
+    cluster.set_behaviour("shop", "backend", Behaviour.never_ready())
+    process = start_console_script(cluster, checkout, "--timeout", "60s")
+    code, stdout, stderr = interrupt_when(
+        cluster, process, lambda: bool(patches(cluster)), sig=signal.SIGTERM
+    )
+    assert code == 143, stdout + stderr
+    assert "holderIdentity" not in lease_spec(cluster)
+
+
+# -- without the lock ------------------------------------------------------------------------
+
+
+def test_without_lease_permissions_one_note_and_the_restart_goes_on(cluster, checkout):
+    link(cluster)
+    cluster.add_user("dev", "dev-token", required_rules())  # the README's Role without leases
+    run = restart(cluster, checkout, "-o", "json", kubeconfig=cluster.write_kubeconfig(user="dev"))
+    assert run.exit_code == 0, run.output
+    said = [line for line in run.stderr.splitlines() if "lock" in line]
+    assert said == [
+        "note: restarting deployment shop/backend without the lock (not allowed to get leases "
+        "in namespace shop): another run could restart it at the same time (README, 'One "
+        "restart at a time')"
+    ]
+    doc = json.loads(run.stdout)
+    assert doc["verdict"] == "complete" and len(patches(cluster)) == 1
+    assert doc["lock"] == {
+        "lease": f"shop/{LEASE}", "held": False, "waitedSeconds": doc["lock"]["waitedSeconds"],
+        "waitedFor": None,
+    }  # fmt: skip
+    assert said[0][len("note: ") :] in doc["notes"]
+
+
+def test_dry_run_lists_the_lease_permissions(cluster, checkout):
+    link(cluster)
+    cluster.add_user("dev", "dev-token", required_rules())
+    run = restart(cluster, checkout, "--dry-run", kubeconfig=cluster.write_kubeconfig(user="dev"))
+    assert run.exit_code == 0, run.output
+    lines = run.stdout.splitlines()
+    for verb in ("get", "create", "update"):
+        assert f"  {verb} leases: no" in lines
+    admin = restart(cluster, checkout, "--dry-run")
+    assert "  update leases: yes" in admin.stdout.splitlines()
+    assert cluster.get("leases", "shop", LEASE) is None  # a dry run takes no lock
+
+
+# -- the lock and the verdicts -----------------------------------------------------------------
+
+
+def test_a_colleagues_change_while_we_hold_the_lock_is_still_superseded(cluster, checkout):
+    link(cluster)
+    cluster.set_behaviour("shop", "backend", Behaviour.never_ready())
+    process = LiveOutput(start_console_script(cluster, checkout, "--timeout", "60s", "-o", "json"))
+    cluster.wait_for(
+        lambda: process.process.poll() is not None or len(_watches_after_patch(cluster)) >= 3,
+        30,
+        "the plugin never started watching",
+    )
+    hotfix = [{"name": "app", "image": "registry.example.com/acme/backend:4.0-hotfix"}]
+    cluster.patch("deployments", "shop", "backend",
+                  {"spec": {"template": {"spec": {"containers": hotfix}}}},
+                  field_manager="kubectl-set")  # fmt: skip
+    run = process.finish()
+    assert run.exit_code == 6, run.output
+    doc = json.loads(run.stdout)
+    assert doc["verdict"] == "superseded" and "manager: kubectl-set" in doc["supersededBy"]
+    assert doc["lock"]["held"] is True and doc["lock"]["waitedFor"] is None
+    assert "holderIdentity" not in lease_spec(cluster)
+
+
+def test_the_json_document_says_whom_we_waited_for(cluster, checkout):
+    link_waiting_for_secret(cluster)
+    first = first_run_holding_the_lock(cluster, checkout)
+    second = LiveOutput(
+        start_console_script(cluster, checkout, "-o", "json", kubeconfig=pipeline(cluster, "2nd"))
+    )
+    cluster.wait_for(lambda: second.saw(WAITING), 30, "the second run never said it waits")
+    cluster.create_secret("shop", "shop-db", {"url": "postgres://db"})
+    assert first.finish().exit_code == 0
+    run = second.finish()
+    assert run.exit_code == 0, run.output
+    lock = json.loads(run.stdout)["lock"]
+    assert lock["held"] is True
+    assert f"(pid {first.process.pid}, kubectl-restart-backend, run " in lock["waitedFor"]
+    assert lock["waitedSeconds"] > 0
+
+
+def _watches_after_patch(cluster):
+    log = cluster.requests
+    first = next((i for i, r in enumerate(log) if r.method == "PATCH"), None)
+    if first is None:
+        return []
+    return [r for r in log[first:] if r.query.get("watch") == "true"]
+
+
+# -- the lock itself, through the real client ------------------------------------------------
+
+
+def open_lock(cluster, **options):
+    from kubectl_restart_backend.lock import LockOptions, RestartLock
+    from kubectl_restart_backend.session import ConnectOptions, open_session
+
+    session = open_session(ConnectOptions(kubeconfig=cluster.kubeconfig), {}, deadline=None)
+    said: list[str] = []
+    lock = RestartLock(session, "Deployment", "shop", "backend", LockOptions(), said.append,
+                       **options)  # fmt: skip
+    return lock, said
+
+
+def test_the_lock_is_renewed_while_held_then_given_back(cluster):
+    cluster.create_namespace("shop")
+    lock, said = open_lock(cluster, renew_every=0.05)
+    lock.acquire()
+    first = lease_spec(cluster)["renewTime"]
+    cluster.wait_for(lambda: lease_spec(cluster)["renewTime"] != first, 10, "never renewed")
+    assert lease_spec(cluster)["holderIdentity"] == lock.identity
+    lock.release()
+    assert "holderIdentity" not in lease_spec(cluster)
+    assert said == []
+
+
+def test_a_lock_taken_over_while_held_is_said_once_and_left_to_its_new_holder(cluster):
+    cluster.create_namespace("shop")
+    lock, said = open_lock(cluster, renew_every=0.05)
+    lock.acquire()
+    carol = "carol@ci (pid 9, kubectl-restart-backend, run cccccc)"
+    cluster.patch("leases", "shop", LEASE, {"spec": {"holderIdentity": carol}}, "merge")
+    cluster.wait_for(lambda: said, 10, "the lost lock was never said")
+    lock.release()
+    assert said == [
+        "the lock of deployment shop/backend was taken by carol@ci (pid 9, "
+        "kubectl-restart-backend, run cccccc) (our renewals did not reach the API server in "
+        "time); another run may restart it meanwhile"
+    ]
+    assert lease_spec(cluster)["holderIdentity"].startswith("carol@ci")
