@@ -33,6 +33,7 @@ from typing import Callable, Iterator, Optional
 from kubectl_restart_backend.api import PatchOutcomeUnknown
 from kubectl_restart_backend.diagnosis import format_age
 from kubectl_restart_backend.errors import ApiError, RefusedError
+from kubectl_restart_backend.kinds import kind_named
 from kubectl_restart_backend.lease import (
     LEASE_DURATION,
     POLL_EVERY,
@@ -54,6 +55,7 @@ from kubectl_restart_backend.lease import (
     sight,
 )
 from kubectl_restart_backend.outcome import LockReport, Outcome
+from kubectl_restart_backend.render import status_command
 
 
 @dataclass(frozen=True)
@@ -132,11 +134,13 @@ class RestartLock:
                     )
                 remaining = deadline - clock()
                 if remaining <= 0:
+                    follow = status_command(
+                        kind_named(self.kind), self.target, self.namespace, self._session.context
+                    )
                     raise RefusedError(
                         f"{describe_held(self.workload, view, now)}; gave up waiting after "
                         f"{format_age(clock() - started)}: nothing was changed",
-                        f"follow that restart with: {self._status_command()}; or wait longer "
-                        "with --timeout",
+                        f"follow that restart with: {follow}; or wait longer with --timeout",
                     )
                 if view.holder != told:
                     told = self.waited_for = view.holder
@@ -290,13 +294,6 @@ class RestartLock:
         if self._options.timeout == float("inf"):
             return "no limit (--timeout 0)"
         return f"up to {format_age(self._options.timeout)}, --timeout"
-
-    def _status_command(self) -> str:
-        context = self._session.context
-        where = f" --context {context}" if context else ""
-        return (
-            f"kubectl restart-backend status --deployment {self.target} -n {self.namespace}{where}"
-        )
 
 
 @contextlib.contextmanager

@@ -526,18 +526,26 @@ def _undo_hint(outcome: Outcome) -> list[str]:
 
 def _status_command(outcome: Outcome) -> str:
     """The command that keeps watching this very rollout (same cluster, same workload)."""
-    return _command(outcome, "kubectl restart-backend status")
+    return status_command(outcome.kind, outcome.app_name, outcome.namespace, outcome.context)
+
+
+def status_command(kind: Kind, name: str, namespace: str, context: str) -> str:
+    """The command that keeps watching the rollout of this workload (the lock's hint too)."""
+    return workload_command("kubectl restart-backend status", kind, name, namespace, context)
 
 
 def _command(outcome: Outcome, command: str) -> str:
+    return workload_command(
+        command, outcome.kind, outcome.app_name, outcome.namespace, outcome.context
+    )
+
+
+def workload_command(command: str, kind: Kind, name: str, namespace: str, context: str) -> str:
     """``command`` aimed at this very workload: ``--deployment NAME`` (as it always was) or
     ``-w KIND/NAME``, its namespace and context."""
-    context = f" --context {outcome.context}" if outcome.context else ""
-    if outcome.kind is DEPLOYMENT:
-        which = f"--deployment {outcome.app_name}"
-    else:
-        which = f"-w {outcome.label}"
-    return f"{command} {which} -n {outcome.namespace}{context}"
+    where = f" --context {context}" if context else ""
+    which = f"--deployment {name}" if kind is DEPLOYMENT else f"-w {kind.ref(name)}"
+    return f"{command} {which} -n {namespace}{where}"
 
 
 # -- outcome as data -----------------------------------------------------------------------
