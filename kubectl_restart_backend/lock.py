@@ -219,23 +219,28 @@ class RestartLock:
                         )
 
     def _write(self, build: Callable, *, releasing: bool = False) -> None:
-        """Replace our Lease with ``build(lease, now)``, once (the next renewal is the
-        retry); on a conflict or a lost answer, read it: still ours, write again at its
-        resourceVersion; free while releasing, done; else the lock is lost (said once)."""
+        """Replace our Lease with ``build(lease, now)``. On a conflict or a lost answer, read
+        it: our write in it (or, releasing, no holder), done; still ours, write again at its
+        resourceVersion; someone else's, the lock is lost (said once). Two tries: the next
+        renewal is the retry (raises ``ApiError``)."""
         api = self._session.api
         assert self._lease is not None
+        failure = ""
         for _attempt in range(2):
+            body = build(self._lease, self._session.now())
             try:
-                body = build(self._lease, self._session.now())
                 self._lease = api.replace_lease(self.namespace, self.name, body, retry=False)
                 return
-            except (ApiError, PatchOutcomeUnknown) as err:
-                if isinstance(err, ApiError) and err.status not in (404, 409):
+            except ApiError as err:
+                if err.status not in (404, 409):
                     raise
+                failure = err.message
+            except PatchOutcomeUnknown as err:
+                failure = str(err)
             current = api.get_lease(self.namespace, self.name)
             view = judge_lease(current, self.identity, self._session.now())
             if releasing and view.state in (LockState.FREE, LockState.ABSENT):
-                return  # our release went through; only its answer was lost
+                return
             if view.state is not LockState.OURS:
                 self._lost = True
                 who = f"taken by {view.holder}" if view.holder else "no longer held by us"
@@ -244,7 +249,11 @@ class RestartLock:
                     "API server in time); another run may restart it meanwhile"
                 )
                 return
+            assert current is not None
             self._lease = current
+            if current.get("spec") == body["spec"]:
+                return  # our write went through; only its answer was lost
+        raise ApiError(failure)
 
     # -- giving it back ------------------------------------------------------------------
 

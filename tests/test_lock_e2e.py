@@ -326,3 +326,49 @@ def test_a_lock_taken_over_while_held_is_said_once_and_left_to_its_new_holder(cl
         "time); another run may restart it meanwhile"
     ]
     assert lease_spec(cluster)["holderIdentity"].startswith("carol@ci")
+
+
+def test_a_failed_renewal_is_said_once_and_tried_again(cluster):
+    cluster.create_namespace("shop")
+    lock, said = open_lock(cluster, renew_every=0.05)
+    cluster.faults.fail_next(3, "PUT", r"/leases/", status=500)
+    lock.acquire()
+    cluster.wait_for(
+        lambda: any(r.method == "PUT" and r.status == 200 for r in cluster.requests),
+        10,
+        "never renewed after the failures",
+    )
+    lock.release()
+    assert said == [
+        "could not renew the lock of deployment shop/backend (Internal error occurred: "
+        "injected fault); trying again in 0s (it expires 30s after the last renewal)"
+    ]
+    assert "holderIdentity" not in lease_spec(cluster)
+
+
+def test_a_cluster_without_the_lease_api_gets_one_note_and_the_restart(cluster, checkout):
+    link(cluster)
+    cluster.faults.fail_next(2, None, r"/coordination.k8s.io/", status=404)  # GET, then POST
+    run = restart(cluster, checkout)
+    assert run.exit_code == 0, run.output
+    notes = [line for line in run.stdout.splitlines() if "lock" in line]
+    assert notes == [
+        "note: restarting deployment shop/backend without the lock (this cluster serves no "
+        "coordination.k8s.io/v1 Leases): another run could restart it at the same time (README, "
+        "'One restart at a time')"
+    ]
+    assert len(patches(cluster)) == 1
+
+
+def test_ctrl_c_while_waiting_for_the_lock_changes_nothing(cluster, checkout):
+    link(cluster)
+    hold_lease(cluster, "alice@laptop (pid 7, kubectl-restart-backend, run 0a0a0a)",
+               datetime.now(timezone.utc), duration=3600)  # fmt: skip
+    waiting = LiveOutput(start_console_script(cluster, checkout))
+    cluster.wait_for(lambda: waiting.saw(WAITING), 30, "it never said it waits")
+    waiting.process.send_signal(signal.SIGINT)
+    run = waiting.finish(30)
+    assert run.exit_code == 130, run.output
+    assert run.stderr.splitlines()[-1] == "error: interrupted: nothing was changed"
+    assert not patches(cluster)
+    assert lease_spec(cluster)["holderIdentity"].startswith("alice@laptop")
