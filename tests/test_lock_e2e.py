@@ -372,3 +372,13 @@ def test_ctrl_c_while_waiting_for_the_lock_changes_nothing(cluster, checkout):
     assert run.stderr.splitlines()[-1] == "error: interrupted: nothing was changed"
     assert not patches(cluster)
     assert lease_spec(cluster)["holderIdentity"].startswith("alice@laptop")
+
+
+def test_no_wait_holds_the_lock_only_for_the_patch(cluster, checkout):
+    link(cluster)
+    run = restart(cluster, checkout, "--no-wait", "-o", "json")
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout)["lock"]["held"] is True
+    writes = [(r.method, r.path.rsplit("/", 1)[-1]) for r in cluster.requests if r.method != "GET"]
+    assert writes == [("POST", "leases"), ("PATCH", "backend"), ("PUT", LEASE)]
+    assert "holderIdentity" not in lease_spec(cluster)
