@@ -25,6 +25,7 @@ from enum import Enum
 from typing import Optional
 
 from kubectl_restart_backend.diagnosis import format_age, one_line, parse_time
+from kubectl_restart_backend.kinds import Kind
 
 TOOL = "kubectl-restart-backend"
 LEASE_DURATION = 30  # seconds without renewal after which a holder is presumed gone
@@ -72,6 +73,14 @@ def lease_name(kind: str, name: str) -> str:
         return full
     digest = hashlib.sha256(full.encode("utf-8")).hexdigest()[:10]
     return full[: _MAX_NAME - len(digest) - 1].rstrip("-.") + "-" + digest
+
+
+def lock_order(workload: tuple[Kind, str, str]) -> tuple[str, str, str]:
+    """The one order every run takes the locks of a wave in (kind, name, namespace), whatever
+    order the user named the workloads in: two runs wanting some of the same workloads then
+    never each hold a lock the other waits for."""
+    kind, namespace, name = workload
+    return kind.word, name, namespace
 
 
 def holder_identity(user: str, host: str, pid: int, run: str) -> str:
@@ -232,8 +241,14 @@ def describe_held(workload: str, view: LeaseView, now: datetime) -> str:
     return f"{workload} is being restarted by {describe_holder(view, now)}"
 
 
-def describe_no_lock(workload: str, why: str) -> str:
-    """Said once when the lock cannot be used (no permission, no Lease API): we go on."""
+def describe_no_lock(workload: Optional[str], why: str) -> str:
+    """Said once per run when the lock cannot be used (no permission, no Lease API): we go
+    on. ``workload``: the one the run restarts; None when it restarts several."""
+    if workload is None:
+        return (
+            f"restarting the workloads without their locks ({why}): another run could restart "
+            "them at the same time (README, 'One restart at a time')"
+        )
     return (
         f"restarting {workload} without the lock ({why}): another run could restart it at the "
         "same time (README, 'One restart at a time')"

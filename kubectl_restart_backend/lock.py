@@ -13,8 +13,14 @@ reads and writes the Lease through ``KubeApi`` and keeps time:
 - giving it back at exit (also after Ctrl-C, SIGTERM, SIGHUP): no holder, so the next run
   starts at once. If we die instead, it expires by itself after ``LEASE_DURATION`` s.
 
-Not allowed to read or write Leases (RBAC), or no Lease API at all: said once, and the
-restart goes on without the lock. The lock never fails a restart.
+A run of several workloads takes one lock per workload (``hold_locks``): all of them before
+its first patch (so a refusal changes nothing, and no other run restarts a later wave's
+workload between our waves), in one canonical order (``lease.lock_order``: kind, name,
+namespace) so that two runs wanting some of the same workloads never each hold one the other
+waits for, within one --timeout in all; each wave's given back when the wave ends.
+
+Not allowed to read or write Leases (RBAC), or no Lease API at all: said once per run, and
+the restart goes on without the lock. The lock never fails a restart.
 """
 
 from __future__ import annotations
@@ -28,12 +34,12 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Sequence
 
 from kubectl_restart_backend.api import PatchOutcomeUnknown
 from kubectl_restart_backend.diagnosis import format_age
 from kubectl_restart_backend.errors import ApiError, RefusedError
-from kubectl_restart_backend.kinds import kind_named
+from kubectl_restart_backend.kinds import Kind
 from kubectl_restart_backend.lease import (
     LEASE_DURATION,
     POLL_EVERY,
@@ -52,6 +58,7 @@ from kubectl_restart_backend.lease import (
     holder_identity,
     judge_lease,
     lease_name,
+    lock_order,
     sight,
 )
 from kubectl_restart_backend.outcome import LockReport, Outcome
@@ -64,8 +71,14 @@ class LockOptions:
     timeout: float = 120.0  # how long to wait for the other run (--timeout; inf: no limit)
 
 
-class _NoLock(Exception):
-    """The lock cannot be used here (permission, no Lease API): go on without it."""
+class LeasesOutOfReach(Exception):
+    """The lock cannot be used here (permission, no Lease API): go on without it.
+
+    ``scope``: the namespace the answer holds for, or "" for the whole cluster."""
+
+    def __init__(self, why: str, scope: str) -> None:
+        super().__init__(why)
+        self.why, self.scope = why, scope
 
 
 class RestartLock:
@@ -74,7 +87,7 @@ class RestartLock:
     def __init__(
         self,
         session,
-        kind: str,
+        kind: Kind,
         namespace: str,
         name: str,
         options: LockOptions,
@@ -92,8 +105,8 @@ class RestartLock:
         self.kind = kind
         self.namespace = namespace
         self.target = name
-        self.name = lease_name(kind, name)
-        self.workload = f"{kind.lower()} {namespace}/{name}"
+        self.name = lease_name(kind.name, name)
+        self.workload = f"{kind.word} {namespace}/{name}"
         self.identity = identity or my_identity()
         self.held = False
         self.waited = 0.0
@@ -107,12 +120,14 @@ class RestartLock:
 
     # -- taking it -----------------------------------------------------------------------
 
-    def acquire(self) -> None:
-        """Take the lock, waiting for another run's if need be (``RefusedError`` when we may
-        not wait, or waited ``--timeout`` in vain); without it if Leases are out of reach."""
+    def acquire(self, deadline: Optional[float] = None) -> None:
+        """Take the lock, waiting for another run's if need be, until ``deadline`` (our
+        clock; by default --timeout from now). ``RefusedError`` when we may not wait, or
+        waited in vain; ``LeasesOutOfReach`` when the lock cannot be used here."""
         clock = self._session.clock
         started = clock()
-        deadline = started + self._options.timeout
+        if deadline is None:
+            deadline = started + self._options.timeout
         seen: Optional[Sighting] = None
         told = ""
         try:
@@ -135,20 +150,18 @@ class RestartLock:
                 remaining = deadline - clock()
                 if remaining <= 0:
                     follow = status_command(
-                        kind_named(self.kind), self.target, self.namespace, self._session.context
+                        self.kind, self.target, self.namespace, self._session.context
                     )
+                    waited = clock() - (deadline - self._options.timeout)  # for all the locks
                     raise RefusedError(
                         f"{describe_held(self.workload, view, now)}; gave up waiting after "
-                        f"{format_age(clock() - started)}: nothing was changed",
+                        f"{format_age(waited)}: nothing was changed",
                         f"follow that restart with: {follow}; or wait longer with --timeout",
                     )
                 if view.holder != told:
                     told = self.waited_for = view.holder
                     self._say(describe_waiting(self.workload, view, now, self._limit()))
                 self._sleep(min(POLL_EVERY, remaining))
-        except _NoLock as why:
-            self._say(describe_no_lock(self.workload, str(why)))
-            return
         finally:
             self.waited = clock() - started
         if self.waited_for:
@@ -187,9 +200,10 @@ class RestartLock:
 
     def _raise_if_out_of_reach(self, err: ApiError, verb: str) -> None:
         if err.status == 403:
-            raise _NoLock(f"not allowed to {verb} leases in namespace {self.namespace}")
+            why = f"not allowed to {verb} leases in namespace {self.namespace}"
+            raise LeasesOutOfReach(why, self.namespace)
         if verb == "create" and err.status in (404, 405):
-            raise _NoLock("this cluster serves no coordination.k8s.io/v1 Leases")
+            raise LeasesOutOfReach("this cluster serves no coordination.k8s.io/v1 Leases", "")
 
     # -- holding it ----------------------------------------------------------------------
 
@@ -295,6 +309,10 @@ class RestartLock:
             outcome, lock=self.report(), notes=tuple(outcome.notes) + tuple(self.notes)
         )
 
+    def say(self, line: str) -> None:
+        """Say ``line`` now, and keep it among this workload's notes."""
+        self._say(line)
+
     def _say(self, line: str) -> None:
         self.notes.append(line)
         self._notice(line)
@@ -306,21 +324,39 @@ class RestartLock:
 
 
 @contextlib.contextmanager
-def restart_lock(
+def hold_locks(
     session,
-    kind: str,
-    namespace: str,
-    name: str,
+    workloads: Sequence[tuple[Kind, str, str]],
     options: LockOptions,
     notice: Callable[[str], None],
-) -> Iterator[RestartLock]:
-    """Hold the workload's lock for the body of the ``with``; given back however it ends."""
-    lock = RestartLock(session, kind, namespace, name, options, notice)
-    lock.acquire()
-    try:
-        yield lock
-    finally:
-        lock.release()
+) -> Iterator[dict[tuple[Kind, str, str], RestartLock]]:
+    """Hold the locks of a run's workloads (kind, namespace, name) for the body of the
+    ``with``: all taken before it starts, in ``lock_order``, waiting at most --timeout in
+    all, under one holder identity; each given back by its ``release`` (when its wave
+    ends) or at the end, however it ends. A refusal (``RefusedError``) comes before
+    anything was sent.
+
+    Leases out of reach (no rights in a namespace, no Lease API) are said once and not
+    asked for again: the workloads concerned go on without their locks.
+    """
+    deadline = session.clock() + options.timeout
+    identity = my_identity()
+    several = len(set(workloads)) > 1
+    out_of_reach: dict[str, str] = {}  # namespace ("": every one) -> why
+    locks: dict[tuple[Kind, str, str], RestartLock] = {}
+    with contextlib.ExitStack() as taken:
+        for kind, namespace, name in sorted(set(workloads), key=lock_order):
+            lock = RestartLock(session, kind, namespace, name, options, notice, identity=identity)
+            taken.callback(lock.release)
+            locks[(kind, namespace, name)] = lock
+            if namespace in out_of_reach or "" in out_of_reach:
+                continue  # already said: this workload goes without its lock too
+            try:
+                lock.acquire(deadline)
+            except LeasesOutOfReach as err:
+                out_of_reach[err.scope] = err.why
+                lock.say(describe_no_lock(None if several else lock.workload, err.why))
+        yield locks
 
 
 def my_identity() -> str:

@@ -14,7 +14,6 @@ own verdict; the next wave starts only when every workload of this one succeeded
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, Protocol, Sequence
@@ -31,7 +30,7 @@ from kubectl_restart_backend.kinds import (
     update_strategy,
     workload_named,
 )
-from kubectl_restart_backend.lock import LockOptions, RestartLock, restart_lock
+from kubectl_restart_backend.lock import LockOptions, RestartLock, hold_locks
 from kubectl_restart_backend.outcome import Outcome, Rollback, RunOutcome, Sent, Verdict
 from kubectl_restart_backend.pod_deletion import next_pod_to_delete
 from kubectl_restart_backend.report import UrlPrefetch, gather_report
@@ -104,8 +103,9 @@ class RestartOptions:
 
 def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -> RunOutcome:
     """Restart the targets, wave by wave, and (unless ``--no-wait``) watch each wave to its
-    verdicts; a wave that does not fully succeed leaves the later ones untouched. Each
-    workload's lock (one restart at a time) is held from before its patch to its verdict."""
+    verdicts; a wave that does not fully succeed leaves the later ones untouched. Every
+    workload's lock (one restart at a time) is taken before the first patch and held to
+    the end of its wave."""
     started = session.clock()
     selection = find_targets(session, options.query, reporter.notice)
     targets = selection.targets
@@ -132,61 +132,48 @@ def run_restart(session: Session, options: RestartOptions, reporter: Reporter) -
         )
     said = _say_replaced_on_delete(targets, options.watch, reporter)
     targets = tuple(replace(t, notes=t.notes + said.get(i, ())) for i, t in enumerate(targets))
+    with hold_locks(session, [_who(t) for t in targets], options.lock, reporter.notice) as locks:
+        # Waiting for other runs' restarts counts neither against our --timeout (each wave's
+        # starts after it) nor in our duration.
+        waited = sum(lock.waited for lock in locks.values())
+        targets = tuple(_still_restartable(session, t, locks[_who(t)]) for t in targets)
+        outcomes = _restart_waves(session, selection.waves, targets, options, reporter, locks)
+    ordered = tuple(outcomes[i] for wave in selection.waves for i in wave)
+    return RunOutcome(_timed(ordered, session.clock() - started - waited), selection.notes)
+
+
+def _restart_waves(
+    session: Session,
+    waves: Sequence[Sequence[int]],
+    targets: Sequence[Target],
+    options: RestartOptions,
+    reporter: Reporter,
+    locks: dict[tuple[Kind, str, str], RestartLock],
+) -> dict[int, Outcome]:
+    """Each wave in turn, the next only when every workload of this one succeeded; a
+    wave's locks are given back when it ends. Outcomes by index into ``targets``."""
     outcomes: dict[int, Outcome] = {}
     blocked = ""
-    waited = 0.0  # for other runs' locks: not part of this run's duration
-    for wave in selection.waves:
+    for wave in waves:
         if blocked:
             for index in wave:
                 outcomes[index] = _not_started(session, targets[index], blocked)
             continue
         wave_targets = [targets[i] for i in wave]
         session.api.extend_deadline(session.clock() + options.watch.timeout)
-        done, wave_waited = _restart_wave(
-            session, wave_targets, options, reporter, labelled=len(targets) > 1
-        )
-        waited += wave_waited
+        try:
+            done = _restart_wave(
+                session, wave_targets, options, reporter, labelled=len(targets) > 1
+            )
+        finally:
+            for target in wave_targets:
+                locks[_who(target)].release()
         for index, outcome in zip(wave, done):
-            outcomes[index] = outcome
+            outcomes[index] = locks[_who(targets[index])].stamp(outcome)
         failed = [o for o in done if o.verdict not in SUCCEEDED]
         if failed:
             blocked = f"{failed[0].label} {_ENDED[failed[0].verdict]}"
-    ordered = tuple(outcomes[i] for wave in selection.waves for i in wave)
-    return RunOutcome(_timed(ordered, session.clock() - started - waited), selection.notes)
-
-
-def _restart_wave(
-    session: Session,
-    targets: list[Target],
-    options: RestartOptions,
-    reporter: Reporter,
-    *,
-    labelled: bool,
-) -> tuple[list[Outcome], float]:
-    """Take the locks of the wave's workloads, then patch them and watch them to their
-    verdicts; the locks are given back when the wave ends, however it ends. Returns the
-    outcomes and the seconds waited for other runs' locks."""
-    with contextlib.ExitStack() as held:
-        locks = {
-            _lock_key(t): held.enter_context(
-                restart_lock(session, *_lock_key(t), options.lock, reporter.notice)
-            )
-            for t in sorted(targets, key=_lock_key)
-        }
-        waited = sum(lock.waited for lock in locks.values())
-        if waited:
-            # Waiting for another run's restart does not count against our own --timeout.
-            session.api.extend_deadline(session.clock() + options.watch.timeout)
-        targets = [_still_restartable(session, t, locks[_lock_key(t)]) for t in targets]
-        outcomes = _patch_and_watch(session, targets, options, reporter, labelled=labelled)
-    return [locks[_lock_key(t)].stamp(o) for t, o in zip(targets, outcomes)], waited
-
-
-def _lock_key(target: Target) -> tuple[str, str, str]:
-    """(kind, namespace, name): the workload a lock is for. Every run takes the locks of a
-    wave sorted by it, so two runs never wait for each other in a circle."""
-    kind, namespace, name = _who(target)
-    return kind.name, namespace, name
+    return outcomes
 
 
 def _still_restartable(session: Session, target: Target, lock: RestartLock) -> Target:
@@ -201,7 +188,7 @@ def _still_restartable(session: Session, target: Target, lock: RestartLock) -> T
     return fresh
 
 
-def _patch_and_watch(
+def _restart_wave(
     session: Session,
     targets: list[Target],
     options: RestartOptions,
@@ -209,8 +196,8 @@ def _patch_and_watch(
     *,
     labelled: bool,
 ) -> list[Outcome]:
-    """Patch every target of the wave (stamped now, once their locks are ours), then watch
-    them together (unless --no-wait); ``labelled``: progress names each workload."""
+    """Patch every target of the wave (stamped now: after any wait for the locks), then
+    watch them together (unless --no-wait); ``labelled``: progress names each workload."""
     restarted_at = format_rfc3339(session.now())
     patch = build_restart_patch(restarted_at)
     reporter.restarting([_who(t) for t in targets], session.context)

@@ -10,6 +10,7 @@ import json
 import signal
 from datetime import datetime, timedelta, timezone
 
+from kubectl_restart_backend.kinds import DEPLOYMENT
 from kubectl_restart_backend.lease import format_micro_time
 from tests.cluster.auth import ADMIN_RULES
 from tests.cluster.behaviours import Behaviour
@@ -295,7 +296,7 @@ def open_lock(cluster, **options):
 
     session = open_session(ConnectOptions(kubeconfig=cluster.kubeconfig), {}, deadline=None)
     said: list[str] = []
-    lock = RestartLock(session, "Deployment", "shop", "backend", LockOptions(), said.append,
+    lock = RestartLock(session, DEPLOYMENT, "shop", "backend", LockOptions(), said.append,
                        **options)  # fmt: skip
     return lock, said
 
