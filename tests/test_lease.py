@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from kubectl_restart_backend.kinds import DAEMONSET, DEPLOYMENT, KINDS, STATEFULSET
 from kubectl_restart_backend.lease import (
     CLOCK_SKEW,
     LEASE_DURATION,
@@ -21,6 +23,7 @@ from kubectl_restart_backend.lease import (
     holder_identity,
     judge_lease,
     lease_name,
+    lock_order,
     sight,
 )
 
@@ -106,6 +109,42 @@ def test_a_name_too_long_for_a_lease_keeps_its_start_and_a_hash_of_the_whole():
     name_a, name_b = lease_name("Deployment", long_a), lease_name("Deployment", long_b)
     assert len(name_a) == 253 and name_a.startswith("restart-backend.deployment.aaa")
     assert name_a != name_b
+
+
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+@pytest.mark.parametrize("name", ["api", "a" * 200, "a" * 240, "b" * 253, "web.v2-" + "x" * 240])
+def test_same_named_workloads_of_different_kinds_never_share_a_lock(name):
+    names = [lease_name(kind.name, name) for kind in KINDS]
+    assert len(set(names)) == len(KINDS)
+    for lease_of_kind in names:
+        assert len(lease_of_kind) <= 253 and DNS_SUBDOMAIN.match(lease_of_kind), lease_of_kind
+
+
+@pytest.mark.parametrize(
+    "named, taken",
+    [
+        pytest.param(
+            [(STATEFULSET, "shop", "db"), (DEPLOYMENT, "shop", "api")],
+            [(DEPLOYMENT, "shop", "api"), (STATEFULSET, "shop", "db")],
+            id="kind-first-whatever-the-order-named",
+        ),
+        pytest.param(
+            [(DEPLOYMENT, "shop", "web"), (DEPLOYMENT, "shop", "api"), (DAEMONSET, "shop", "x")],
+            [(DAEMONSET, "shop", "x"), (DEPLOYMENT, "shop", "api"), (DEPLOYMENT, "shop", "web")],
+            id="then-name",
+        ),
+        pytest.param(
+            [(DEPLOYMENT, "shop", "api"), (DEPLOYMENT, "billing", "api")],
+            [(DEPLOYMENT, "billing", "api"), (DEPLOYMENT, "shop", "api")],
+            id="then-namespace",
+        ),
+    ],
+)
+def test_every_run_takes_a_waves_locks_in_one_order(named, taken):
+    assert sorted(named, key=lock_order) == taken
+    assert sorted(reversed(named), key=lock_order) == taken
 
 
 def test_holder_identity_names_user_host_pid_tool_and_run_on_one_line():

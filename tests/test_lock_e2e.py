@@ -10,12 +10,16 @@ import json
 import signal
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from kubectl_restart_backend.kinds import DEPLOYMENT
 from kubectl_restart_backend.lease import format_micro_time
 from tests.cluster.auth import ADMIN_RULES
 from tests.cluster.behaviours import Behaviour
 from tests.controlplane.rbac import required_rules
 from tests.plugin_runner import (
+    LINK_ANNOTATIONS,
+    LINK_LABELS,
     LiveOutput,
     interrupt_when,
     link,
@@ -28,6 +32,8 @@ LEASE = "restart-backend.deployment.backend"
 LEASES = f"/apis/coordination.k8s.io/v1/namespaces/shop/leases/{LEASE}"
 SECRET_ENV = [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "shop-db", "key": "url"}}}]
 WAITING = "deployment shop/backend is being restarted by"
+ALICE = "alice@laptop (pid 7, kubectl-restart-backend, run 0a0a0a)"
+WITH_SECRET = [{"name": "app", "image": "acme/shop:1", "env": SECRET_ENV}]
 
 
 def restart(cluster, checkout, *args, kubeconfig=None):
@@ -76,12 +82,14 @@ def lease_spec(cluster) -> dict:
     return cluster.get("leases", "shop", LEASE)["spec"]
 
 
-def hold_lease(cluster, holder: str, renewed: datetime, duration: int = 30) -> None:
+def hold_lease(
+    cluster, holder: str, renewed: datetime, duration: int = 30, name: str = LEASE
+) -> None:
     stamp = format_micro_time(renewed)
     cluster.create(
         "leases",
         {
-            "metadata": {"name": LEASE, "namespace": "shop"},
+            "metadata": {"name": name, "namespace": "shop"},
             "spec": {"holderIdentity": holder, "leaseDurationSeconds": duration,
                      "acquireTime": stamp, "renewTime": stamp, "leaseTransitions": 4},
         },
@@ -383,3 +391,196 @@ def test_no_wait_holds_the_lock_only_for_the_patch(cluster, checkout):
     writes = [(r.method, r.path.rsplit("/", 1)[-1]) for r in cluster.requests if r.method != "GET"]
     assert writes == [("POST", "leases"), ("PATCH", "backend"), ("PUT", LEASE)]
     assert "holderIdentity" not in lease_spec(cluster)
+
+
+# -- every kind, several workloads -------------------------------------------------------------
+
+
+def linked(name: str) -> dict:
+    return {"labels": {**LINK_LABELS, "app": name}, "annotations": dict(LINK_ANNOTATIONS)}
+
+
+def link_kind(cluster, kind: str, name: str, **kwargs) -> None:
+    """A linked Deployment, StatefulSet or DaemonSet in shop (linked to acme/shop@main)."""
+    create = {"deployment": cluster.create_deployment, "statefulset": cluster.create_statefulset,
+              "daemonset": cluster.create_daemonset}[kind]  # fmt: skip
+    create("shop", name, **linked(name), **kwargs)
+
+
+def waiting_for_secret(cluster, *workloads: tuple[str, str]) -> None:
+    """Linked workloads (kind, name) whose restarted pods wait for the Secret shop-db."""
+    cluster.create_secret("shop", "shop-db", {"url": "postgres://db"})
+    for kind, name in workloads:
+        link_kind(cluster, kind, name, containers=WITH_SECRET)
+    cluster.delete("secrets", "shop", "shop-db")
+
+
+def lease_holder(cluster, name: str):
+    return (cluster.get("leases", "shop", name) or {}).get("spec", {}).get("holderIdentity")
+
+
+@pytest.mark.parametrize("kind, name", [("statefulset", "db"), ("daemonset", "agent")])
+def test_two_runs_on_a_workload_of_another_kind_give_one_restart_and_a_clear_refusal(
+    cluster, checkout, kind, name
+):
+    waiting_for_secret(cluster, (kind, name))
+    first = first_run_holding_the_lock(cluster, checkout)
+    second = LiveOutput(
+        start_console_script(
+            cluster, checkout, "--no-wait-lock", kubeconfig=pipeline(cluster, "second")
+        )
+    )
+    second_run = second.finish(60)
+    assert lease_holder(cluster, f"restart-backend.{kind}.{name}").endswith(")")  # still held
+    cluster.create_secret("shop", "shop-db", {"url": "postgres://db"})
+    first_run = first.finish()
+    assert second_run.exit_code == 5, second_run.output
+    error, hint = second_run.stderr.splitlines()[-2:]
+    assert error.startswith(f"error: {kind} shop/{name} is being restarted by ")
+    assert f"(pid {first.process.pid}, kubectl-restart-backend, run " in error
+    assert error.endswith(": nothing was changed")
+    assert hint.startswith("hint: run again once it is done")
+    assert [p.path for p in patches(cluster)] == [f"/apis/apps/v1/namespaces/shop/{kind}s/{name}"]
+    assert first_run.exit_code == 0, first_run.output
+    assert f"✓ Rolling restart complete for {name}" in first_run.stdout
+    assert lease_holder(cluster, f"restart-backend.{kind}.{name}") is None  # given back
+
+
+@pytest.mark.parametrize(
+    "second_args",
+    [("--all",), ("-w", "statefulset/db", "-w", "deployment/api", "-n", "shop")],
+    ids=["both-all", "second-names-them-in-the-other-order"],
+)
+def test_two_runs_over_a_deployment_and_a_statefulset_both_finish_one_after_the_other(
+    cluster, checkout, second_args
+):
+    waiting_for_secret(cluster, ("deployment", "api"), ("statefulset", "db"))
+    runs = {
+        "one": LiveOutput(start_console_script(cluster, checkout, "--all", "--config-grace",
+                                               "5m", kubeconfig=pipeline(cluster, "one"))),
+        "two": LiveOutput(start_console_script(cluster, checkout, *second_args, "--config-grace",
+                                               "5m", kubeconfig=pipeline(cluster, "two"))),
+    }  # fmt: skip
+    cluster.wait_for(
+        lambda: any(run.saw("is being restarted by") for run in runs.values()),
+        60,
+        "neither run waited for the other",
+    )
+    cluster.create_secret("shop", "shop-db", {"url": "postgres://db"})
+    done = {user: run.finish() for user, run in runs.items()}
+    for user, run in done.items():
+        assert run.exit_code == 0, (user, run.output)
+        assert run.stdout.splitlines()[-1].startswith("✓ 2 of 2 workloads complete"), run.stdout
+    waited = [user for user, run in done.items() if "is being restarted by" in run.stdout]
+    assert len(waited) == 1, {user: run.stdout for user, run in done.items()}
+    (waiter,) = waited
+    (holder,) = set(done) - {waiter}
+    # The waiter waited, holding nothing, for the first lock of the one order (kind, name).
+    (note,) = [x for x in done[waiter].stdout.splitlines() if "is being restarted by" in x]
+    assert note.startswith("note: deployment shop/api is being restarted by "), note
+    # One restart after the other: the holder's two PATCHes, its locks given back, then the
+    # waiter's two.
+    log = [(r.user, r.path.rsplit("/", 1)[-1]) for r in patches(cluster)]
+    assert [user for user, _name in log] == [holder, holder, waiter, waiter]
+    releases = [i for i in by(cluster, holder, "PUT")
+                if "holderIdentity" not in cluster.requests[i].json["spec"]]  # fmt: skip
+    assert len(releases) == 2
+    assert max(releases) < min(by(cluster, waiter, "PATCH"))
+    for lease in ("restart-backend.deployment.api", "restart-backend.statefulset.db"):
+        assert lease_holder(cluster, lease) is None
+
+
+def test_with_no_wait_lock_a_wave_is_refused_before_any_of_it_is_patched(cluster, checkout):
+    link_kind(cluster, "deployment", "api")
+    link_kind(cluster, "statefulset", "db")
+    hold_lease(cluster, ALICE, datetime.now(timezone.utc), duration=3600,
+               name="restart-backend.statefulset.db")  # fmt: skip
+    run = restart(cluster, checkout, "--all", "--no-wait-lock")
+    assert run.exit_code == 5, run.output
+    error = run.stderr.splitlines()[-2]
+    assert error.startswith(f"error: statefulset shop/db is being restarted by {ALICE} since ")
+    assert error.endswith(": nothing was changed")
+    assert not patches(cluster)
+    # The Deployment's lock (first in the order) was taken, then given back.
+    assert lease_holder(cluster, "restart-backend.deployment.api") is None
+    assert lease_holder(cluster, "restart-backend.statefulset.db") == ALICE
+
+
+def test_an_ordered_run_takes_every_lock_before_its_first_wave(cluster, checkout):
+    (checkout / ".restart-backend.yaml").write_text("order: [db, api]\n")
+    link_kind(cluster, "deployment", "api")
+    link_kind(cluster, "statefulset", "db")
+    hold_lease(cluster, ALICE, datetime.now(timezone.utc), duration=3600,
+               name="restart-backend.deployment.api")  # fmt: skip
+    run = restart(cluster, checkout, "--all", "--no-wait-lock")
+    assert run.exit_code == 5, run.output
+    error = run.stderr.splitlines()[-2]
+    assert error.startswith(f"error: deployment shop/api is being restarted by {ALICE} since ")
+    assert error.endswith(": nothing was changed")
+    assert not patches(cluster)  # not even the first wave's db
+
+
+def test_each_wave_gives_its_locks_back_when_it_ends(cluster, checkout):
+    (checkout / ".restart-backend.yaml").write_text("order: [db, api]\n")
+    link_kind(cluster, "deployment", "api")
+    link_kind(cluster, "statefulset", "db")
+    run = restart(cluster, checkout, "--all")
+    assert run.exit_code == 0, run.output
+    given_back = [r for r in cluster.requests
+                  if r.method == "PUT" and "holderIdentity" not in r.json["spec"]]  # fmt: skip
+    writes = [(r.method, r.path.rsplit("/", 1)[-1]) for r in cluster.requests
+              if r.method in ("POST", "PATCH") or r in given_back]  # fmt: skip
+    assert writes == [
+        ("POST", "leases"),  # deployment/api first: the one order is kind, then name
+        ("POST", "leases"),
+        ("PATCH", "db"),  # the first wave
+        ("PUT", "restart-backend.statefulset.db"),  # given back when its wave ended
+        ("PATCH", "api"),
+        ("PUT", "restart-backend.deployment.api"),
+    ]
+    posts = [r.json["metadata"]["name"] for r in cluster.requests if r.method == "POST"]
+    assert posts == ["restart-backend.deployment.api", "restart-backend.statefulset.db"]
+
+
+def test_without_lease_permissions_a_run_of_several_says_so_once(cluster, checkout):
+    link_kind(cluster, "deployment", "api")
+    link_kind(cluster, "statefulset", "db")
+    cluster.add_user("dev", "dev-token", required_rules())  # the README's Role without leases
+    kubeconfig = cluster.write_kubeconfig(user="dev")
+    run = restart(cluster, checkout, "--all", "-o", "json", kubeconfig=kubeconfig)
+    assert run.exit_code == 0, run.output
+    said = [line for line in run.stderr.splitlines() if "lock" in line]
+    assert said == [
+        "note: restarting the workloads without their locks (not allowed to get leases in "
+        "namespace shop): another run could restart them at the same time (README, 'One "
+        "restart at a time')"
+    ]
+    asked = [r for r in cluster.requests if "/leases" in r.path]
+    assert len(asked) == 1  # the one 403 answers for the namespace: not asked again
+    doc = json.loads(run.stdout)
+    assert len(patches(cluster)) == 2 and doc["verdict"] == "complete"
+    waited = round(sum(w["lock"]["waitedSeconds"] for w in doc["workloads"]), 3)
+    assert doc["lock"] == {"lease": None, "held": False, "waitedSeconds": waited, "waitedFor": None}
+    assert [(w["appName"], w["lock"]["held"], w["lock"]["lease"]) for w in doc["workloads"]] == [
+        ("api", False, "shop/restart-backend.deployment.api"),
+        ("db", False, "shop/restart-backend.statefulset.db"),
+    ]
+
+
+def test_the_json_of_several_sums_up_their_locks(cluster, checkout):
+    link_kind(cluster, "deployment", "api")
+    link_kind(cluster, "statefulset", "db")
+    run = restart(cluster, checkout, "--all", "-o", "json")
+    assert run.exit_code == 0, run.output
+    doc = json.loads(run.stdout)
+    assert doc["lock"]["lease"] is None and doc["lock"]["held"] is True
+    assert doc["lock"]["waitedFor"] is None
+    assert {w["lock"]["lease"]: w["lock"]["held"] for w in doc["workloads"]} == {
+        "shop/restart-backend.deployment.api": True,
+        "shop/restart-backend.statefulset.db": True,
+    }
+    holders = {
+        r.json["spec"]["holderIdentity"] for r in cluster.requests if r.method == "POST"
+        and r.path.endswith("/leases")
+    }  # fmt: skip
+    assert len(holders) == 1  # one holder for all of a run's locks
