@@ -46,13 +46,6 @@ def pipeline(cluster, name: str) -> str:
     return cluster.write_kubeconfig(user=name)
 
 
-def link_waiting_for_secret(cluster) -> None:
-    """shop/backend, whose restarted pods wait for the Secret shop-db until it is created."""
-    cluster.create_secret("shop", "shop-db", {"url": "postgres://db"})
-    link(cluster, containers=[{"name": "api", "image": "acme/shop:1", "env": SECRET_ENV}])
-    cluster.delete("secrets", "shop", "shop-db")
-
-
 def first_run_holding_the_lock(cluster, checkout, *args) -> LiveOutput:
     """Run ``first`` as a process; return once it has patched (it holds the lock and waits
     for the Secret)."""
@@ -96,11 +89,34 @@ def hold_lease(
     )  # fmt: skip
 
 
+def linked(name: str) -> dict:
+    return {"labels": {**LINK_LABELS, "app": name}, "annotations": dict(LINK_ANNOTATIONS)}
+
+
+def link_kind(cluster, kind: str, name: str, **kwargs) -> None:
+    """A linked Deployment, StatefulSet or DaemonSet in shop (linked to acme/shop@main)."""
+    create = {"deployment": cluster.create_deployment, "statefulset": cluster.create_statefulset,
+              "daemonset": cluster.create_daemonset}[kind]  # fmt: skip
+    create("shop", name, **linked(name), **kwargs)
+
+
+def waiting_for_secret(cluster, *workloads: tuple[str, str]) -> None:
+    """Linked workloads (kind, name) whose restarted pods wait for the Secret shop-db."""
+    cluster.create_secret("shop", "shop-db", {"url": "postgres://db"})
+    for kind, name in workloads:
+        link_kind(cluster, kind, name, containers=WITH_SECRET)
+    cluster.delete("secrets", "shop", "shop-db")
+
+
+def lease_holder(cluster, name: str):
+    return (cluster.get("leases", "shop", name) or {}).get("spec", {}).get("holderIdentity")
+
+
 # -- two runs on one workload ----------------------------------------------------------------
 
 
 def test_a_second_run_waits_for_the_first_and_then_restarts_once_more(cluster, checkout):
-    link_waiting_for_secret(cluster)
+    waiting_for_secret(cluster, ("deployment", "backend"))
     first = first_run_holding_the_lock(cluster, checkout)
     second = LiveOutput(
         start_console_script(cluster, checkout, kubeconfig=pipeline(cluster, "second"))
@@ -135,8 +151,13 @@ def test_a_second_run_waits_for_the_first_and_then_restarts_once_more(cluster, c
     assert "holderIdentity" not in lease_spec(cluster)  # given back at the end
 
 
-def test_with_no_wait_lock_the_second_run_refuses_and_changes_nothing(cluster, checkout):
-    link_waiting_for_secret(cluster)
+@pytest.mark.parametrize(
+    "kind, name", [("deployment", "backend"), ("statefulset", "db"), ("daemonset", "agent")]
+)
+def test_with_no_wait_lock_the_second_run_refuses_and_changes_nothing(
+    cluster, checkout, kind, name
+):
+    waiting_for_secret(cluster, (kind, name))
     first = first_run_holding_the_lock(cluster, checkout)
     second = LiveOutput(
         start_console_script(
@@ -144,11 +165,12 @@ def test_with_no_wait_lock_the_second_run_refuses_and_changes_nothing(cluster, c
         )
     )
     second_run = second.finish(60)
+    assert lease_holder(cluster, f"restart-backend.{kind}.{name}").endswith(")")  # still held
     cluster.create_secret("shop", "shop-db", {"url": "postgres://db"})
     first_run = first.finish()
     assert second_run.exit_code == 5, second_run.output
     error, hint = second_run.stderr.splitlines()[-2:]
-    assert error.startswith(f"error: {WAITING} ")
+    assert error.startswith(f"error: {kind} shop/{name} is being restarted by ")
     assert f"(pid {first.process.pid}, kubectl-restart-backend, run " in error
     assert error.endswith(": nothing was changed")
     assert hint == (
@@ -156,27 +178,38 @@ def test_with_no_wait_lock_the_second_run_refuses_and_changes_nothing(cluster, c
         "--timeout)"
     )
     assert not by(cluster, "second", "PATCH") and not by(cluster, "second", "PUT")
+    # One restart: the first run's.
+    assert [p.path for p in patches(cluster)] == [f"/apis/apps/v1/namespaces/shop/{kind}s/{name}"]
     assert first_run.exit_code == 0, first_run.output
+    assert f"✓ Rolling restart complete for {name}" in first_run.stdout
+    assert lease_holder(cluster, f"restart-backend.{kind}.{name}") is None  # given back
 
 
-def test_waiting_is_bounded_by_the_timeout(cluster, checkout):
-    link(cluster)
-    hold_lease(cluster, "alice@laptop (pid 7, kubectl-restart-backend, run 0a0a0a)",
-               datetime.now(timezone.utc), duration=3600)  # fmt: skip
+@pytest.mark.parametrize(
+    "kind, name, follow",
+    [
+        ("deployment", "backend", "--deployment backend"),
+        ("statefulset", "db", "-w statefulset/db"),
+        ("daemonset", "agent", "-w daemonset/agent"),
+    ],
+)
+def test_waiting_is_bounded_by_the_timeout(cluster, checkout, kind, name, follow):
+    link_kind(cluster, kind, name)
+    lease = f"restart-backend.{kind}.{name}"
+    hold_lease(cluster, ALICE, datetime.now(timezone.utc), duration=3600, name=lease)
     run = restart(cluster, checkout, "--timeout", "1s", "-o", "json")
     assert run.exit_code == 5, run.output
     doc = json.loads(run.stdout)
     assert doc["error"]["message"].startswith(
-        "deployment shop/backend is being restarted by alice@laptop (pid 7, "
-        "kubectl-restart-backend, run 0a0a0a) since "
+        f"{kind} shop/{name} is being restarted by {ALICE} since "
     )
     assert "gave up waiting after 1s: nothing was changed" in doc["error"]["message"]
-    assert doc["error"]["hint"].startswith(
-        "follow that restart with: kubectl restart-backend status --deployment backend -n shop "
-        "--context sim"
+    assert doc["error"]["hint"] == (
+        f"follow that restart with: kubectl restart-backend status {follow} -n shop "
+        "--context sim; or wait longer with --timeout"
     )
     assert not patches(cluster)
-    assert lease_spec(cluster)["holderIdentity"].startswith("alice@laptop")
+    assert lease_holder(cluster, lease) == ALICE
 
 
 # -- a holder that is gone -------------------------------------------------------------------
@@ -271,7 +304,7 @@ def test_a_colleagues_change_while_we_hold_the_lock_is_still_superseded(cluster,
 
 
 def test_the_json_document_says_whom_we_waited_for(cluster, checkout):
-    link_waiting_for_secret(cluster)
+    waiting_for_secret(cluster, ("deployment", "backend"))
     first = first_run_holding_the_lock(cluster, checkout)
     second = LiveOutput(
         start_console_script(cluster, checkout, "-o", "json", kubeconfig=pipeline(cluster, "2nd"))
@@ -371,8 +404,7 @@ def test_a_cluster_without_the_lease_api_gets_one_note_and_the_restart(cluster, 
 
 def test_ctrl_c_while_waiting_for_the_lock_changes_nothing(cluster, checkout):
     link(cluster)
-    hold_lease(cluster, "alice@laptop (pid 7, kubectl-restart-backend, run 0a0a0a)",
-               datetime.now(timezone.utc), duration=3600)  # fmt: skip
+    hold_lease(cluster, ALICE, datetime.now(timezone.utc), duration=3600)
     waiting = LiveOutput(start_console_script(cluster, checkout))
     cluster.wait_for(lambda: waiting.saw(WAITING), 30, "it never said it waits")
     waiting.process.send_signal(signal.SIGINT)
@@ -394,56 +426,6 @@ def test_no_wait_holds_the_lock_only_for_the_patch(cluster, checkout):
 
 
 # -- every kind, several workloads -------------------------------------------------------------
-
-
-def linked(name: str) -> dict:
-    return {"labels": {**LINK_LABELS, "app": name}, "annotations": dict(LINK_ANNOTATIONS)}
-
-
-def link_kind(cluster, kind: str, name: str, **kwargs) -> None:
-    """A linked Deployment, StatefulSet or DaemonSet in shop (linked to acme/shop@main)."""
-    create = {"deployment": cluster.create_deployment, "statefulset": cluster.create_statefulset,
-              "daemonset": cluster.create_daemonset}[kind]  # fmt: skip
-    create("shop", name, **linked(name), **kwargs)
-
-
-def waiting_for_secret(cluster, *workloads: tuple[str, str]) -> None:
-    """Linked workloads (kind, name) whose restarted pods wait for the Secret shop-db."""
-    cluster.create_secret("shop", "shop-db", {"url": "postgres://db"})
-    for kind, name in workloads:
-        link_kind(cluster, kind, name, containers=WITH_SECRET)
-    cluster.delete("secrets", "shop", "shop-db")
-
-
-def lease_holder(cluster, name: str):
-    return (cluster.get("leases", "shop", name) or {}).get("spec", {}).get("holderIdentity")
-
-
-@pytest.mark.parametrize("kind, name", [("statefulset", "db"), ("daemonset", "agent")])
-def test_two_runs_on_a_workload_of_another_kind_give_one_restart_and_a_clear_refusal(
-    cluster, checkout, kind, name
-):
-    waiting_for_secret(cluster, (kind, name))
-    first = first_run_holding_the_lock(cluster, checkout)
-    second = LiveOutput(
-        start_console_script(
-            cluster, checkout, "--no-wait-lock", kubeconfig=pipeline(cluster, "second")
-        )
-    )
-    second_run = second.finish(60)
-    assert lease_holder(cluster, f"restart-backend.{kind}.{name}").endswith(")")  # still held
-    cluster.create_secret("shop", "shop-db", {"url": "postgres://db"})
-    first_run = first.finish()
-    assert second_run.exit_code == 5, second_run.output
-    error, hint = second_run.stderr.splitlines()[-2:]
-    assert error.startswith(f"error: {kind} shop/{name} is being restarted by ")
-    assert f"(pid {first.process.pid}, kubectl-restart-backend, run " in error
-    assert error.endswith(": nothing was changed")
-    assert hint.startswith("hint: run again once it is done")
-    assert [p.path for p in patches(cluster)] == [f"/apis/apps/v1/namespaces/shop/{kind}s/{name}"]
-    assert first_run.exit_code == 0, first_run.output
-    assert f"✓ Rolling restart complete for {name}" in first_run.stdout
-    assert lease_holder(cluster, f"restart-backend.{kind}.{name}") is None  # given back
 
 
 @pytest.mark.parametrize(
@@ -490,17 +472,24 @@ def test_two_runs_over_a_deployment_and_a_statefulset_both_finish_one_after_the_
         assert lease_holder(cluster, lease) is None
 
 
-def test_with_no_wait_lock_a_wave_is_refused_before_any_of_it_is_patched(cluster, checkout):
+def refused_over_api_and_db(cluster, checkout, held: str) -> str:
+    """``--all --no-wait-lock`` over deployment/api and statefulset/db while alice holds the
+    Lease of ``held``: refused, nothing patched; its error line."""
     link_kind(cluster, "deployment", "api")
     link_kind(cluster, "statefulset", "db")
     hold_lease(cluster, ALICE, datetime.now(timezone.utc), duration=3600,
-               name="restart-backend.statefulset.db")  # fmt: skip
+               name=f"restart-backend.{held.replace('/', '.')}")  # fmt: skip
     run = restart(cluster, checkout, "--all", "--no-wait-lock")
     assert run.exit_code == 5, run.output
-    error = run.stderr.splitlines()[-2]
-    assert error.startswith(f"error: statefulset shop/db is being restarted by {ALICE} since ")
-    assert error.endswith(": nothing was changed")
     assert not patches(cluster)
+    error = run.stderr.splitlines()[-2]
+    assert error.endswith(": nothing was changed")
+    return error
+
+
+def test_with_no_wait_lock_a_wave_is_refused_before_any_of_it_is_patched(cluster, checkout):
+    error = refused_over_api_and_db(cluster, checkout, "statefulset/db")
+    assert error.startswith(f"error: statefulset shop/db is being restarted by {ALICE} since ")
     # The Deployment's lock (first in the order) was taken, then given back.
     assert lease_holder(cluster, "restart-backend.deployment.api") is None
     assert lease_holder(cluster, "restart-backend.statefulset.db") == ALICE
@@ -508,16 +497,9 @@ def test_with_no_wait_lock_a_wave_is_refused_before_any_of_it_is_patched(cluster
 
 def test_an_ordered_run_takes_every_lock_before_its_first_wave(cluster, checkout):
     (checkout / ".restart-backend.yaml").write_text("order: [db, api]\n")
-    link_kind(cluster, "deployment", "api")
-    link_kind(cluster, "statefulset", "db")
-    hold_lease(cluster, ALICE, datetime.now(timezone.utc), duration=3600,
-               name="restart-backend.deployment.api")  # fmt: skip
-    run = restart(cluster, checkout, "--all", "--no-wait-lock")
-    assert run.exit_code == 5, run.output
-    error = run.stderr.splitlines()[-2]
+    error = refused_over_api_and_db(cluster, checkout, "deployment/api")
     assert error.startswith(f"error: deployment shop/api is being restarted by {ALICE} since ")
-    assert error.endswith(": nothing was changed")
-    assert not patches(cluster)  # not even the first wave's db
+    # Nothing patched: not even the first wave's statefulset/db.
 
 
 def test_each_wave_gives_its_locks_back_when_it_ends(cluster, checkout):
