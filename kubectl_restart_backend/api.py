@@ -139,7 +139,8 @@ class KubeApi:
 
     def extend_deadline(self, deadline: float) -> None:
         """Let retries go on until ``deadline`` at least: each wave of an ordered run gets
-        its own --timeout, so the run's deadline moves with the waves."""
+        its own --timeout, counted from its start (after any wait for other runs' locks,
+        which is not taken from it), so the run's deadline moves with the waves."""
         current = self._budget.deadline
         if current is not None and deadline > current:
             self._budget = RetryBudget(deadline, self._budget.clock)
