@@ -8,8 +8,9 @@ duration as api_cost.py computes it.
 
 Target (issue 13): a fixed number of requests and watches per workload, flat in replicas:
 the search is one LIST per kind for the whole run; each workload adds its PATCH, one LIST of
-its pods (and of its ReplicaSets for a Deployment), the three URL lookups and two watches (three
-for a Deployment), whatever its size and however long its rollout takes.
+its pods (and of its ReplicaSets for a Deployment), the three URL lookups, its lock (GET and
+POST of its Lease, a PUT to give it back, and one renewal PUT per 10 s of watching) and two
+watches (three for a Deployment), whatever its size and however long its rollout takes.
 """
 
 from __future__ import annotations
@@ -146,11 +147,16 @@ def _per(row: dict, what: str) -> str:
 
 
 def _workload_of(request, names) -> str | None:
-    """The workload a request is about: its name ends the path, or selects it by name
-    (fieldSelector) or by its pods' label (labelSelector app=NAME)."""
+    """The workload a request is about: its name ends the path (or its Lease's,
+    restart-backend.KIND.NAME), or selects it by name (fieldSelector) or by its pods' label
+    (labelSelector app=NAME)."""
     last = request.path.rstrip("/").rsplit("/", 1)[-1]
     if last in names:
         return last
+    if request.method == "POST" and last == "leases":  # the name is in the body
+        last = str(((request.json or {}).get("metadata") or {}).get("name") or "")
+    if last.startswith("restart-backend.") and last.split(".", 2)[-1] in names:
+        return last.split(".", 2)[-1]
     field = str(request.query.get("fieldSelector", ""))
     labels = str(request.query.get("labelSelector", ""))
     for name in names:
