@@ -164,7 +164,10 @@ def test_several_workloads_progress_one_line_each_rewritten_in_place(cluster, ch
     rows = ROWS.findall(output)
     assert {row.split(":")[0] for row in rows} == {"deployment/api", "deployment/worker"}, output
     assert all(display_width(row) <= 39 for row in rows), rows
-    assert set(MOVE_UP.findall(output)) == {"2"}, "the two rows are rewritten where they were"
+    # Until the second workload's watch has reported, the block may be one row high; from
+    # then on both rows are rewritten where they were (never a move past the block).
+    moves = MOVE_UP.findall(output)
+    assert "2" in moves and set(moves) <= {"1", "2"}, output
 
 
 # -- item 20: Ctrl-C and Ctrl-D at the link/unlink prompt -------------------------------------
