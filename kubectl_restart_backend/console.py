@@ -158,8 +158,13 @@ class Console:
             width = self._chatter.columns()
             lines = [fit_to_width(line, width, self._style.unicode) for line in lines]
             self.line_break()
-            up = f"\033[{len(self._block)}F" if len(self._block) == len(lines) else ""
+            # Back to the block's first row (a block that grew, because another workload's
+            # watch reported, is rewritten whole, not left behind), and erase what a block
+            # that shrank leaves below.
+            up = f"\033[{len(self._block)}F" if self._block else ""
             text = "".join(f"\033[K{line}\n" for line in lines)
+            if len(lines) < len(self._block):
+                text += "\033[J"
             if self._chatter_write(up + text):
                 self._block = lines
             return
