@@ -325,7 +325,7 @@ def _watches_after_patch(cluster):
     first = next((i for i, r in enumerate(log) if r.method == "PATCH"), None)
     if first is None:
         return []
-    return [r for r in log[first:] if r.query.get("watch") == "true"]
+    return [r for r in log[first:] if r.is_watch]
 
 
 # -- the lock itself, through the real client ------------------------------------------------

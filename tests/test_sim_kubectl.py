@@ -83,7 +83,7 @@ def test_rollout_restart_then_status_succeeds(cluster, home):
                      "--timeout=60s")  # fmt: skip
     assert status.returncode == 0, status.stderr
     assert status.stdout.splitlines()[-1] == 'deployment "backend" successfully rolled out'
-    watch = next(r for r in cluster.requests if r.query.get("watch") == "true")
+    watch = next(r for r in cluster.requests if r.is_watch)
     assert watch.query["sendInitialEvents"] == "true", "kubectl used the streaming list"
     deployment = cluster.get("deployments", "shop", "backend")
     assert deployment["metadata"]["generation"] == 2

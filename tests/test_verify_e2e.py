@@ -234,7 +234,7 @@ def test_ctrl_c_in_the_settle_window_keeps_the_complete_verdict_and_says_so(back
     process = start_console_script(backend, checkout, "--timeout", "60s", "--settle", "60s")
 
     def settling():  # the check passed and the window's three watches are open
-        watches = [r for r in backend.requests if r.query.get("watch") in ("true", "True")]
+        watches = [r for r in backend.requests if r.is_watch]
         return proxied(backend) and len(watches) >= 6
 
     code, stdout, stderr = interrupt_when(backend, process, settling)

@@ -71,6 +71,12 @@ class RequestRecord:
     status: int
     groups: tuple[str, ...] = ()  # the user's groups (impersonated ones, with --as-group)
 
+    @property
+    def is_watch(self) -> bool:
+        """A watch, however the client spells the flag (client 29-33 sends "True", 34+
+        "true", kubectl "true"): as the API server reads it."""
+        return _truthy(self.query.get("watch"))
+
 
 @dataclass
 class ServerState:
