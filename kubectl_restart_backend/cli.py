@@ -44,7 +44,8 @@ def _trouble_help() -> str:
     )
 
 
-OUTPUT_FORMATS = ("text", "json", "yaml")
+OUTPUT_FORMATS = ("text", "json", "yaml", "ndjson")
+LIST_FORMATS = ("text", "json", "yaml")
 
 
 class DurationType(click.ParamType):
@@ -193,7 +194,8 @@ def output_option(func: Callable) -> Callable:
         type=click.Choice(OUTPUT_FORMATS),
         default="text",
         show_default=True,
-        help="Output format; json/yaml print one document at the end.",
+        help="Output format; json/yaml print one document at the end, ndjson one event per "
+        "line as things happen (docs/events.md).",
     )(func)
 
 
@@ -313,18 +315,15 @@ class PlainUsageError(click.ClickException):
         self.document = "list" if err.ctx and err.ctx.info_name == "list" else "outcome"
 
     def show(self, file: Any = None) -> None:
-        hint = f"see '{self.command_path} --help'"
-        click.echo(f"error: {self.format_message()}", err=True)
-        click.echo(f"hint: {hint}", err=True)
-        if self.output != "text":
-            from kubectl_restart_backend.console import Console
-            from kubectl_restart_backend.render import render_document
+        from kubectl_restart_backend.console import Console
 
-            console = Console.for_output(self.output)
-            document = _error_document(
-                console, self.format_message(), hint, self.exit_code, self.document, 0.0
-            )
-            console.write(render_document(document, self.output))
+        hint = f"see '{self.command_path} --help'"
+        output = self.output if self.document == "outcome" or self.output != "ndjson" else "text"
+        console = Console.for_output(output)
+        document = _error_document(
+            console, self.format_message(), hint, self.exit_code, self.document, 0.0
+        )
+        console.error(UsageError(self.format_message(), hint), document)
 
 
 def requested_output(args: list[str]) -> str:
@@ -439,7 +438,14 @@ def status_command(**flags: Any) -> None:
     help="Look in all namespaces (the default, as for the restart; wins over -n).",
 )
 @connection_options
-@output_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(LIST_FORMATS),
+    default="text",
+    show_default=True,
+    help="Output format; json/yaml print one document.",
+)
 def list_command(**flags: Any) -> None:
     """List the workloads (Deployments, StatefulSets, DaemonSets) linked to this repo (all
     branches), in all namespaces like the restart's search (-n: one namespace). Works on a
@@ -517,6 +523,7 @@ def _run(
         try:
             settings = _settings(flags, need_git=need_git, need_branch=need_branch)
             console.known.update(_known_target(flags, settings))
+            console.found.update(_how_found(settings))
             return command(settings, console)
         except PluginError as err:
             if err.exit_code == ExitCode.INTERRUPTED:
@@ -541,12 +548,8 @@ def _run(
 def _fail(console: Any, err: PluginError, document: str, duration: float) -> int:
     """Say the error (stderr) and, with ``-o json|yaml``, write its document (stdout)."""
     code = int(err.exit_code)
-    console.error(err)
-    if console.output != "text":
-        from kubectl_restart_backend.render import render_document
-
-        error = _error_document(console, err.message, err.hint, code, document, duration)
-        console.write(render_document(error, console.output))
+    error = _error_document(console, err.message, err.hint, code, document, duration)
+    console.error(err, error)
     return code
 
 
@@ -585,6 +588,22 @@ def _known_target(flags: dict, settings: Optional[dict]) -> dict:
         kind, _, name = str(named[0]).partition("/")
         known.update(appName=name, kind=_kind_name(kind))
     return {key: value for key, value in known.items() if value is not None}
+
+
+def _how_found(settings: dict) -> dict:
+    """How the targets are chosen (the event stream's ``resolved``): by name (-w,
+    --deployment, the config file's workloads:) or by the repo/branch labels (the backend,
+    or every linked workload with --all); and where the repo and branch came from."""
+    git = settings.get("git")
+    if settings.get("workloads") or settings.get("deployment"):
+        by = "name"
+    else:
+        by = "labels-all" if settings.get("all_linked") else "labels"
+    return {
+        "by": by,
+        "repoFrom": git.repo_source if git else None,
+        "branchFrom": (git.branch_source or None) if git else None,
+    }
 
 
 def _kind_name(word: str) -> Optional[str]:

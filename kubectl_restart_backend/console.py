@@ -4,6 +4,9 @@ The one place that knows about terminals: whether to update the progress line in
 how wide it may be), whether colour and symbols are allowed, that in ``-o json|yaml`` mode
 stdout carries only the document (progress moves to stderr), how to ask a question, and what
 to do when the reader of our output goes away (``| head -1``): stop writing, carry on.
+
+Machines listen too: what the console is told also goes to its listeners
+(``event_stream.py``: the ``-o ndjson`` event stream, GitHub Actions' commands and summary).
 """
 
 from __future__ import annotations
@@ -108,6 +111,8 @@ class Console:
         self.known: dict[str, Any] = {}  # the target, as far as known (for error documents)
         self.notes: list[str] = []  # every notice said, for error documents
         self.restart_triggered = False  # the restart was sent (errors after it must say so)
+        self.found: dict[str, Any] = {}  # how the targets were found (by, repoFrom, branchFrom)
+        self.listeners = _listeners(self, env)
 
     @classmethod
     def for_output(cls, output: str) -> Console:
@@ -124,16 +129,25 @@ class Console:
     def restarting(self, targets, context: str) -> None:
         """Before the patch: which workloads, in which namespaces and context."""
         self._about(targets, context)
+        self._tell("on_targets", "Restarting", targets, context)
         self._say(render_targets("Restarting", targets, context))
 
     def watching(self, targets, context: str) -> None:
         """``status``: which workloads' rollouts are watched."""
         self._about(targets, context)
+        self._tell("on_targets", "Watching", targets, context)
         self._say(render_targets("Watching", targets, context))
 
-    def triggered(self) -> None:
+    def triggered(self, restarted_at: str = "", patch: Optional[dict] = None) -> None:
+        """The patch was sent (``restarted_at``: the annotation's value, in ``patch``)."""
         self.restart_triggered = True
+        self._tell("on_triggered", restarted_at, patch)
         self._say(render_triggered(self.waiting))
+
+    def judged(self, label: str, state, workload: Optional[dict], kind) -> None:
+        """Every judged state of a workload being watched (``label``: ``deployment/api``);
+        people see the progress lines, listeners decide what is news."""
+        self._tell("on_judged", label, state, workload, kind)
 
     def progress(self, state) -> None:
         self._progress_line(render_progress(state))
@@ -179,10 +193,11 @@ class Console:
         """The verdicts (``run``: a ``RunOutcome``; ``exit_codes``: one per workload)."""
         self.line_break()
         self._awaiting_verdict = False
+        document = run_document(run, exit_codes, exit_code)
+        self._tell("on_outcome", run, document, exit_code)
         if self.output == "text":
             self._out.write(render_run(run, self._style, exit_codes))
-        else:
-            document = run_document(run, exit_codes, exit_code)
+        elif self.output in DOCUMENT_FORMATS:
             self._out.write(render_document(document, self.output))
 
     def write(self, text: str) -> None:
@@ -190,10 +205,17 @@ class Console:
         self.line_break()
         self._out.write(text)
 
-    def error(self, err: PluginError) -> None:
+    def error(self, err: PluginError, document: Optional[dict] = None) -> None:
+        """The error on stderr; its ``document`` (``render.error_document``) to the
+        listeners, and on stdout with ``-o json|yaml``."""
         self.line_break()
         self._awaiting_verdict = False
         self._err.write(f"error: {err.message}\n" + (f"hint: {err.hint}\n" if err.hint else ""))
+        if document is None:
+            return
+        self._tell("on_error", document)
+        if self.output in DOCUMENT_FORMATS:
+            self._out.write(render_document(document, self.output))
 
     def ask(self, question: str, stdin: IO[str]) -> bool:
         """Ask a yes/no question on the terminal; only an explicit yes is yes.
@@ -215,6 +237,13 @@ class Console:
         if self._open_line:
             self._chatter_write("\n")
             self._open_line = False
+
+    def _tell(self, hook: str, *args: Any) -> None:
+        """Pass what the console was told on to the listeners that want it."""
+        for listener in self.listeners:
+            method = getattr(listener, hook, None)
+            if method is not None:
+                method(*args)
 
     def _about(self, targets, context: str) -> None:
         """What error documents name as the target: the workload, when there is one."""
@@ -246,6 +275,26 @@ class Console:
                 "tells the verdict\n"
             )
         return False
+
+
+DOCUMENT_FORMATS = ("json", "yaml")  # one document at the end; ndjson: events as they happen
+
+
+def _listeners(console: Console, env: dict) -> list:
+    """The event stream (``-o ndjson``) and GitHub Actions (``GITHUB_ACTIONS=true``), when
+    asked for; events go to stdout, workflow commands where the progress goes."""
+    if console.output != "ndjson" and env.get("GITHUB_ACTIONS") != "true":
+        return []
+    from kubectl_restart_backend.event_stream import listeners_for
+
+    return listeners_for(
+        console.output,
+        env,
+        write_out=console._out.write,
+        say=console._say,
+        known=console.known,
+        found=console.found,
+    )
 
 
 def write_unencodable_as_utf8(stream: Any) -> None:

@@ -77,7 +77,10 @@ class Reporter(Protocol):
     def verifying(self, line: str) -> None: ...
     def restarting(self, targets: Sequence[tuple[Kind, str, str]], context: str) -> None: ...
     def watching(self, targets: Sequence[tuple[Kind, str, str]], context: str) -> None: ...
-    def triggered(self) -> None: ...
+    def triggered(self, restarted_at: str, patch: dict) -> None: ...
+    def judged(
+        self, label: str, state: RolloutState, workload: Optional[dict], kind: Kind
+    ) -> None: ...
     def progress(self, state: RolloutState) -> None: ...
     def progress_many(self, rows: Sequence[tuple[str, RolloutState]]) -> None: ...
 
@@ -210,7 +213,7 @@ def _restart_wave(
         base = _outcome_base(session, target)
         base.update(restarted_at=restarted_at, own_restart=True)
         jobs.append(_Job(target, patched, base))
-    reporter.triggered()
+    reporter.triggered(restarted_at, patch)
     if not options.wait:
         return [Outcome(Verdict.TRIGGERED, **job.base) for job in jobs]
     try:
@@ -412,6 +415,7 @@ def _judge(job: _Job, watch: WatchOptions, session: Session, reporter: Reporter)
         generation=job.generation, now=session.now(), tolerance=watch.tolerance, template=ours
     )
     job.state = state
+    reporter.judged(job.kind.ref(job.name), state, snap.workload, job.kind)
     if state.phase in FINAL:
         job.verdict = _verdict_of(state)
         job.finished = session.clock()

@@ -1,0 +1,104 @@
+"""The machine-facing listeners of the console: the ``-o ndjson`` event stream.
+
+``Console`` tells its listeners what the ``Reporter`` is told (targets, the patch, each
+judged state, the outcome, the error) and goes on printing for people (on stderr in
+``-o ndjson`` mode). What to say is decided in ``events.py``; here it is only written: each
+event as one line on stdout, flushed, as it happens. Several threads may report at once (a run over several clusters), so writing takes a
+lock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from kubectl_restart_backend import events
+from kubectl_restart_backend.kinds import Kind
+
+Clock = Callable[[], datetime]
+Target = tuple[Kind, str, str]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class EventStream:
+    """``-o ndjson``: one JSON object per line on ``write`` (stdout), as things happen."""
+
+    def __init__(
+        self,
+        write: Callable[[str], Any],
+        known: Mapping[str, Any],
+        found: Mapping[str, Any],
+        clock: Clock = utc_now,
+    ) -> None:
+        self._write = write
+        self._known = known  # the console's: repo and branch as the cli resolved them
+        self._found = found  # how the targets were found (by, repoFrom, branchFrom)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._targets: list[Target] = []
+        self._context = ""
+        self._seen: dict[str, events.Seen] = {}
+
+    def on_targets(self, action: str, targets: Sequence[Target], context: str) -> None:
+        self._targets, self._context = list(targets), context
+        verb = "restart" if action == "Restarting" else "status"
+        self._emit(
+            events.resolved_events(
+                targets, context, self._clock(), action=verb, known=self._known, found=self._found
+            )
+        )
+
+    def on_triggered(self, restarted_at: str, patch: Optional[dict]) -> None:
+        self._emit(
+            events.triggered_events(
+                self._targets, self._context, self._clock(), restarted_at=restarted_at, patch=patch
+            )
+        )
+
+    def on_judged(self, label: str, state: Any, workload: Optional[dict], kind: Kind) -> None:
+        seen = self._seen.get(label, events.Seen())
+        seen, said = events.track(
+            seen,
+            state,
+            self._clock(),
+            context=self._context,
+            workload=label,
+            available=events.available_of(workload, kind),
+        )
+        self._seen[label] = seen
+        self._emit(said)
+
+    def on_outcome(self, run: Any, document: dict, exit_code: int) -> None:
+        self._emit(events.outcome_events(document, self._clock(), several=not run.single))
+
+    def on_error(self, document: dict) -> None:
+        self._emit([events.error_event(document, self._clock())])
+
+    def _emit(self, said: Sequence[dict]) -> None:
+        if not said:
+            return
+        with self._lock:
+            for event in said:
+                self._write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+def listeners_for(
+    output: str,
+    env: Mapping[str, str],
+    *,
+    write_out: Callable[[str], Any],
+    say: Callable[[str], Any],
+    known: Mapping[str, Any],
+    found: Mapping[str, Any],
+) -> list[Any]:
+    """The listeners a console needs: the event stream for ``-o ndjson``, GitHub Actions'
+    when the runner says so (``GITHUB_ACTIONS=true``, as GitHub sets it)."""
+    chosen: list[Any] = []
+    if output == "ndjson":
+        chosen.append(EventStream(write_out, known, found))
+    return chosen
