@@ -1,9 +1,12 @@
-"""The machine-facing listeners of the console: the ``-o ndjson`` event stream.
+"""The machine-facing listeners of the console: the ``-o ndjson`` event stream and GitHub
+Actions' commands, step summary and step outputs.
 
 ``Console`` tells its listeners what the ``Reporter`` is told (targets, the patch, each
 judged state, the outcome, the error) and goes on printing for people (on stderr in
-``-o ndjson`` mode). What to say is decided in ``events.py``; here it is only written: each
-event as one line on stdout, flushed, as it happens. Several threads may report at once (a run over several clusters), so writing takes a
+``-o ndjson`` mode). What to say is decided in ``events.py`` and ``github_actions.py``; here
+it is only written: each event as one line on stdout, flushed, as it happens; workflow
+commands where the progress goes; the summary and outputs appended to the files the runner
+names. Several threads may report at once (a run over several clusters), so writing takes a
 lock.
 """
 
@@ -14,7 +17,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from kubectl_restart_backend import events
+from kubectl_restart_backend import events, github_actions
 from kubectl_restart_backend.kinds import Kind
 
 Clock = Callable[[], datetime]
@@ -87,6 +90,69 @@ class EventStream:
                 self._write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
+class GitHubActions:
+    """``GITHUB_ACTIONS=true``: the progress in a collapsible group, annotations for what went
+    wrong, a Markdown step summary and the step outputs ``verdict``, ``exit-code``, ``ready``.
+
+    ``say`` writes a line where the progress goes (stdout in text mode; stderr when stdout
+    carries a document or events; the runner reads commands from both).
+    """
+
+    def __init__(self, say: Callable[[str], Any], env: Mapping[str, str]) -> None:
+        self._say = say
+        self._summary_path = env.get("GITHUB_STEP_SUMMARY") or ""
+        self._output_path = env.get("GITHUB_OUTPUT") or ""
+        self._lock = threading.Lock()
+        self._grouped = False
+
+    def on_targets(self, action: str, targets: Sequence[Target], context: str) -> None:
+        names = [f"{kind.word} {namespace}/{name}" for kind, namespace, name in targets]
+        title = github_actions.group_title(action.lower(), names, context)
+        with self._lock:
+            self._end_group()
+            self._say(github_actions.workflow_command("group", title))
+            self._grouped = True
+
+    def on_outcome(self, run: Any, document: dict, exit_code: int) -> None:
+        rows = [(doc.get("context"), doc) for doc in document.get("workloads") or [document]]
+        with self._lock:
+            self._end_group()
+            for line in github_actions.annotations(rows):
+                self._say(line)
+        self._append(self._summary_path, github_actions.render_step_summary(rows))
+        outputs = github_actions.render_outputs(
+            document["verdict"], exit_code, bool(document["ready"])
+        )
+        self._append(self._output_path, outputs)
+
+    def on_error(self, document: dict) -> None:
+        with self._lock:
+            self._end_group()
+            self._say(github_actions.error_annotation(document))
+        self._append(self._summary_path, github_actions.render_error_summary(document))
+        self._append(
+            self._output_path, github_actions.render_outputs("error", document["exitCode"], False)
+        )
+
+    def _end_group(self) -> None:
+        if self._grouped:
+            self._say(github_actions.workflow_command("endgroup"))
+            self._grouped = False
+
+    def _append(self, path: str, text: str) -> None:
+        """Append to a file the runner named; one that cannot be written is said, once per
+        file, as a warning (the verdict and exit code stand)."""
+        if not path:
+            return
+        try:
+            with open(path, "a", encoding="utf-8") as file:
+                file.write(text)
+        except OSError as err:
+            reason = err.strerror or type(err).__name__
+            message = f"could not write {path}: {reason}"
+            self._say(github_actions.workflow_command("warning", message))
+
+
 def listeners_for(
     output: str,
     env: Mapping[str, str],
@@ -101,4 +167,6 @@ def listeners_for(
     chosen: list[Any] = []
     if output == "ndjson":
         chosen.append(EventStream(write_out, known, found))
+    if env.get("GITHUB_ACTIONS") == "true":
+        chosen.append(GitHubActions(say, env))
     return chosen
