@@ -231,3 +231,38 @@ def test_a_real_process_writes_each_event_as_it_happens(cluster, tmp_path):
     assert types(seen)[:2] == ["resolved", "triggered"]
     assert types(seen)[-2:] == ["verdict", "run"]
     assert seen[-1]["verdict"] == "complete"
+
+
+SECRET_ENV = [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "shop-db", "key": "url"}}}]
+
+
+def test_start_up_trouble_that_heals_is_streamed_as_tolerated_never_doomed(cluster, checkout):
+    """A Secret created two seconds after the new pod needs it: the trouble lasts long enough
+    to be seen in a judged state (a crash that comes and goes between two looks shows as a
+    restart count instead, docs/events.md)."""
+    cluster.create_secret("shop", "shop-db", {"url": "postgres://db"})
+    link(cluster, containers=[{"name": "api", "image": "acme/shop:1", "env": SECRET_ENV}])
+    cluster.delete("secrets", "shop", "shop-db")
+    cluster.create_secret("shop", "shop-db", {"url": "postgres://db"}, after=2.0)
+    run = ndjson(cluster, checkout, "--timeout", "60s")
+    assert run.exit_code == 0, run.output
+    stream = parse_stream(run.stdout)
+    troubles = [e for e in stream if e["type"] == "trouble"]
+    assert troubles, types(stream)
+    assert {(e["trouble"], e["classification"], e["doom"]) for e in troubles} == {
+        ("MissingConfig", "tolerated", "after-seconds")
+    }
+    assert {e["reason"] for e in troubles} == {"CreateContainerConfigError"}
+    assert stream[-1]["verdict"] == "complete"
+    assert stream[-1]["document"]["recovered"]
+
+
+def test_no_wait_and_dry_run_stream_what_docs_events_md_promises(cluster, checkout):
+    link(cluster)
+    no_wait = parse_stream(ndjson(cluster, checkout, "--no-wait").stdout)
+    assert types(no_wait) == ["resolved", "triggered", "verdict", "run"]
+    assert no_wait[-1]["verdict"] == "triggered"
+    dry_run = parse_stream(ndjson(cluster, checkout, "--dry-run").stdout)
+    assert types(dry_run) == ["verdict", "run"]
+    assert dry_run[-1]["verdict"] == "dry-run"
+    assert len(patches(cluster)) == 1  # --no-wait's; the dry run sent nothing
