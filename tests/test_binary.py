@@ -91,8 +91,8 @@ def test_kubectl_completes_the_plugin_through_the_same_binary(krew_bin, tmp_path
     result = run([KUBECTL, "__complete", "restart-backend", "-o", ""], krew_bin, tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[:3] == ["json", "text", "yaml"]
-    assert lines[3] == ":4"
+    assert lines[:4] == ["json", "ndjson", "text", "yaml"]
+    assert lines[4] == ":4"
 
 
 def link_deployment(cluster, namespace: str = "shop", name: str = "backend") -> None:

@@ -119,7 +119,7 @@ def candidates(args: list[str], word: str) -> tuple[tuple[str, ...], int]:
         pytest.param(["-n"], "", ("default", "shop", "staging"), id="namespaces-short-flag"),
         pytest.param(["--namespace"], "s", ("shop", "staging"), id="namespaces-prefix"),
         pytest.param(["-n", "shop", "--deployment"], "w", ("web", "worker"), id="deployments"),
-        pytest.param(["-o"], "", ("json", "text", "yaml"), id="output-choices"),
+        pytest.param(["-o"], "", ("json", "ndjson", "text", "yaml"), id="output-choices"),
         pytest.param(["--output"], "y", ("yaml",), id="output-choices-prefix"),
         pytest.param(["--timeout"], "", (), id="duration-has-no-candidates"),
         pytest.param(["--no-wait"], "--dry", ("--dry-run",), id="boolean-flag-takes-no-value"),
