@@ -7,11 +7,19 @@ from __future__ import annotations
 
 import json
 import queue
+import signal
 import threading
 
 from tests.cluster.behaviours import Behaviour
 from tests.events_schema import load_schema, parse_stream, problems
-from tests.plugin_runner import link, make_checkout, patches, run_plugin, start_console_script
+from tests.plugin_runner import (
+    interrupt_when,
+    link,
+    make_checkout,
+    patches,
+    run_plugin,
+    start_console_script,
+)
 
 
 def ndjson(cluster, cwd, *args):
@@ -266,3 +274,27 @@ def test_no_wait_and_dry_run_stream_what_docs_events_md_promises(cluster, checko
     assert types(dry_run) == ["verdict", "run"]
     assert dry_run[-1]["verdict"] == "dry-run"
     assert len(patches(cluster)) == 1  # --no-wait's; the dry run sent nothing
+
+
+def test_a_cancelled_job_still_ends_the_stream_with_the_run_and_its_exit_code(cluster, tmp_path):
+    """SIGTERM (a cancelled CI job) while watching: the verdict is ``interrupted``, and the
+    last line says so with the process's exit code."""
+    checkout = make_checkout(tmp_path / "shop")
+    link(cluster)
+    cluster.set_behaviour("shop", "backend", Behaviour.never_ready())
+    process = start_console_script(cluster, checkout, "-o", "ndjson", "--timeout", "60s")
+
+    def watching() -> bool:  # the watches start after the triggered line is written
+        return any(r.query.get("watch", "").lower() == "true" for r in cluster.requests)
+
+    code, stdout, _stderr = interrupt_when(
+        cluster, process, lambda: watching() and bool(held_back(cluster)), sig=signal.SIGTERM
+    )
+    assert code == 143, stdout
+    stream = parse_stream(stdout)
+    assert types(stream)[:2] == ["resolved", "triggered"]
+    assert (stream[-1]["type"], stream[-1]["verdict"], stream[-1]["exitCode"]) == (
+        "run",
+        "interrupted",
+        143,
+    )
