@@ -99,9 +99,7 @@ def error_annotation(document: Mapping[str, Any]) -> str:
 
 
 def _who(doc: Mapping[str, Any], context: Optional[str]) -> str:
-    kind = str(doc.get("kind") or "workload").lower()
-    where = f" (context {context})" if context else ""
-    return f"{kind} {doc.get('namespace')}/{doc.get('appName')}{where}"
+    return _workload(doc) + (f" (context {context})" if context else "")
 
 
 def _not_ready_pods(doc: Mapping[str, Any]) -> str:
