@@ -8,6 +8,9 @@ logs to use, for the whole repo and per branch (glob patterns such as ``release/
     timeout: 3m
     workloads: [deployment/api, statefulset/cache]   # like -w; restarted together...
     order: [cache, api]                              # ...unless in waves: cache first
+    waves:                        # several clusters, one cluster wave after the other
+    - contexts: [staging]         # (instead of context:; a branch entry setting one of
+    - contexts: [prod-eu, prod-us]  # them drops the other's top-level value)
     branches:
       main:
         deployment: shop-backend
@@ -61,8 +64,13 @@ SETTING_KEYS = (
     "workloads",
     "order",
     "delete-pods",
+    # several clusters, in cluster waves (cluster_waves.py): one kubeconfig context each
+    "waves",
 )
 BRANCHES_KEY = "branches"
+# Keys that choose the same thing: a branch entry setting one drops the other's top-level
+# value (``waves:`` for main, ``context:`` for the rest), and one level may not set both.
+EXCLUSIVE = {"context": "waves", "waves": "context"}
 VERIFY_KEYS = ("path", "url", "expect", "successes", "timeout")
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -113,6 +121,8 @@ class RepoConfig:
         entry = self.branch_entry_for(branch)
         if entry is not None:
             for key, value in entry.settings.items():
+                if key in EXCLUSIVE and value is not None:
+                    result.pop(EXCLUSIVE[key], None)
                 if value is None:
                     result.pop(key, None)
                 else:
@@ -174,6 +184,7 @@ def parse_repo_config(text: str, path: str = CONFIG_FILE_NAME) -> RepoConfig:
                 if value is not None:
                     settings[key] = value
                     lines[key] = key_node.start_mark.line + 1
+        _refuse_both(path, settings, lines)
         return RepoConfig(path=path, settings=settings, branches=branches, lines=lines)
     except yaml.YAMLError as err:
         raise usage_error(err, path, "Fix the YAML syntax at that line") from None
@@ -217,8 +228,19 @@ def _branches(loader: yaml.SafeLoader, path: str, node: yaml.Node) -> tuple[Bran
                     loader, path, key, inner_key_node, inner_value_node, top_level=False
                 )
                 lines[key] = inner_key_node.start_mark.line + 1
+        _refuse_both(path, {k: v for k, v in settings.items() if v is not None}, lines)
         entries.append(BranchEntry(pattern, settings, key_node.start_mark.line + 1, lines))
     return tuple(entries)
+
+
+def _refuse_both(path: str, settings: Mapping[str, Any], lines: Mapping[str, int]) -> None:
+    """``context:`` and ``waves:`` at one level: which clusters would be restarted?"""
+    if "context" in settings and "waves" in settings:
+        raise UsageError(
+            f"{path}: line {lines['waves']}: key 'waves': cannot be set beside 'context' "
+            f"(line {lines['context']}): both choose the clusters",
+            "keep one: context: for one cluster, waves: for several",
+        )
 
 
 def _glob_problem(pattern: str) -> str | None:
@@ -355,6 +377,30 @@ def _order(value: Any) -> _Ok | str:
     return _Ok(tuple(waves))
 
 
+def _waves(value: Any) -> _Ok | str:
+    """``waves:``: cluster waves, each ``{contexts: [NAME, ...]}``, restarted one after the
+    other; a context appears once in all of them."""
+    shape = "a list like [{contexts: [staging]}, {contexts: [prod-eu, prod-us]}]"
+    if not isinstance(value, list) or not value:
+        return f"must be {shape}, not {shown(value)}"
+    waves, seen = [], set()
+    for number, entry in enumerate(value, 1):
+        if not isinstance(entry, dict) or set(entry) != {"contexts"}:
+            return f"wave {number} must be a mapping with one key, contexts, not {shown(entry)}"
+        contexts = entry["contexts"]
+        contexts = [contexts] if isinstance(contexts, str) else contexts
+        if not isinstance(contexts, list) or not contexts:
+            return f"wave {number} must name at least one context (contexts: [NAME, ...])"
+        for context in contexts:
+            if not isinstance(context, str) or not context.strip():
+                return f"wave {number}: a context must be a non-empty name, not {shown(context)}"
+            if context in seen:
+                return f"context {shown(context)} is in two waves (each cluster restarts once)"
+            seen.add(context)
+        waves.append(tuple(contexts))
+    return _Ok(tuple(waves))
+
+
 def _workload_name(item: Any) -> str:
     if not isinstance(item, str):
         return f"a workload must be a name like deployment/api, not {shown(item)}"
@@ -456,6 +502,7 @@ _VALIDATORS: dict[str, Callable[[Any], _Ok | str]] = {
     "workloads": _workload_list,
     "order": _order,
     "delete-pods": _flag,
+    "waves": _waves,
 }
 
 

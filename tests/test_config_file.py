@@ -268,3 +268,48 @@ def test_several_workloads_their_waves_and_the_delete_pods_opt_in():
     }
     feature = config.settings_for("feature/x")
     assert feature["workloads"] == ("deployment/api",) and "order" not in feature
+
+
+def test_cluster_waves_and_a_branch_choosing_one_cluster_instead():
+    config = parse_repo_config(
+        textwrap.dedent(
+            """\
+            waves:
+            - contexts: [staging]
+            - contexts: [prod-eu, prod-us]
+            branches:
+              "feature/*":
+                context: dev
+              "release/*":
+                waves: [{contexts: prod-eu}]
+            """
+        )
+    )
+    assert config.settings["waves"] == (("staging",), ("prod-eu", "prod-us"))
+    assert config.where("waves", "main") == ".restart-backend.yaml, line 1"
+    assert "waves" not in config.settings_for("feature/x")  # context: replaces waves:
+    assert config.settings_for("feature/x")["context"] == "dev"
+    assert config.settings_for("release/2")["waves"] == (("prod-eu",),)
+    assert config.where("waves", "release/2") == ".restart-backend.yaml, line 8"
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("waves: staging", "line 1: key 'waves': must be a list like [{contexts: [staging]}"),
+        ("waves: []", "line 1: key 'waves': must be a list like"),
+        ("waves: [staging]", "wave 1 must be a mapping with one key, contexts, not 'staging'"),
+        ("waves: [{contexts: [a], order: [b]}]", "wave 1 must be a mapping with one key"),
+        ("waves: [{contexts: []}]", "wave 1 must name at least one context"),
+        ("waves: [{contexts: [a]}, {contexts: [a]}]", "context 'a' is in two waves"),
+        ("waves: [{contexts: [1]}]", "wave 1: a context must be a non-empty name, not 1"),
+        ("context: a\nwaves: [{contexts: [b]}]",
+         "line 2: key 'waves': cannot be set beside 'context' (line 1): both choose the clusters"),
+        ("branches:\n  main:\n    context: a\n    waves: [{contexts: [b]}]",
+         "line 4: key 'waves': cannot be set beside 'context' (line 3)"),
+    ],
+)  # fmt: skip
+def test_bad_cluster_waves_in_the_file_name_the_line(text, problem):
+    with pytest.raises(UsageError) as caught:
+        parse_repo_config(text)
+    assert problem in caught.value.message
