@@ -113,7 +113,14 @@ def connection_options(func: Callable) -> Callable:
     """kubectl's standard flags (given after the plugin name, as kubectl passes them)."""
     options = [
         click.option("--kubeconfig", metavar="PATH", help="Path to the kubeconfig file."),
-        click.option("--context", metavar="NAME", help="The kubeconfig context to use."),
+        click.option(
+            "--context",
+            metavar="NAME",
+            multiple=True,
+            help="The kubeconfig context to use. The restart takes it repeated: several "
+            "clusters, one after the other, each only if the one before succeeded (cluster "
+            "waves; waves: in .restart-backend.yaml restarts some together).",
+        ),
         click.option("--cluster", metavar="NAME", help="The kubeconfig cluster to use."),
         click.option("--user", metavar="NAME", help="The kubeconfig user to use."),
         click.option(
@@ -580,7 +587,7 @@ def _known_target(flags: dict, settings: Optional[dict]) -> dict:
         "appName": source.get("deployment"),
         "kind": "Deployment" if source.get("deployment") else None,
         "namespace": source.get("namespace"),
-        "context": source.get("context"),
+        "context": _single(source.get("context")),
         "repo": str(git.repo) if git else flags.get("repo"),
         "branch": (git.branch or None) if git else flags.get("branch"),
     }
@@ -604,6 +611,13 @@ def _how_found(settings: dict) -> dict:
         "repoFrom": git.repo_source if git else None,
         "branchFrom": (git.branch_source or None) if git else None,
     }
+
+
+def _single(context: Any) -> Optional[str]:
+    """The one context given (None for several: error documents then name none)."""
+    if isinstance(context, (tuple, list)):
+        return context[0] if len(context) == 1 else None
+    return context
 
 
 def _kind_name(word: str) -> Optional[str]:
@@ -741,6 +755,8 @@ def _settings(flags: dict, *, need_git: bool, need_branch: bool = True) -> dict:
     from kubectl_restart_backend.gitrepo import read_git_context
 
     env = dict(os.environ)
+    contexts = _flag_contexts(flags)
+    flags = {**flags, "context": contexts[0] if len(contexts) == 1 else None}
     git = git_error = None
     if need_git or flags.get("repo"):
         try:
@@ -754,13 +770,15 @@ def _settings(flags: dict, *, need_git: bool, need_branch: bool = True) -> dict:
         except PluginError as err:
             git_error = err
     file_settings: dict = {}
-    context_from = None
+    context_from = waves_from = None
     if git is not None and git.root:
         config = load_repo_config(git.root)
         if config is not None:
             file_settings = config.settings_for(git.branch) if git.branch else dict(config.settings)
             if flags.get("context") is None and file_settings.get("context"):
                 context_from = config.where("context", git.branch)
+            if file_settings.get("waves"):
+                waves_from = config.where("waves", git.branch) or config.path
     file_settings = {key.replace("-", "_"): value for key, value in file_settings.items()}
     file_settings = expand_verify(file_settings)
     if flags.get("workload") or flags.get("deployment") or flags.get("all_linked"):
@@ -783,7 +801,17 @@ def _settings(flags: dict, *, need_git: bool, need_branch: bool = True) -> dict:
         "git": git,
         "git_error": git_error,
         "context_from": context_from,
+        "contexts": contexts,
+        "waves_from": waves_from,
     }
+
+
+def _flag_contexts(flags: dict) -> tuple[str, ...]:
+    """``--context`` as given: once (kubectl's flag), repeated (cluster waves), or not."""
+    given = flags.get("context")
+    if given is None:
+        return ()
+    return (given,) if isinstance(given, str) else tuple(given)
 
 
 def _current_directory(flags: dict, need_branch: bool = True) -> Optional[str]:
@@ -800,11 +828,25 @@ def _current_directory(flags: dict, need_branch: bool = True) -> Optional[str]:
         ) from None
 
 
-def _session(settings: dict, console: Any, *, timeout: float = 120.0) -> Any:
+def _session(
+    settings: dict,
+    console: Any,
+    *,
+    timeout: float = 120.0,
+    notice: Optional[Callable[[str], None]] = None,
+) -> Any:
+    """The one cluster's session (``notice``: a cluster's own Reporter in a run of several,
+    which then names no single context in error documents)."""
     import time
 
     from kubectl_restart_backend.session import ConnectOptions, open_session
 
+    if len(settings.get("contexts") or ()) > 1:
+        raise UsageError(
+            f"--context is given {len(settings['contexts'])} times: only the restart "
+            "itself runs on several clusters",
+            "pass one --context",
+        )
     connect = ConnectOptions(
         kubeconfig=settings.get("kubeconfig"),
         context=settings.get("context"),
@@ -819,14 +861,17 @@ def _session(settings: dict, console: Any, *, timeout: float = 120.0) -> Any:
     )
     deadline = time.monotonic() + timeout
     try:
-        session = open_session(connect, settings["env"], deadline=deadline, on_retry=console.notice)
+        session = open_session(
+            connect, settings["env"], deadline=deadline, on_retry=notice or console.notice
+        )
     except UsageError as err:
         context, where = settings.get("context"), settings.get("context_from")
         if where and context and context in err.message:
             err.message = f"{err.message} (context {context!r} is set in {where})"
             err.hint = f"{err.hint}; or fix {where}".lstrip("; ")
         raise
-    console.known["context"] = session.context or None  # the one in use, for error documents
+    if notice is None:
+        console.known["context"] = session.context or None  # the one in use, for errors
     return session
 
 
@@ -891,6 +936,9 @@ def _restart(settings: dict, console: Any) -> int:
             "drop one of them (kubectl restart-backend status can watch later, without undo)",
         )
     console.waiting = not settings["no_wait"]
+    waves = _cluster_waves(settings)
+    if waves:
+        return _restart_clusters(settings, console, waves)
     options = RestartOptions(
         query=_query(settings),
         watch=_watch(settings),
@@ -900,6 +948,90 @@ def _restart(settings: dict, console: Any) -> int:
     )
     session = _session(settings, console, timeout=settings["timeout"])
     return _finish(console, run_restart(session, options, console))
+
+
+def _cluster_waves(settings: dict) -> Any:
+    """The cluster waves of a restart (empty for one cluster: then ``settings["context"]``
+    names it, as it always did)."""
+    from kubectl_restart_backend.cluster_waves import context_of_single_wave, plan_cluster_waves
+
+    contexts, file_waves = settings["contexts"], settings.get("waves") or ()
+    single = context_of_single_wave(contexts, file_waves)
+    if single is not None:
+        settings.update(context=single, context_from=settings.get("waves_from"))
+        return ()
+    waves = plan_cluster_waves(contexts, file_waves, file_where=settings.get("waves_from"))
+    if not waves:
+        return ()
+    for flag, key in (("--token", "token"), ("--cluster", "cluster"), ("--user", "user")):
+        if settings.get(key):
+            raise UsageError(
+                f"{flag} applies to one cluster, and this restart runs on several "
+                f"({', '.join(c for w in waves for c in w.contexts)})",
+                f"drop {flag}: each context uses its own cluster and credentials from the "
+                "kubeconfig",
+            )
+    if settings["no_wait"] and len(waves) > 1:
+        raise UsageError(
+            "--no-wait cannot keep cluster waves (each starts when the one before succeeded, "
+            "which only watching tells)",
+            "drop --no-wait, or restart one cluster wave at a time",
+        )
+    return waves
+
+
+def _restart_clusters(settings: dict, console: Any, waves: Any) -> int:
+    """The restart on several clusters, cluster wave after cluster wave (``cluster_run``)."""
+    from kubectl_restart_backend.cluster_run import run_cluster_waves
+    from kubectl_restart_backend.restart import RestartOptions, run_restart
+
+    options = RestartOptions(
+        query=_query(settings),
+        watch=_watch(settings),
+        wait=not settings["no_wait"],
+        dry_run=settings["dry_run"],
+    )
+    console.known["context"] = None
+    where = settings.get("waves_from")
+
+    def open_one(context: str, reporter: Any) -> Any:
+        one = {**settings, "context": context, "contexts": (context,), "context_from": where}
+        return _session(one, console, timeout=settings["timeout"], notice=reporter.notice)
+
+    outcome = run_cluster_waves(
+        waves,
+        open_session=open_one,
+        restart=lambda session, reporter: run_restart(session, options, reporter),
+        reporter_for=console.for_cluster,
+        announce=console.cluster_wave,
+        timeout=settings["timeout"],
+    )
+    return _finish_clusters(console, outcome)
+
+
+def _finish_clusters(console: Any, outcome: Any) -> int:
+    """Each cluster's exit code (an error's own, else its workloads' worst) and the run's:
+    the worst of them (``cluster_waves.cluster_severity``)."""
+    from kubectl_restart_backend.cluster_waves import worst_cluster_code
+
+    interrupted = interrupted_exit_code()
+
+    def signalled(code: int) -> int:  # Ctrl-C, or the signal received (143, 129)
+        return interrupted if code == ExitCode.INTERRUPTED else code
+
+    workload_codes = [
+        [signalled(_outcome_code(o)) for o in r.run.outcomes] if r.run is not None else []
+        for r in outcome.clusters
+    ]
+    cluster_codes = [
+        signalled(r.error.exit_code) if r.error is not None else worst_exit_code(codes)
+        for r, codes in zip(outcome.clusters, workload_codes)
+    ]
+    code = worst_cluster_code(cluster_codes)
+    if code > 128 and _received:
+        console.notice(_interruption())
+    console.clusters_outcome(outcome, workload_codes, cluster_codes, code)
+    return code
 
 
 def _status(settings: dict, console: Any) -> int:

@@ -15,6 +15,7 @@ import codecs
 import errno
 import os
 import sys
+import threading
 from typing import IO, Any, Optional
 
 from kubectl_restart_backend.diagnosis import one_line
@@ -113,6 +114,7 @@ class Console:
         self.restart_triggered = False  # the restart was sent (errors after it must say so)
         self.found: dict[str, Any] = {}  # how the targets were found (by, repoFrom, branchFrom)
         self.listeners = _listeners(self, env)
+        self._lock = threading.RLock()  # several clusters report from their own threads
 
     @classmethod
     def for_output(cls, output: str) -> Console:
@@ -186,6 +188,34 @@ class Console:
         self._block = lines
         for line in changed:
             self._say(line, keep_block=True)
+
+    # -- several clusters ----------------------------------------------------------------
+
+    def for_cluster(self, context: str) -> ClusterLines:
+        """The Reporter of one cluster of a run of several (its lines start with it)."""
+        return ClusterLines(self, context)
+
+    def cluster_wave(self, wave, total: int) -> None:
+        """Before a cluster wave starts: which clusters it restarts."""
+        contexts = ", ".join(one_line(c) for c in wave.contexts)
+        self.say(f"Cluster wave {wave.number} of {total}: {contexts}")
+
+    def say(self, line: str) -> None:
+        """One whole line of chatter (threads may call it at once)."""
+        with self._lock:
+            self._say(line)
+
+    def clusters_outcome(self, outcome, workload_codes, cluster_codes, exit_code: int) -> None:
+        """The report of a run of several clusters (``cluster_report.py``)."""
+        from kubectl_restart_backend.cluster_report import clusters_document, render_clusters
+
+        self.line_break()
+        self._awaiting_verdict = False
+        if self.output == "text":
+            self._out.write(render_clusters(outcome, self._style, workload_codes, cluster_codes))
+        else:
+            document = clusters_document(outcome, workload_codes, cluster_codes, exit_code)
+            self._out.write(render_document(document, self.output))
 
     # -- results -------------------------------------------------------------------------
 
@@ -295,6 +325,54 @@ def _listeners(console: Console, env: dict) -> list:
         known=console.known,
         found=console.found,
     )
+
+
+class ClusterLines:
+    """The Reporter of one cluster in a run of several: each line starts with the context
+    (``[prod-eu] Pods: 2/3 ready, ...``) and is written whole, never in place (clusters
+    report at once, from their own threads)."""
+
+    def __init__(self, console: Console, context: str) -> None:
+        self.console = console
+        self.context = context
+        self.prefix = f"[{one_line(context)}] "
+        self.restart_sent = False
+        self._rows: dict[str, str] = {}  # progress last said, by workload ("" for one)
+
+    def notice(self, message: str) -> None:
+        self.console.notes.append(f"{self.context}: {message}")
+        self._line(f"note: {message}")
+
+    def verifying(self, line: str) -> None:
+        self._line(one_line(line, limit=1000))
+
+    def restarting(self, targets, context: str) -> None:
+        self._line(render_targets("Restarting", targets, context))
+
+    def watching(self, targets, context: str) -> None:
+        self._line(render_targets("Watching", targets, context))
+
+    def triggered(self) -> None:
+        self.restart_sent = True
+        self.console.restart_triggered = True
+        self._line(render_triggered(self.console.waiting))
+
+    def progress(self, state) -> None:
+        self.progress_many([("", state)])
+
+    def progress_many(self, rows) -> None:
+        """The lines that changed (all of them when none did: the reminder that it lives)."""
+        lines = {
+            label: render_progress_row(label, state) if label else render_progress(state)
+            for label, state in rows
+        }
+        changed = [line for label, line in lines.items() if self._rows.get(label) != line]
+        self._rows.update(lines)
+        for line in changed or list(lines.values()):
+            self._line(line)
+
+    def _line(self, text: str) -> None:
+        self.console.say(self.prefix + text)
 
 
 def write_unencodable_as_utf8(stream: Any) -> None:

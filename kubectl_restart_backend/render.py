@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from kubectl_restart_backend.diagnosis import (
     cut_log_line,
@@ -202,6 +202,13 @@ _SUMMARY_WORDS = {
     Verdict.DRY_RUN: "checked (dry run)",
     Verdict.NOT_STARTED: "not started",
 }
+
+
+def summary_word(verdict: Verdict) -> str:
+    """How a summary line counts a verdict: complete, failed, timed out, not started, ..."""
+    return _SUMMARY_WORDS[verdict]
+
+
 _SUMMARY_ORDER = (
     "interrupted", "failed", "timed out", "superseded", "not started", "triggered",
     "checked (dry run)", "complete",
@@ -430,11 +437,7 @@ def _pod_details(pods: Sequence[PodInfo], *, failing_only: bool) -> list[str]:
         )
     if len(rows) == 1:
         return ["  (no pods)"]
-    rows = [tuple(one_line(cell) for cell in row) for row in rows]  # cluster text is data
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows
-    ]
+    lines = render_table(rows)
     for pod in pods:
         if failing_only and not pod.failing:
             continue
@@ -443,6 +446,16 @@ def _pod_details(pods: Sequence[PodInfo], *, failing_only: bool) -> list[str]:
             where = f" (container {one_line(pod.container)})" if pod.container else ""
             lines.append(f"  {one_line(pod.name)}{where}: {'; '.join(one_line(d) for d in detail)}")
     return lines
+
+
+def render_table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+    """Rows as aligned columns, the first row the header; every cell one line (cluster text
+    is data)."""
+    cells = [tuple(one_line(cell) for cell in row) for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    return [
+        indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in cells
+    ]
 
 
 def _last_state(pod: PodInfo) -> Optional[str]:
@@ -513,14 +526,15 @@ def _undo_hint(outcome: Outcome) -> list[str]:
         return []
     if state is not None and state.reason in AFTER_COMPLETE_REASONS:
         first = "The new pods have replaced the old ones."
+    where = f"-n {outcome.namespace}" + (f" --context {outcome.context}" if outcome.context else "")
     if not outcome.own_restart:
         return [
             f"{first} Fix the cause above; the revisions are listed by: kubectl rollout "
-            f"history {outcome.label} -n {outcome.namespace}"
+            f"history {outcome.label} {where}"
         ]
     return [
-        f"{first} To roll back: kubectl rollout undo {outcome.label} "
-        f"-n {outcome.namespace} (or run again with --undo-on-failure)"
+        f"{first} To roll back: kubectl rollout undo {outcome.label} {where} (or run again "
+        "with --undo-on-failure)"
     ]
 
 
@@ -622,16 +636,23 @@ def run_document(run: RunOutcome, exit_codes: Sequence[int], exit_code: int) -> 
 
 
 def combine_documents(
-    documents: Sequence[dict[str, Any]], notes: Sequence[str], exit_code: int
+    documents: Sequence[dict[str, Any]],
+    notes: Sequence[str],
+    exit_code: int,
+    *,
+    label: Optional[Callable[[dict[str, Any]], str]] = None,
+    rank: Callable[[int], int] = severity,
 ) -> dict[str, Any]:
-    """The top-level keys of a run of several workloads.
+    """The top-level keys of a run of several workloads (or clusters: ``label`` names each
+    document, ``rank`` orders exit codes worst first).
 
     The verdict is the worst workload's (by exit code severity), ``ready`` only when every
     workload is; counts are sums, lists are concatenated, and what names one workload
     (appName, kind, updateStrategy, supersededBy, rollback, ...) is null unless every
     workload shares it; a failure reason starts with the workload it is about.
     """
-    worst = min(documents, key=lambda d: severity(d["exitCode"]))
+    _label = label or _workload_label
+    worst = min(documents, key=lambda d: rank(d["exitCode"]))
 
     def shared(key: str) -> Any:
         values = {json.dumps(d[key], sort_keys=True) for d in documents}
@@ -681,7 +702,7 @@ def combine_documents(
     }
 
 
-def _label(document: dict[str, Any]) -> str:
+def _workload_label(document: dict[str, Any]) -> str:
     return f"{str(document['kind']).lower()}/{document['appName']}"
 
 

@@ -420,7 +420,7 @@ def test_several_workloads_are_named_and_summed_up_in_one_line():
         "Not restarted: daemonset shop/agent (its wave comes after statefulset/db failed; "
         "nothing was sent to it)"
     ) in lines
-    assert "kubectl rollout undo statefulset/db -n shop (or run again with --undo-on-failure)" in (
+    assert "kubectl rollout undo statefulset/db -n shop --context sim (or run again with " in (
         "\n".join(lines)
     )
     assert lines[-1] == (

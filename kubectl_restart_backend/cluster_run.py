@@ -1,0 +1,173 @@
+"""A run of several clusters: every context's session first, then one cluster wave at a time,
+its clusters restarted at once (a thread each: the kubernetes client blocks) and each
+cluster's ordinary single-cluster run (``restart.run_restart``) reported by its own Reporter.
+
+Orchestration only: which waves (``cluster_waves.plan_cluster_waves``), whether the next may
+start (``cluster_waves.blocked_by``) and the exit code are decided by pure functions.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import queue
+import threading
+import time
+from typing import Callable, Optional, Protocol, Sequence
+
+from kubectl_restart_backend.cluster_waves import (
+    ClusterError,
+    ClusterResult,
+    ClustersOutcome,
+    ClusterWave,
+    blocked_by,
+    not_started,
+)
+from kubectl_restart_backend.errors import ExitCode, PluginError
+from kubectl_restart_backend.outcome import RunOutcome
+from kubectl_restart_backend.restart import Reporter
+from kubectl_restart_backend.session import Session
+
+
+class ClusterReporter(Reporter, Protocol):
+    """A Reporter that also tells whether this cluster's restart was sent (an error after it
+    must say the rollout goes on)."""
+
+    restart_sent: bool
+
+
+OpenSession = Callable[[str, ClusterReporter], Session]
+RestartOne = Callable[[Session, ClusterReporter], RunOutcome]
+
+
+def run_cluster_waves(
+    waves: Sequence[ClusterWave],
+    *,
+    open_session: OpenSession,
+    restart: RestartOne,
+    reporter_for: Callable[[str], ClusterReporter],
+    announce: Callable[[ClusterWave, int], None],
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> ClustersOutcome:
+    """Resolve every context (kubeconfig, credentials) before touching the first cluster,
+    then restart wave after wave; a wave in which a cluster did not succeed (a failure, a
+    timeout, an error such as an unreachable API server) leaves the later waves untouched.
+
+    Errors while opening the sessions (an unknown context, a broken kubeconfig entry, a
+    credential plugin that fails) are raised: nothing has been sent anywhere yet.
+    """
+    started = clock()
+    reporters = {c: reporter_for(c) for wave in waves for c in wave.contexts}
+    sessions = {c: _open(c, open_session, reporters[c]) for c in reporters}
+    results: list[ClusterResult] = []
+    blocked = ""
+    for wave in waves:
+        if blocked:
+            results += not_started(wave, blocked)
+            continue
+        announce(wave, len(waves))
+        done = _restart_wave(wave, sessions, reporters, restart, timeout, clock)
+        results += done
+        blocked = blocked_by(done)
+    return ClustersOutcome(tuple(waves), tuple(results), clock() - started)
+
+
+def _open(context: str, open_session: OpenSession, reporter: ClusterReporter) -> Session:
+    try:
+        return open_session(context, reporter)
+    except PluginError as err:
+        if context not in err.message:
+            err.message = f"context {context}: {err.message}"
+        raise
+
+
+def _restart_wave(
+    wave: ClusterWave,
+    sessions: dict[str, Session],
+    reporters: dict[str, ClusterReporter],
+    restart: RestartOne,
+    timeout: float,
+    clock: Callable[[], float],
+) -> list[ClusterResult]:
+    """Every cluster of the wave at once, each in a thread; Ctrl-C (or SIGTERM) reaches the
+    main thread only, so it is passed on to each cluster's thread, which ends its watch as a
+    single-cluster run does (verdicts known are kept, the others interrupted)."""
+    results: list[Optional[ClusterResult]] = [None] * len(wave.contexts)
+    failures: list[BaseException] = []
+    finished: queue.Queue[int] = queue.Queue()
+
+    def work(index: int, context: str) -> None:
+        try:
+            results[index] = _restart_cluster(
+                context, wave.number, sessions[context], reporters[context], restart, timeout,
+                clock,
+            )  # fmt: skip
+        except BaseException as err:  # a bug: raised again in the main thread
+            failures.append(err)
+        finally:
+            finished.put(index)
+
+    threads = [
+        threading.Thread(target=work, args=(i, c), name=f"cluster-{c}", daemon=True)
+        for i, c in enumerate(wave.contexts)
+    ]
+    for thread in threads:
+        thread.start()
+    _wait(threads, finished)
+    if failures:
+        raise failures[0]
+    return [r for r in results if r is not None]
+
+
+def _wait(threads: list[threading.Thread], finished: queue.Queue[int]) -> None:
+    """Wait until every thread has finished; on Ctrl-C, interrupt the ones still running
+    and wait again. (Not ``Thread.join`` alone: a join cut short by Ctrl-C can leave a running
+    thread marked as stopped, as seen on CPython 3.11.)"""
+    running = set(range(len(threads)))
+    while running:
+        try:
+            running.discard(finished.get(timeout=1.0))
+        except queue.Empty:  # a thread interrupted before it could say so has ended too
+            running = {index for index in running if threads[index].is_alive()}
+        except KeyboardInterrupt:
+            for index in sorted(running):
+                _raise_in(threads[index], KeyboardInterrupt)
+    for thread in threads:
+        thread.join()
+
+
+def _raise_in(thread: threading.Thread, exception: type[BaseException]) -> None:
+    """Raise ``exception`` in ``thread`` at its next Python instruction (CPython's documented
+    ``PyThreadState_SetAsyncExc``): a watch loop wakes at least every second to see it."""
+    if thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(exception)
+        )
+
+
+def _restart_cluster(
+    context: str,
+    wave: int,
+    session: Session,
+    reporter: ClusterReporter,
+    restart: RestartOne,
+    timeout: float,
+    clock: Callable[[], float],
+) -> ClusterResult:
+    """One cluster's ordinary run; an error ends this cluster (and its wave), not the run."""
+    started = clock()
+    session.api.extend_deadline(started + timeout)  # the session was opened waves ago
+    try:
+        run = restart(session, reporter)
+    except PluginError as err:
+        error = ClusterError(err.message, err.hint, int(err.exit_code), reporter.restart_sent)
+        return ClusterResult(context, wave, error=error, duration_seconds=clock() - started)
+    except KeyboardInterrupt:
+        sent = reporter.restart_sent
+        state = "the restart was triggered and goes on in the cluster" if sent else (
+            "nothing was changed in this cluster"
+        )  # fmt: skip
+        hint = f"follow it with: kubectl restart-backend status --context {context}" if sent else ""
+        error = ClusterError(f"interrupted: {state}", hint, int(ExitCode.INTERRUPTED), sent)
+        return ClusterResult(context, wave, error=error, duration_seconds=clock() - started)
+    return ClusterResult(context, wave, run=run, duration_seconds=clock() - started)

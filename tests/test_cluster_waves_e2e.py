@@ -1,0 +1,252 @@
+"""Cluster waves end to end: the same backend restarted on several simulated clusters (a
+`SimFleet`: separate API servers, CAs and tokens, one kubeconfig with a context each), one
+cluster wave at a time, through the real kubernetes client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.cluster import Behaviour
+from tests.plugin_runner import interrupt_when, link, patches, run_plugin, start_console_script
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+TWO_WAVES = "waves:\n- contexts: [staging]\n- contexts: [prod-eu, prod-us]\n"
+
+
+def restart(fleet, checkout: Path, *args: str):
+    return run_plugin(["--kubeconfig", fleet.kubeconfig, *args], cwd=checkout)
+
+
+def in_waves(checkout: Path, text: str = TWO_WAVES) -> None:
+    (checkout / ".restart-backend.yaml").write_text(text)
+
+
+def untouched(cluster) -> bool:
+    """No PATCH, no restartedAt annotation, no second ReplicaSet: nothing was sent."""
+    deployment = cluster.get("deployments", "shop", "backend")
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+    replicasets = cluster.list("replicasets", "shop")
+    return not patches(cluster) and RESTARTED_AT not in annotations and len(replicasets) == 1
+
+
+def restarted_once(cluster) -> bool:
+    deployment = cluster.get("deployments", "shop", "backend")
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+    return len(patches(cluster)) == 1 and RESTARTED_AT in annotations
+
+
+@pytest.fixture
+def linked(fleet):
+    for cluster in fleet:
+        link(cluster)
+    return fleet
+
+
+def test_a_failing_cluster_of_the_second_wave_stops_the_run_there(linked, checkout):
+    fleet = linked
+    fleet["prod-us"].set_behaviour("shop", "backend", Behaviour.crash_loop())
+    in_waves(checkout)
+    run = restart(fleet, checkout, "--timeout", "60s")
+    assert run.exit_code == 1, run.output
+    assert restarted_once(fleet["staging"]) and restarted_once(fleet["prod-eu"])
+    assert restarted_once(fleet["prod-us"])
+    out = run.stdout
+    assert out.index("Cluster wave 1 of 2: staging") < out.index(
+        "Cluster wave 2 of 2: prod-eu, prod-us"
+    )
+    assert "[prod-us] Restarting deployment shop/backend (context prod-us)" in out
+    assert "== prod-us (cluster wave 2 of 2)\n✗ Restart failed: pod backend-" in out
+    assert "CrashLoopBackOff" in out
+    rows = table(out)
+    assert rows["staging"][3:5] == ["deployment/backend", "complete"]
+    assert rows["prod-eu"][3:5] == ["deployment/backend", "complete"]
+    assert rows["prod-us"][3:5] == ["deployment/backend", "failed"]
+    assert "✗ 1 of 3 clusters failed (failed: prod-us; complete: staging, prod-eu)" in out
+
+
+def test_a_failing_first_wave_never_touches_the_second(linked, checkout):
+    fleet = linked
+    fleet["staging"].set_behaviour("shop", "backend", Behaviour.crash_loop())
+    in_waves(checkout)
+    run = restart(fleet, checkout, "--timeout", "60s", "-o", "json")
+    assert run.exit_code == 1, run.output
+    assert restarted_once(fleet["staging"])
+    assert untouched(fleet["prod-eu"]) and untouched(fleet["prod-us"])
+    assert "Cluster wave 2" not in run.stderr
+    document = json.loads(run.stdout)
+    assert document["verdict"] == "failed" and document["exitCode"] == 1
+    assert document["waves"] == [["staging"], ["prod-eu", "prod-us"]]
+    assert [(c["context"], c["wave"], c["verdict"]) for c in document["clusters"]] == [
+        ("staging", 1, "failed"),
+        ("prod-eu", 2, "not-started"),
+        ("prod-us", 2, "not-started"),
+    ]
+    staging = document["clusters"][0]
+    assert staging["appName"] == "backend" and staging["failureReason"].startswith("pod backend-")
+    assert document["failureReason"].startswith("staging: pod backend-")
+    assert document["clusters"][1]["notes"] == [
+        "not restarted: its cluster wave comes after staging failed"
+    ]
+
+
+def test_every_cluster_restarted_once_when_all_succeed(linked, checkout):
+    fleet = linked
+    run = restart(
+        fleet, checkout, "--context", "staging", "--context", "prod-eu", "--context", "prod-us"
+    )
+    assert run.exit_code == 0, run.output
+    assert all(restarted_once(cluster) for cluster in fleet)
+    out = run.stdout
+    for number, context in enumerate(fleet.names, 1):  # one wave per --context, in order
+        assert f"Cluster wave {number} of 3: {context}\n" in out
+    assert out.count("✓ Rolling restart complete for backend") == 3
+    assert "✓ 3 of 3 clusters complete (complete: staging, prod-eu, prod-us)" in out
+    assert [row[:2] for row in table(out).values()] == [["1", "staging"], ["2", "prod-eu"],
+                                                         ["3", "prod-us"]]  # fmt: skip
+
+
+def test_undo_on_failure_undoes_only_the_failed_cluster(linked, checkout):
+    fleet = linked
+    fleet["prod-us"].set_behaviour("shop", "backend", Behaviour.crash_loop())
+    in_waves(checkout)
+    run = restart(fleet, checkout, "--undo-on-failure", "--timeout", "60s")
+    assert run.exit_code == 1, run.output
+    assert [len(patches(fleet[name])) for name in fleet.names] == [1, 1, 2]  # restart, undo
+    assert "[prod-us] note: rolling back deployment shop/backend to revision 1" in run.stdout
+    assert "↩ Rolled back to revision 1" in run.stdout
+    for name in ("staging", "prod-eu"):
+        annotations = fleet[name].get("deployments", "shop", "backend")["spec"]["template"][
+            "metadata"
+        ]["annotations"]
+        assert RESTARTED_AT in annotations  # kept: these succeeded
+    undone = fleet["prod-us"].get("deployments", "shop", "backend")["spec"]["template"]
+    assert RESTARTED_AT not in (undone["metadata"].get("annotations") or {})
+
+
+def test_an_unreachable_cluster_fails_its_wave_with_one_clear_line(linked, checkout):
+    fleet = linked
+    fleet.make_unreachable("prod-eu")
+    in_waves(checkout, "waves:\n- contexts: [prod-eu, prod-us]\n- contexts: [staging]\n")
+    run = restart(fleet, checkout)
+    assert run.exit_code == 5, run.output
+    port = fleet["prod-eu"].port
+    line = f"✗ prod-eu: cannot reach the API server at https://127.0.0.1:{port}"
+    assert line in run.stdout
+    assert "Traceback" not in run.output
+    assert restarted_once(fleet["prod-us"])  # its wave-mate went ahead, and succeeded
+    assert untouched(fleet["staging"])
+    rows = table(run.stdout)
+    assert rows["prod-eu"][4] == "error" and rows["staging"][4] == "not-started"
+    assert "(error: prod-eu; not started: staging; complete: prod-us)" in run.stdout
+
+
+def test_a_context_the_kubeconfig_does_not_have_changes_no_cluster(linked, checkout):
+    fleet = linked
+    in_waves(checkout, "waves:\n- contexts: [staging]\n- contexts: [prod-eu, prod-ap]\n")
+    run = restart(fleet, checkout)
+    assert run.exit_code == 2, run.output
+    error, hint = run.stderr.splitlines()
+    assert error.startswith("error: Context 'prod-ap' is not in the kubeconfig")
+    assert error.endswith(".restart-backend.yaml, line 1)") and hint.startswith("hint: ")
+    assert all(untouched(cluster) for cluster in fleet)
+
+
+@pytest.mark.parametrize(
+    "args, config, message",
+    [
+        (["--context", "staging", "--context", "staging"], "",
+         "error: context 'staging' is given twice in --context"),
+        (["--context", "staging"], TWO_WAVES,
+         ".restart-backend.yaml, line 1) both choose the clusters"),
+        ([], "waves:\n- contexts: []\n",
+         ".restart-backend.yaml: line 2: key 'waves': wave 1 must name at least one"),
+        ([], "waves:\n- contexts: [staging]\n- contexts: [prod-eu, staging]\n",
+         ".restart-backend.yaml: line 2: key 'waves': context 'staging' is in two waves"),
+        ([], "context: staging\n" + TWO_WAVES,
+         ".restart-backend.yaml: line 2: key 'waves': cannot be set beside 'context'"),
+        (["--context", "staging", "--context", "prod-eu", "--token", "t0ken"], "",
+         "error: --token applies to one cluster"),
+        (["--context", "staging", "--context", "prod-eu", "--no-wait"], "",
+         "error: --no-wait cannot keep cluster waves"),
+        (["--context", "staging", "--context", "nowhere"], "",
+         "error: Context 'nowhere' is not in the kubeconfig"),
+        (["status", "--context", "staging", "--context", "prod-eu"], "",
+         "error: --context is given 2 times: only the restart itself runs on several clusters"),
+    ],
+    ids=["duplicate", "flags-and-waves", "empty-wave", "twice-in-waves", "context-and-waves",
+         "token", "no-wait", "unknown-context", "status"],
+)  # fmt: skip
+def test_bad_cluster_waves_are_refused_before_any_cluster_is_touched(
+    linked, checkout, args, config, message
+):
+    if config:
+        in_waves(checkout, config)
+    subcommand = args[:1] if args[:1] == ["status"] else []
+    run = run_plugin(
+        [*subcommand, "--kubeconfig", linked.kubeconfig, *args[len(subcommand) :]], cwd=checkout
+    )
+    assert run.exit_code == 2, run.output
+    lines = run.stderr.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("hint: ")
+    assert lines[0].startswith("error: ") and message in lines[0]
+    assert all(untouched(cluster) for cluster in linked)
+
+
+def test_a_branch_entry_restarts_in_waves_where_the_top_level_names_one_context(linked, checkout):
+    in_waves(checkout, "context: staging\nbranches:\n  main:\n    " + TWO_WAVES.replace(
+        "\n", "\n    ").rstrip() + "\n")  # fmt: skip
+    run = restart(linked, checkout, "--dry-run")
+    assert run.exit_code == 0, run.output
+    assert run.stdout.count("Nothing was changed.") == 3
+    assert all(not patches(cluster) for cluster in linked)
+
+
+def test_a_real_process_restarts_two_waves_and_exits_with_the_worst_code(linked, checkout):
+    fleet = linked
+    fleet["prod-eu"].set_behaviour("shop", "backend", Behaviour.crash_loop())
+    in_waves(checkout)
+    process = start_console_script(
+        fleet["staging"], checkout, "-o", "yaml", "--timeout", "60s", kubeconfig=fleet.kubeconfig
+    )
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1, stderr
+    document = yaml.safe_load(stdout)
+    verdicts = {c["context"]: c["verdict"] for c in document["clusters"]}
+    assert verdicts == {"staging": "complete", "prod-eu": "failed", "prod-us": "complete"}
+    assert document["context"] is None and document["exitCode"] == 1
+    assert "[prod-eu] Restarting deployment shop/backend (context prod-eu)" in stderr
+
+
+def watching(cluster) -> bool:
+    """The plugin has patched the cluster and opened its watches: it is waiting for pods."""
+    return bool(patches(cluster)) and any(r.query.get("watch") == "true" for r in cluster.requests)
+
+
+def table(text: str) -> dict[str, list[str]]:
+    """The rows of the combined report's table, by context."""
+    lines = text.split("\nClusters:\n", 1)[1].splitlines()
+    rows = [line.split() for line in lines[1:] if line.startswith("  ")]
+    return {row[1]: row for row in rows}
+
+
+def test_ctrl_c_during_a_wave_interrupts_its_clusters_and_starts_no_other(linked, checkout):
+    fleet = linked
+    fleet["prod-eu"].set_behaviour("shop", "backend", Behaviour.never_ready())
+    in_waves(checkout, "waves:\n- contexts: [prod-eu, prod-us]\n- contexts: [staging]\n")
+    process = start_console_script(
+        fleet["prod-eu"], checkout, "--timeout", "5m", kubeconfig=fleet.kubeconfig
+    )
+    code, stdout, stderr = interrupt_when(
+        fleet["prod-eu"], process, lambda: watching(fleet["prod-eu"])
+    )
+    assert code == 130, stdout + stderr
+    assert "Traceback" not in stdout + stderr, stdout + stderr
+    rows = table(stdout)
+    assert rows["prod-eu"][4] == "interrupted" and rows["staging"][4] == "not-started"
+    assert "Interrupted. The restart goes on in the cluster; to keep watching run:" in stdout
+    assert "kubectl restart-backend status --deployment backend -n shop --context prod-eu" in stdout
+    assert untouched(fleet["staging"])
