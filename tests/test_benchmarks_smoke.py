@@ -24,6 +24,7 @@ SCRIPTS = {
     "end_to_end": "| ratio |",
     "scale": "Ratio (ours / kubectl",
     "verification": "Ratio (with check / without, median walls)",
+    "cluster_waves": "ratio (waves / three in sequence)",
 }
 
 
