@@ -31,7 +31,9 @@ Exit codes:
   6  superseded: someone else changed or paused the workload mid-rollout (never undone)
   130 interrupted (Ctrl-C); 143 SIGTERM, 129 SIGHUP, handled the same way; a failure
       already known is still printed
-  Several workloads: the worst of their codes, in this order: 130 > 1 > 3 > 6 > 0."""
+  Several workloads: the worst of their codes, in this order: 130 > 1 > 3 > 6 > 0.
+  Several clusters (--context repeated, waves:): the worst cluster's; a cluster that ended
+  in an error (2, 4, 5) ranks after a failure: 130 > 1 > 5/4/2 > 3 > 6 > 0."""
 
 
 def _trouble_help() -> str:
