@@ -3,6 +3,8 @@ and how a run of several clusters is said (text and document)."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from kubectl_restart_backend.cluster_report import (
@@ -22,9 +24,12 @@ from kubectl_restart_backend.cluster_waves import (
     plan_cluster_waves,
     worst_cluster_code,
 )
+from kubectl_restart_backend.console import Console
 from kubectl_restart_backend.errors import UsageError
+from kubectl_restart_backend.kinds import DEPLOYMENT
 from kubectl_restart_backend.outcome import Outcome, RunOutcome, Verdict
 from kubectl_restart_backend.render import Style
+from kubectl_restart_backend.rollout import Phase, RolloutState
 
 PLAIN = Style(unicode=True, colour=False)
 
@@ -200,3 +205,43 @@ def test_the_document_sums_up_the_clusters_and_keeps_each_ones_document():
         ("staging", 1, "complete", 0), ("prod-eu", 2, "error", 5), ("prod-us", 2, "complete", 0)
     ]  # fmt: skip
     assert set(document["clusters"][0]) - set(document) == {"wave"}  # the rest are summed up
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:  # in-place progress would be allowed: lines must stay whole
+        return True
+
+
+def test_a_clusters_lines_start_with_its_context_and_say_progress_once_per_change():
+    out = _Terminal()
+    console = Console("text", out, io.StringIO(), {"TERM": "xterm"})
+    lines = console.for_cluster("prod-eu")
+    lines.restarting([(DEPLOYMENT, "shop", "backend")], "prod-eu")
+    lines.triggered()
+    lines.progress(state(Phase.PROGRESSING, 1, 3))
+    lines.progress(state(Phase.PROGRESSING, 1, 3))  # the 5 s reminder: said again
+    lines.progress_many([("deployment/api", state(Phase.PROGRESSING, 2, 3)),
+                         ("statefulset/db", state(Phase.PROGRESSING, 0, 3))])  # fmt: skip
+    lines.progress_many([("deployment/api", state(Phase.PROGRESSING, 3, 3)),
+                         ("statefulset/db", state(Phase.PROGRESSING, 0, 3))])  # fmt: skip
+    lines.notice("pod db-0 is in Error")
+    assert out.getvalue().splitlines() == [
+        "[prod-eu] Restarting deployment shop/backend (context prod-eu)",
+        "[prod-eu] Rolling restart triggered. Waiting for pods to restart...",
+        "[prod-eu] Pods: 1/3 ready, rollout in progress...",
+        "[prod-eu] Pods: 1/3 ready, rollout in progress...",
+        "[prod-eu] deployment/api: Pods: 2/3 ready, rollout in progress...",
+        "[prod-eu] statefulset/db: Pods: 0/3 ready, rollout in progress...",
+        "[prod-eu] deployment/api: Pods: 3/3 ready, rollout in progress...",
+        "[prod-eu] note: pod db-0 is in Error",
+    ]
+    assert lines.restart_sent and console.restart_triggered
+    assert console.notes == ["prod-eu: pod db-0 is in Error"]
+
+
+def state(phase: Phase, ready: int, replicas: int) -> RolloutState:
+    return RolloutState(
+        phase=phase, reason="UpdatingReplicas", message="", ready_replicas=ready,
+        replicas=replicas, updated_replicas=ready, failure_reason=None, pods=(),
+        new_replicaset="backend-7d9f",
+    )  # fmt: skip

@@ -5,6 +5,7 @@ cluster wave at a time, through the real kubernetes client."""
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -233,17 +234,20 @@ def table(text: str) -> dict[str, list[str]]:
     return {row[1]: row for row in rows}
 
 
-def test_ctrl_c_during_a_wave_interrupts_its_clusters_and_starts_no_other(linked, checkout):
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_during_a_wave_interrupts_its_clusters_and_starts_no_other(
+    linked, checkout, sig, code
+):
     fleet = linked
     fleet["prod-eu"].set_behaviour("shop", "backend", Behaviour.never_ready())
     in_waves(checkout, "waves:\n- contexts: [prod-eu, prod-us]\n- contexts: [staging]\n")
     process = start_console_script(
         fleet["prod-eu"], checkout, "--timeout", "5m", kubeconfig=fleet.kubeconfig
     )
-    code, stdout, stderr = interrupt_when(
-        fleet["prod-eu"], process, lambda: watching(fleet["prod-eu"])
+    exit_code, stdout, stderr = interrupt_when(
+        fleet["prod-eu"], process, lambda: watching(fleet["prod-eu"]), sig=sig
     )
-    assert code == 130, stdout + stderr
+    assert exit_code == code, stdout + stderr
     assert "Traceback" not in stdout + stderr, stdout + stderr
     rows = table(stdout)
     assert rows["prod-eu"][4] == "interrupted" and rows["staging"][4] == "not-started"
