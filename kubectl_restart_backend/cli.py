@@ -874,7 +874,19 @@ def _session(
         raise
     if notice is None:
         console.known["context"] = session.context or None  # the one in use, for errors
+        _say_one_of_the_waves(settings, session.context, console)
     return session
+
+
+def _say_one_of_the_waves(settings: dict, context: str, console: Any) -> None:
+    """``status``, ``list``, ``link`` and ``unlink`` work on one cluster even where the
+    config file names several (``waves:``): say which one, since it may not be the meant one."""
+    waves = settings.get("waves") or ()
+    if sum(len(wave) for wave in waves) > 1 and not settings.get("contexts"):
+        console.notice(
+            f"waves: in {settings.get('waves_from') or 'the config file'} names several "
+            f"clusters; this command works on one: context {context} (--context picks another)"
+        )
 
 
 def _query(settings: dict) -> Any:

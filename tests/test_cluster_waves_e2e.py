@@ -254,3 +254,12 @@ def test_ctrl_c_during_a_wave_interrupts_its_clusters_and_starts_no_other(
     assert "Interrupted. The restart goes on in the cluster; to keep watching run:" in stdout
     assert "kubectl restart-backend status --deployment backend -n shop --context prod-eu" in stdout
     assert untouched(fleet["staging"])
+
+
+def test_status_with_waves_in_the_file_says_which_one_cluster_it_watches(linked, checkout):
+    in_waves(checkout)
+    run = run_plugin(["status", "--kubeconfig", linked.kubeconfig], cwd=checkout)
+    assert run.exit_code == 0, run.output
+    assert "note: waves: in " in run.stdout
+    assert "names several clusters; this command works on one: context staging" in run.stdout
+    assert "Watching deployment shop/backend (context staging)" in run.stdout
