@@ -1018,6 +1018,7 @@ def _restart_clusters(settings: dict, console: Any, waves: Any) -> int:
         restart=lambda session, reporter: run_restart(session, options, reporter),
         reporter_for=console.for_cluster,
         announce=console.cluster_wave,
+        notice=console.notice,
         timeout=settings["timeout"],
     )
     return _finish_clusters(console, outcome)

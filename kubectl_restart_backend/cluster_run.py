@@ -21,6 +21,7 @@ from kubectl_restart_backend.cluster_waves import (
     ClusterWave,
     blocked_by,
     not_started,
+    shared_servers,
 )
 from kubectl_restart_backend.errors import ExitCode, PluginError
 from kubectl_restart_backend.outcome import RunOutcome
@@ -46,6 +47,7 @@ def run_cluster_waves(
     restart: RestartOne,
     reporter_for: Callable[[str], ClusterReporter],
     announce: Callable[[ClusterWave, int], None],
+    notice: Callable[[str], None],
     timeout: float,
     clock: Callable[[], float] = time.monotonic,
 ) -> ClustersOutcome:
@@ -59,6 +61,8 @@ def run_cluster_waves(
     started = clock()
     reporters = {c: reporter_for(c) for wave in waves for c in wave.contexts}
     sessions = {c: _open(c, open_session, reporters[c]) for c in reporters}
+    for warning in shared_servers({c: session.server for c, session in sessions.items()}):
+        notice(warning)
     results: list[ClusterResult] = []
     blocked = ""
     for wave in waves:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from kubectl_restart_backend.errors import ExitCode, UsageError, severity, shown
 from kubectl_restart_backend.outcome import RunOutcome, Verdict
@@ -94,6 +94,23 @@ def context_of_single_wave(
     if not flag_contexts and file_waves and sum(len(w) for w in file_waves) == 1:
         return next(context for wave in file_waves for context in wave)
     return None
+
+
+def shared_servers(servers: Mapping[str, str]) -> list[str]:
+    """Warnings for contexts that reach the same API server: the search looks in all
+    namespaces (or the same -n), so both would restart the same workloads, unless their users
+    may list only their own namespace. Said, not refused: that last case is legitimate."""
+    by_server: dict[str, list[str]] = {}
+    for context, server in servers.items():
+        if server:
+            by_server.setdefault(server, []).append(context)
+    return [
+        f"contexts {', '.join(contexts)} reach the same API server ({server}): each restarts "
+        "the workloads it finds there, the same ones unless their users may list only their "
+        "own namespace"
+        for server, contexts in by_server.items()
+        if len(contexts) > 1
+    ]
 
 
 @dataclass(frozen=True)

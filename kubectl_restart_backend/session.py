@@ -61,6 +61,7 @@ class Session:
     namespace: str  # the context's namespace (or -n): where namespaced fallbacks look
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    server: str = ""  # the API server's URL (credentials redacted), "in-cluster" in a pod
 
 
 def open_session(
@@ -105,7 +106,9 @@ def open_session(
     namespace = resolved.namespace
     budget = RetryBudget(deadline, time.monotonic)
     api = KubeApi(client, budget=budget, request_timeout=connect.request_timeout, on_retry=on_retry)
-    return Session(api=api, context=context, namespace=namespace or "default")
+    return Session(
+        api=api, context=context, namespace=namespace or "default", server=resolved.server
+    )
 
 
 def _skips_tls_verification(config: dict) -> bool:

@@ -22,6 +22,7 @@ from kubectl_restart_backend.cluster_waves import (
     context_of_single_wave,
     not_started,
     plan_cluster_waves,
+    shared_servers,
     worst_cluster_code,
 )
 from kubectl_restart_backend.console import Console
@@ -245,3 +246,17 @@ def state(phase: Phase, ready: int, replicas: int) -> RolloutState:
         replicas=replicas, updated_replicas=ready, failure_reason=None, pods=(),
         new_replicaset="backend-7d9f",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "servers, said",
+    [
+        ({"a": "https://1", "b": "https://2"}, []),
+        ({"a": "https://1", "b": "https://1", "c": "https://2"},
+         ["contexts a, b reach the same API server (https://1)"]),
+        ({"a": "", "b": ""}, []),  # not known: nothing to say
+    ],
+)  # fmt: skip
+def test_contexts_reaching_the_same_api_server_are_said(servers, said):
+    warnings = shared_servers(servers)
+    assert len(warnings) == len(said) and all(w.startswith(s) for w, s in zip(warnings, said))

@@ -263,3 +263,19 @@ def test_status_with_waves_in_the_file_says_which_one_cluster_it_watches(linked,
     assert "note: waves: in " in run.stdout
     assert "names several clusters; this command works on one: context staging" in run.stdout
     assert "Watching deployment shop/backend (context staging)" in run.stdout
+
+
+def test_two_contexts_of_one_api_server_are_said_before_anything_is_sent(linked, checkout):
+    config = yaml.safe_load(Path(linked.kubeconfig).read_text())
+    staging = next(c for c in config["contexts"] if c["name"] == "staging")
+    config["contexts"].append({"name": "staging-admin", "context": dict(staging["context"])})
+    kubeconfig = checkout.parent / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    run = run_plugin(
+        ["--kubeconfig", str(kubeconfig), "--context", "staging", "--context", "staging-admin"],
+        cwd=checkout,
+    )
+    assert run.exit_code == 0, run.output
+    note = "note: contexts staging, staging-admin reach the same API server (https://127.0.0.1:"
+    assert run.stdout.index(note) < run.stdout.index("Cluster wave 1 of 2: staging")
+    assert len(patches(linked["staging"])) == 2  # said, not refused: both waves ran
