@@ -941,8 +941,7 @@ def _watch(settings: dict) -> Any:
 
 
 def _restart(settings: dict, console: Any) -> int:
-    from kubectl_restart_backend.lock import LockOptions
-    from kubectl_restart_backend.restart import RestartOptions, run_restart
+    from kubectl_restart_backend.restart import run_restart
 
     if settings["no_wait"] and settings.get("undo_on_failure"):
         raise UsageError(
@@ -953,15 +952,23 @@ def _restart(settings: dict, console: Any) -> int:
     waves = _cluster_waves(settings)
     if waves:
         return _restart_clusters(settings, console, waves)
-    options = RestartOptions(
+    options = _restart_options(settings)
+    session = _session(settings, console, timeout=settings["timeout"])
+    return _finish(console, run_restart(session, options, console))
+
+
+def _restart_options(settings: dict) -> Any:
+    """What a restart does, on one cluster or on each of several."""
+    from kubectl_restart_backend.lock import LockOptions
+    from kubectl_restart_backend.restart import RestartOptions
+
+    return RestartOptions(
         query=_query(settings),
         watch=_watch(settings),
         wait=not settings["no_wait"],
         dry_run=settings["dry_run"],
         lock=LockOptions(wait=not settings.get("no_wait_lock"), timeout=settings["timeout"]),
     )
-    session = _session(settings, console, timeout=settings["timeout"])
-    return _finish(console, run_restart(session, options, console))
 
 
 def _cluster_waves(settings: dict) -> Any:
@@ -997,14 +1004,9 @@ def _cluster_waves(settings: dict) -> Any:
 def _restart_clusters(settings: dict, console: Any, waves: Any) -> int:
     """The restart on several clusters, cluster wave after cluster wave (``cluster_run``)."""
     from kubectl_restart_backend.cluster_run import run_cluster_waves
-    from kubectl_restart_backend.restart import RestartOptions, run_restart
+    from kubectl_restart_backend.restart import run_restart
 
-    options = RestartOptions(
-        query=_query(settings),
-        watch=_watch(settings),
-        wait=not settings["no_wait"],
-        dry_run=settings["dry_run"],
-    )
+    options = _restart_options(settings)
     console.known["context"] = None
     where = settings.get("waves_from")
 

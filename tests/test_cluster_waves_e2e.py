@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import signal
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import yaml
 
+from kubectl_restart_backend.lease import format_micro_time
 from tests.cluster import Behaviour
 from tests.plugin_runner import interrupt_when, link, patches, run_plugin, start_console_script
 
@@ -279,3 +281,22 @@ def test_two_contexts_of_one_api_server_are_said_before_anything_is_sent(linked,
     note = "note: contexts staging, staging-admin reach the same API server (https://127.0.0.1:"
     assert run.stdout.index(note) < run.stdout.index("Cluster wave 1 of 2: staging")
     assert len(patches(linked["staging"])) == 2  # said, not refused: both waves ran
+
+
+def test_each_cluster_takes_its_own_lock_and_one_held_elsewhere_fails_its_wave(linked, checkout):
+    fleet = linked
+    now = format_micro_time(datetime.now(timezone.utc))
+    fleet["prod-eu"].create("leases", {
+        "metadata": {"name": "restart-backend.deployment.backend", "namespace": "shop"},
+        "spec": {"holderIdentity": "ci@runner-7 (pid 42, kubectl-restart-backend, run 1a2b3c)",
+                 "leaseDurationSeconds": 30, "acquireTime": now, "renewTime": now},
+    })  # fmt: skip
+    in_waves(checkout, "waves:\n- contexts: [staging]\n- contexts: [prod-eu, prod-us]\n")
+    run = restart(linked, checkout, "--no-wait-lock")
+    assert run.exit_code == 5, run.output
+    assert "✗ prod-eu: deployment shop/backend is being restarted by ci@runner-7" in run.stdout
+    assert restarted_once(fleet["staging"]) and restarted_once(fleet["prod-us"])
+    assert not patches(fleet["prod-eu"])
+    for name in ("staging", "prod-us"):  # each given back its own Lease
+        lease = fleet[name].get("leases", "shop", "restart-backend.deployment.backend")
+        assert "holderIdentity" not in lease["spec"]
