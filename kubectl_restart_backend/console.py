@@ -16,7 +16,7 @@ import errno
 import os
 import sys
 import threading
-from typing import IO, Any, Optional
+from typing import IO, Any, Optional, Sequence
 
 from kubectl_restart_backend.diagnosis import one_line
 from kubectl_restart_backend.errors import PluginError
@@ -192,8 +192,19 @@ class Console:
     # -- several clusters ----------------------------------------------------------------
 
     def for_cluster(self, context: str) -> ClusterLines:
-        """The Reporter of one cluster of a run of several (its lines start with it)."""
-        return ClusterLines(self, context)
+        """The Reporter of one cluster of a run of several (its lines start with it; with
+        ``-o ndjson``, its events carry its context: each cluster has its own stream state,
+        all writing whole lines to stdout)."""
+        listeners = []
+        if self.output == "ndjson":
+            from kubectl_restart_backend.event_stream import EventStream
+
+            listeners.append(EventStream(self._write_locked, self.known, self.found))
+        return ClusterLines(self, context, listeners)
+
+    def _write_locked(self, text: str) -> bool:
+        with self._lock:
+            return self._out.write(text)
 
     def cluster_wave(self, wave, total: int) -> None:
         """Before a cluster wave starts: which clusters it restarts."""
@@ -211,10 +222,11 @@ class Console:
 
         self.line_break()
         self._awaiting_verdict = False
+        document = clusters_document(outcome, workload_codes, cluster_codes, exit_code)
+        self._tell("on_clusters", outcome, document, exit_code)
         if self.output == "text":
             self._out.write(render_clusters(outcome, self._style, workload_codes, cluster_codes))
-        else:
-            document = clusters_document(outcome, workload_codes, cluster_codes, exit_code)
+        elif self.output in DOCUMENT_FORMATS:
             self._out.write(render_document(document, self.output))
 
     # -- results -------------------------------------------------------------------------
@@ -332,12 +344,13 @@ class ClusterLines:
     (``[prod-eu] Pods: 2/3 ready, ...``) and is written whole, never in place (clusters
     report at once, from their own threads)."""
 
-    def __init__(self, console: Console, context: str) -> None:
+    def __init__(self, console: Console, context: str, listeners: Sequence[Any] = ()) -> None:
         self.console = console
         self.context = context
         self.prefix = f"[{one_line(context)}] "
         self.restart_sent = False
         self._rows: dict[str, str] = {}  # progress last said, by workload ("" for one)
+        self._listeners = list(listeners)  # this cluster's own (the event stream's state)
 
     def notice(self, message: str) -> None:
         self.console.notes.append(f"{self.context}: {message}")
@@ -347,15 +360,21 @@ class ClusterLines:
         self._line(one_line(line, limit=1000))
 
     def restarting(self, targets, context: str) -> None:
+        self._tell("on_targets", "Restarting", targets, context)
         self._line(render_targets("Restarting", targets, context))
 
     def watching(self, targets, context: str) -> None:
+        self._tell("on_targets", "Watching", targets, context)
         self._line(render_targets("Watching", targets, context))
 
-    def triggered(self) -> None:
+    def triggered(self, restarted_at: str = "", patch: Optional[dict] = None) -> None:
         self.restart_sent = True
         self.console.restart_triggered = True
+        self._tell("on_triggered", restarted_at, patch)
         self._line(render_triggered(self.console.waiting))
+
+    def judged(self, label: str, state, workload: Optional[dict], kind) -> None:
+        self._tell("on_judged", label, state, workload, kind)
 
     def progress(self, state) -> None:
         self.progress_many([("", state)])
@@ -373,6 +392,12 @@ class ClusterLines:
 
     def _line(self, text: str) -> None:
         self.console.say(self.prefix + text)
+
+    def _tell(self, hook: str, *args: Any) -> None:
+        for listener in self._listeners:
+            method = getattr(listener, hook, None)
+            if method is not None:
+                method(*args)
 
 
 def write_unencodable_as_utf8(stream: Any) -> None:

@@ -82,6 +82,20 @@ class EventStream:
     def on_error(self, document: dict) -> None:
         self._emit([events.error_event(document, self._clock())])
 
+    def on_clusters(self, outcome: Any, document: dict, exit_code: int) -> None:
+        """A run of several clusters (``cluster_report.clusters_document``): each cluster's
+        workloads' ``verification`` and ``verdict`` events (with their context), then one
+        ``run`` with the whole document. (Each cluster's earlier events came from its own
+        stream: ``Console.for_cluster``.)"""
+        now = self._clock()
+        said = []
+        for cluster in document["clusters"]:
+            if cluster["verdict"] not in ("error", "not-started"):
+                several = bool(cluster.get("workloads"))
+                said += events.outcome_events(cluster, now, several=several)[:-1]  # not its run
+        said.append(events.run_event(document, now))
+        self._emit(said)
+
     def _emit(self, said: Sequence[dict]) -> None:
         if not said:
             return
@@ -125,6 +139,25 @@ class GitHubActions:
         )
         self._append(self._output_path, outputs)
 
+    def on_clusters(self, outcome: Any, document: dict, exit_code: int) -> None:
+        """A run of several clusters: one step summary and one set of annotations over every
+        cluster's workloads (an error of a cluster annotated as such, naming it)."""
+        rows = cluster_rows(document)
+        with self._lock:
+            self._end_group()
+            for line in github_actions.annotations(rows):
+                self._say(line)
+            for cluster in document["clusters"]:
+                if cluster["verdict"] == "error":
+                    error = dict(cluster["error"] or {})
+                    error["message"] = f"{cluster['context']}: {error.get('message')}"
+                    self._say(github_actions.error_annotation({**cluster, "error": error}))
+        self._append(self._summary_path, github_actions.render_step_summary(rows))
+        outputs = github_actions.render_outputs(
+            document["verdict"], exit_code, bool(document["ready"])
+        )
+        self._append(self._output_path, outputs)
+
     def on_error(self, document: dict) -> None:
         with self._lock:
             self._end_group()
@@ -151,6 +184,16 @@ class GitHubActions:
             reason = err.strerror or type(err).__name__
             message = f"could not write {path}: {reason}"
             self._say(github_actions.workflow_command("warning", message))
+
+
+def cluster_rows(document: Mapping[str, Any]) -> list[tuple[Any, dict]]:
+    """(context, workload document) for every workload of every cluster of a run of several
+    (a cluster that ended in an error or was not started: its own document)."""
+    return [
+        (cluster.get("context"), workload)
+        for cluster in document["clusters"]
+        for workload in cluster.get("workloads") or [cluster]
+    ]
 
 
 def listeners_for(

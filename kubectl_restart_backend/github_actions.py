@@ -213,6 +213,8 @@ def _longest_backtick_run(lines: Sequence[str]) -> int:
 
 
 def _workload(doc: Mapping[str, Any]) -> str:
+    if not doc.get("appName"):  # a cluster that ended in an error or was not started
+        return "-"
     kind = str(doc.get("kind") or "workload").lower()
     return f"{kind} {doc.get('namespace')}/{doc.get('appName')}"
 

@@ -14,6 +14,7 @@ import yaml
 
 from kubectl_restart_backend.lease import format_micro_time
 from tests.cluster import Behaviour
+from tests.events_schema import load_schema, parse_stream, problems
 from tests.plugin_runner import interrupt_when, link, patches, run_plugin, start_console_script
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -300,3 +301,56 @@ def test_each_cluster_takes_its_own_lock_and_one_held_elsewhere_fails_its_wave(l
     for name in ("staging", "prod-us"):  # each given back its own Lease
         lease = fleet[name].get("leases", "shop", "restart-backend.deployment.backend")
         assert "holderIdentity" not in lease["spec"]
+
+
+def test_the_event_stream_of_several_clusters_names_each_ones_context(linked, checkout):
+    fleet = linked
+    fleet["prod-us"].set_behaviour("shop", "backend", Behaviour.crash_loop())
+    in_waves(checkout)
+    run = restart(fleet, checkout, "-o", "ndjson", "--timeout", "60s")
+    assert run.exit_code == 1, run.output
+    stream = parse_stream(run.stdout)
+    schema = load_schema()
+    for event in stream:
+        assert problems(event, schema) == [], event
+    by_context: dict = {}
+    for event in stream[:-1]:
+        by_context.setdefault(event["context"], []).append(event["type"])
+    assert set(by_context) == {"staging", "prod-eu", "prod-us"}
+    for context, kinds in by_context.items():
+        assert kinds[:2] == ["resolved", "triggered"], (context, kinds)
+        assert kinds[-1] == "verdict" and "progress" in kinds
+    assert "trouble" in by_context["prod-us"]
+    verdicts = {e["context"]: e["verdict"] for e in stream if e["type"] == "verdict"}
+    assert verdicts == {"staging": "complete", "prod-eu": "complete", "prod-us": "failed"}
+    last = stream[-1]
+    assert last["type"] == "run" and last["exitCode"] == 1 and last["context"] is None
+    assert [c["context"] for c in last["document"]["clusters"]] == list(fleet.names)
+    assert "[prod-us] Restarting deployment shop/backend (context prod-us)" in run.stderr
+
+
+def test_github_actions_get_one_summary_and_annotations_over_every_cluster(
+    linked, checkout, tmp_path
+):
+    fleet = linked
+    fleet["prod-us"].set_behaviour("shop", "backend", Behaviour.crash_loop())
+    fleet.make_unreachable("prod-eu")
+    in_waves(checkout)
+    summary, output = tmp_path / "summary.md", tmp_path / "output"
+    github = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary),
+              "GITHUB_OUTPUT": str(output)}  # fmt: skip
+    run = run_plugin(
+        ["--kubeconfig", fleet.kubeconfig, "--timeout", "60s"], cwd=checkout, env=github
+    )
+    assert run.exit_code == 1, run.output
+    text = summary.read_text()
+    assert "| staging | deployment shop/backend | ✅ complete |" in text
+    assert "| prod-eu | - | ❌ error |" in text
+    assert "| prod-us | deployment shop/backend | ❌ failed |" in text
+    assert "::error title=Restart failed%3A deployment shop/backend (context prod-us)::" in (
+        run.stdout
+    )
+    assert "::error title=restart-backend%3A error (exit code 5)::prod-eu: cannot reach" in (
+        run.stdout
+    )
+    assert "verdict=failed" in output.read_text() and "exit-code=1" in output.read_text()
