@@ -227,7 +227,7 @@ def test_a_real_process_restarts_two_waves_and_exits_with_the_worst_code(linked,
 
 def watching(cluster) -> bool:
     """The plugin has patched the cluster and opened its watches: it is waiting for pods."""
-    return bool(patches(cluster)) and any(r.query.get("watch") == "true" for r in cluster.requests)
+    return bool(patches(cluster)) and any(r.is_watch for r in cluster.requests)
 
 
 def table(text: str) -> dict[str, list[str]]:
