@@ -101,7 +101,7 @@ def measure(sandbox: c.Sandbox, replicas: int, ready_delay, *, plugin: bool) -> 
         log = [r for r in cluster.requests if not r.path.startswith("/version")]
     finally:
         cluster.stop()
-    watches = [r for r in log if str(r.query.get("watch", "")).lower() in ("true", "1")]
+    watches = [r for r in log if r.is_watch]
     kinds: dict[str, int] = {}
     for r in log:
         kind = f"{'WATCH' if r in watches else r.method} {_resource(r.path)}"

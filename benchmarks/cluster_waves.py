@@ -135,7 +135,7 @@ def _costs(fleet) -> dict:
     costs = {}
     for context in CONTEXTS:
         log = [r for r in fleet[context].requests if not r.path.startswith("/version")]
-        watches = [r for r in log if str(r.query.get("watch", "")).lower() in ("true", "1")]
+        watches = [r for r in log if r.is_watch]
         costs[context] = {
             "requests": len(log) - len(watches),
             "watches": len(watches),

@@ -85,7 +85,7 @@ def measure(sandbox: c.Sandbox, workloads: int, pods: int) -> dict:
         log = [r for r in cluster.requests if not r.path.startswith("/version")]
     finally:
         cluster.stop()
-    watches = [r for r in log if str(r.query.get("watch", "")).lower() in ("true", "1")]
+    watches = [r for r in log if r.is_watch]
     lookup = [r for r in log if r not in watches and _is_lookup(r)]
     per_workload = {name: Counter() for _kind, name in names}
     for r in log:

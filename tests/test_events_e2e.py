@@ -285,7 +285,7 @@ def test_a_cancelled_job_still_ends_the_stream_with_the_run_and_its_exit_code(cl
     process = start_console_script(cluster, checkout, "-o", "ndjson", "--timeout", "60s")
 
     def watching() -> bool:  # the watches start after the triggered line is written
-        return any(r.query.get("watch", "").lower() == "true" for r in cluster.requests)
+        return any(r.is_watch for r in cluster.requests)
 
     code, stdout, _stderr = interrupt_when(
         cluster, process, lambda: watching() and bool(held_back(cluster)), sig=signal.SIGTERM
