@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Union
 
+from kubectl_restart_backend.cancellation import checkpoint, pause
 from kubectl_restart_backend.errors import ApiError
 from kubectl_restart_backend.repo_url import redact_url
 from kubectl_restart_backend.retry import (
@@ -122,7 +123,7 @@ class KubeApi:
         budget: RetryBudget,
         request_timeout: Optional[float] = None,
         on_retry: Optional[Callable[[str], None]] = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = pause,
     ) -> None:
         self._client = api_client
         self._budget = budget
@@ -458,6 +459,7 @@ class KubeApi:
         attempt = 0
         started = self._budget.clock()
         while True:
+            checkpoint()  # a cluster thread asked to stop stops here, before the next request
             try:
                 response = call()
                 self._reached = True

@@ -8,12 +8,12 @@ start (``cluster_waves.blocked_by``) and the exit code are decided by pure funct
 
 from __future__ import annotations
 
-import ctypes
 import queue
 import threading
 import time
 from typing import Callable, Optional, Protocol, Sequence
 
+from kubectl_restart_backend.cancellation import Cancellation, install
 from kubectl_restart_backend.cluster_waves import (
     ClusterError,
     ClusterResult,
@@ -35,6 +35,11 @@ class ClusterReporter(Reporter, Protocol):
 
     restart_sent: bool
 
+
+# After Ctrl-C, how long a cluster's thread may take to stop: its current API request (or
+# the release of its lock) ends first. A thread still busy then is reported interrupted and
+# left behind (a daemon thread: it ends with the process; its lock expires by itself).
+STOP_GRACE = 10.0
 
 OpenSession = Callable[[str, ClusterReporter], Session]
 RestartOne = Callable[[Session, ClusterReporter], RunOutcome]
@@ -94,13 +99,15 @@ def _restart_wave(
     clock: Callable[[], float],
 ) -> list[ClusterResult]:
     """Every cluster of the wave at once, each in a thread; Ctrl-C (or SIGTERM) reaches the
-    main thread only, so it is passed on to each cluster's thread, which ends its watch as a
-    single-cluster run does (verdicts known are kept, the others interrupted)."""
+    main thread only, so each cluster's thread is asked to stop (``cancellation``) and ends
+    its watch as a single-cluster run does (verdicts known are kept, the others interrupted)."""
     results: list[Optional[ClusterResult]] = [None] * len(wave.contexts)
     failures: list[BaseException] = []
     finished: queue.Queue[int] = queue.Queue()
+    stops = [Cancellation() for _ in wave.contexts]
 
     def work(index: int, context: str) -> None:
+        install(stops[index])
         try:
             results[index] = _restart_cluster(
                 context, wave.number, sessions[context], reporters[context], restart, timeout,
@@ -115,38 +122,45 @@ def _restart_wave(
         threading.Thread(target=work, args=(i, c), name=f"cluster-{c}", daemon=True)
         for i, c in enumerate(wave.contexts)
     ]
+    started = clock()
     for thread in threads:
         thread.start()
-    _wait(threads, finished)
+    abandoned = _wait(threads, finished, stops)
     if failures:
         raise failures[0]
+    for index in abandoned:  # still in a request when the grace ran out: said, not awaited
+        if results[index] is None:
+            context = wave.contexts[index]
+            results[index] = _interrupted(
+                context, wave.number, reporters[context], clock() - started
+            )
     return [r for r in results if r is not None]
 
 
-def _wait(threads: list[threading.Thread], finished: queue.Queue[int]) -> None:
-    """Wait until every thread has finished; on Ctrl-C, interrupt the ones still running
-    and wait again. (Not ``Thread.join`` alone: a join cut short by Ctrl-C can leave a running
-    thread marked as stopped, as seen on CPython 3.11.)"""
+def _wait(
+    threads: list[threading.Thread], finished: queue.Queue[int], stops: list[Cancellation]
+) -> list[int]:
+    """Wait until every thread has finished; on Ctrl-C, ask the ones still running to stop
+    and wait for them at most ``STOP_GRACE`` more seconds (a thread is then inside one API
+    request at worst). Returns the threads given up on.
+
+    (Not ``Thread.join`` alone: a join cut short by Ctrl-C can leave a running thread marked
+    as stopped, as seen on CPython 3.11.)"""
     running = set(range(len(threads)))
+    give_up: Optional[float] = None
     while running:
+        if give_up is not None and time.monotonic() >= give_up:
+            return sorted(running)
         try:
-            running.discard(finished.get(timeout=1.0))
-        except queue.Empty:  # a thread interrupted before it could say so has ended too
+            running.discard(finished.get(timeout=0.2 if give_up is not None else 1.0))
+        except queue.Empty:  # a thread that could not say so has ended too
             running = {index for index in running if threads[index].is_alive()}
         except KeyboardInterrupt:
-            for index in sorted(running):
-                _raise_in(threads[index], KeyboardInterrupt)
-    for thread in threads:
-        thread.join()
-
-
-def _raise_in(thread: threading.Thread, exception: type[BaseException]) -> None:
-    """Raise ``exception`` in ``thread`` at its next Python instruction (CPython's documented
-    ``PyThreadState_SetAsyncExc``): a watch loop wakes at least every second to see it."""
-    if thread.ident is not None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(thread.ident), ctypes.py_object(exception)
-        )
+            for stop in stops:  # a finished thread's cancellation is never looked at
+                stop.cancel()
+            if give_up is None:
+                give_up = time.monotonic() + STOP_GRACE
+    return []
 
 
 def _restart_cluster(
@@ -167,11 +181,17 @@ def _restart_cluster(
         error = ClusterError(err.message, err.hint, int(err.exit_code), reporter.restart_sent)
         return ClusterResult(context, wave, error=error, duration_seconds=clock() - started)
     except KeyboardInterrupt:
-        sent = reporter.restart_sent
-        state = "the restart was triggered and goes on in the cluster" if sent else (
-            "nothing was changed in this cluster"
-        )  # fmt: skip
-        hint = f"follow it with: kubectl restart-backend status --context {context}" if sent else ""
-        error = ClusterError(f"interrupted: {state}", hint, int(ExitCode.INTERRUPTED), sent)
-        return ClusterResult(context, wave, error=error, duration_seconds=clock() - started)
+        return _interrupted(context, wave, reporter, clock() - started)
     return ClusterResult(context, wave, run=run, duration_seconds=clock() - started)
+
+
+def _interrupted(
+    context: str, wave: int, reporter: ClusterReporter, duration: float
+) -> ClusterResult:
+    sent = reporter.restart_sent
+    state = "the restart was triggered and goes on in the cluster" if sent else (
+        "nothing was changed in this cluster"
+    )  # fmt: skip
+    hint = f"follow it with: kubectl restart-backend status --context {context}" if sent else ""
+    error = ClusterError(f"interrupted: {state}", hint, int(ExitCode.INTERRUPTED), sent)
+    return ClusterResult(context, wave, error=error, duration_seconds=duration)

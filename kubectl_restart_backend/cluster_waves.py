@@ -165,7 +165,9 @@ class ClustersOutcome:
 
 def what_ended(result: ClusterResult) -> str:
     """How a cluster that did not succeed is named to the clusters it holds back."""
-    if result.status is ClusterStatus.ERROR:
+    if result.error is not None:
+        if result.error.exit_code == ExitCode.INTERRUPTED:
+            return f"{result.context} was interrupted"
         return f"{result.context} ended in an error"
     if result.run is not None:
         for outcome in result.run.outcomes:

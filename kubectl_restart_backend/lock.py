@@ -32,11 +32,11 @@ import os
 import secrets
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional, Sequence
 
 from kubectl_restart_backend.api import PatchOutcomeUnknown
+from kubectl_restart_backend.cancellation import pause
 from kubectl_restart_backend.diagnosis import format_age
 from kubectl_restart_backend.errors import ApiError, RefusedError
 from kubectl_restart_backend.kinds import Kind
@@ -94,7 +94,7 @@ class RestartLock:
         notice: Callable[[str], None],
         *,
         identity: Optional[str] = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = pause,
         renew_every: float = RENEW_EVERY,
     ) -> None:
         self._session = session

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, Protocol, Sequence
 
 from kubectl_restart_backend.api import KubeApi, PatchOutcomeUnknown
+from kubectl_restart_backend.cancellation import checkpoint
 from kubectl_restart_backend.changes import changed_by, describe_template_change, template_changes
 from kubectl_restart_backend.errors import ApiError, ExitCode, PluginError, RefusedError, UsageError
 from kubectl_restart_backend.kind_rules import group_pods
@@ -386,6 +387,7 @@ def follow_rollouts(
                 last_shown, last_time = shown, clock
             wake.wait(min(TICK, deadline - clock))
             wake.clear()
+            checkpoint()
     finally:
         for job in jobs:
             if job.watcher is not None:

@@ -13,10 +13,10 @@ when someone else's change takes over during the window.
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from kubectl_restart_backend import cancellation
 from kubectl_restart_backend.errors import ApiError
 from kubectl_restart_backend.kinds import DEPLOYMENT, Kind
 from kubectl_restart_backend.outcome import Verdict
@@ -173,7 +173,7 @@ class _Check:
         pause = next_pause(track)
         if track.failing_since is not None:
             pause = min(pause, max(0.0, track.failing_since + track.budget - now))
-        time.sleep(pause)
+        cancellation.pause(pause)
 
     def _conclude(self, result: CheckResult) -> Optional[str]:
         assert self.target is not None and self.track is not None
@@ -282,6 +282,7 @@ def _settle(
             if asking:
                 wake = min(wake, max(0.0, next_probe - clock))
             watcher.wait(wake)
+            cancellation.checkpoint()
     finally:
         watcher.stop()
 

@@ -112,6 +112,7 @@ def broken(context: str, code: int = 5, wave: int = 1) -> ClusterResult:
         ([done("a", Verdict.COMPLETE, Verdict.FAILED, Verdict.NOT_STARTED)], "a failed"),
         ([done("a", Verdict.INTERRUPTED)], "a was interrupted"),
         ([done("a", Verdict.COMPLETE), broken("b")], "b ended in an error"),
+        ([done("a", Verdict.COMPLETE), broken("b", code=130)], "b was interrupted"),
     ],
 )
 def test_the_next_wave_starts_only_when_every_cluster_of_this_one_succeeded(wave, blocked):
