@@ -432,7 +432,10 @@ def main_group(ctx: click.Context, **flags: Any) -> None:
 @connection_options
 @watch_options
 def status_command(**flags: Any) -> None:
-    """Watch the current rollout of the repo's workload without restarting it."""
+    """Watch the current rollout of the repo's workload without restarting it.
+
+    With --context repeated (or waves: in .restart-backend.yaml), every one of those
+    clusters is watched at once."""
     flags.update(undo_on_failure=False, no_wait=False, dry_run=False, delete_pods=False)
     sys.exit(_run(flags, _status))
 
@@ -846,7 +849,7 @@ def _session(
     if len(settings.get("contexts") or ()) > 1:
         raise UsageError(
             f"--context is given {len(settings['contexts'])} times: only the restart "
-            "itself runs on several clusters",
+            "and status run on several clusters",
             "pass one --context",
         )
     connect = ConnectOptions(
@@ -879,8 +882,8 @@ def _session(
 
 
 def _say_one_of_the_waves(settings: dict, context: str, console: Any) -> None:
-    """``status``, ``list``, ``link`` and ``unlink`` work on one cluster even where the
-    config file names several (``waves:``): say which one, since it may not be the meant one."""
+    """``list``, ``link`` and ``unlink`` work on one cluster even where the config file
+    names several (``waves:``): say which one, since it may not be the meant one."""
     waves = settings.get("waves") or ()
     if sum(len(wave) for wave in waves) > 1 and not settings.get("contexts"):
         console.notice(
@@ -949,8 +952,14 @@ def _restart(settings: dict, console: Any) -> int:
             "drop one of them (kubectl restart-backend status can watch later, without undo)",
         )
     console.waiting = not settings["no_wait"]
-    waves = _cluster_waves(settings)
+    waves = _cluster_waves(settings, doing="restart")
     if waves:
+        if settings["no_wait"] and len(waves) > 1:
+            raise UsageError(
+                "--no-wait cannot keep cluster waves (each starts when the one before "
+                "succeeded, which only watching tells)",
+                "drop --no-wait, or restart one cluster wave at a time",
+            )
         return _restart_clusters(settings, console, waves)
     options = _restart_options(settings)
     session = _session(settings, console, timeout=settings["timeout"])
@@ -971,9 +980,9 @@ def _restart_options(settings: dict) -> Any:
     )
 
 
-def _cluster_waves(settings: dict) -> Any:
-    """The cluster waves of a restart (empty for one cluster: then ``settings["context"]``
-    names it, as it always did)."""
+def _cluster_waves(settings: dict, *, doing: str) -> Any:
+    """The cluster waves of a restart or a status (empty for one cluster: then
+    ``settings["context"]`` names it, as it always did)."""
     from kubectl_restart_backend.cluster_waves import context_of_single_wave, plan_cluster_waves
 
     contexts, file_waves = settings["contexts"], settings.get("waves") or ()
@@ -987,39 +996,52 @@ def _cluster_waves(settings: dict) -> Any:
     for flag, key in (("--token", "token"), ("--cluster", "cluster"), ("--user", "user")):
         if settings.get(key):
             raise UsageError(
-                f"{flag} applies to one cluster, and this restart runs on several "
+                f"{flag} applies to one cluster, and this {doing} runs on several "
                 f"({', '.join(c for w in waves for c in w.contexts)})",
                 f"drop {flag}: each context uses its own cluster and credentials from the "
                 "kubeconfig",
             )
-    if settings["no_wait"] and len(waves) > 1:
-        raise UsageError(
-            "--no-wait cannot keep cluster waves (each starts when the one before succeeded, "
-            "which only watching tells)",
-            "drop --no-wait, or restart one cluster wave at a time",
-        )
     return waves
 
 
 def _restart_clusters(settings: dict, console: Any, waves: Any) -> int:
     """The restart on several clusters, cluster wave after cluster wave (``cluster_run``)."""
-    from kubectl_restart_backend.cluster_run import run_cluster_waves
     from kubectl_restart_backend.restart import run_restart
 
     options = _restart_options(settings)
+    return _run_clusters(
+        settings,
+        console,
+        waves,
+        lambda session, reporter: run_restart(session, options, reporter),
+        announce=console.cluster_wave,
+    )
+
+
+def _run_clusters(
+    settings: dict,
+    console: Any,
+    waves: Any,
+    one: Callable[[Any, Any], Any],
+    *,
+    announce: Callable[[Any, int], None],
+) -> int:
+    """``one`` (a restart or a status) on each cluster, wave after wave (``cluster_run``)."""
+    from kubectl_restart_backend.cluster_run import run_cluster_waves
+
     console.known["context"] = None
     where = settings.get("waves_from")
 
     def open_one(context: str, reporter: Any) -> Any:
-        one = {**settings, "context": context, "contexts": (context,), "context_from": where}
-        return _session(one, console, timeout=settings["timeout"], notice=reporter.notice)
+        its = {**settings, "context": context, "contexts": (context,), "context_from": where}
+        return _session(its, console, timeout=settings["timeout"], notice=reporter.notice)
 
     outcome = run_cluster_waves(
         waves,
         open_session=open_one,
-        restart=lambda session, reporter: run_restart(session, options, reporter),
+        restart=one,
         reporter_for=console.for_cluster,
-        announce=console.cluster_wave,
+        announce=announce,
         notice=console.notice,
         timeout=settings["timeout"],
     )
@@ -1054,8 +1076,30 @@ def _finish_clusters(console: Any, outcome: Any) -> int:
 def _status(settings: dict, console: Any) -> int:
     from kubectl_restart_backend.restart import run_status
 
+    waves = _cluster_waves(settings, doing="status")
+    if waves:
+        return _status_clusters(settings, console, waves)
     session = _session(settings, console, timeout=settings["timeout"])
     return _finish(console, run_status(session, _query(settings), _watch(settings), console))
+
+
+def _status_clusters(settings: dict, console: Any, waves: Any) -> int:
+    """``status`` of every cluster a restart would touch, watched together: it changes
+    nothing, so no cluster waits for another (one wave of all of them, in their order)."""
+    from kubectl_restart_backend.cluster_waves import ClusterWave
+    from kubectl_restart_backend.restart import run_status
+
+    every = ClusterWave(1, tuple(context for wave in waves for context in wave.contexts))
+    query, watch = _query(settings), _watch(settings)
+    return _run_clusters(
+        settings,
+        console,
+        (every,),
+        lambda session, reporter: run_status(session, query, watch, reporter),
+        announce=lambda wave, total: console.say(
+            f"Status of {len(wave.contexts)} clusters: {', '.join(wave.contexts)}"
+        ),
+    )
 
 
 def _finish(console: Any, run: Any) -> int:

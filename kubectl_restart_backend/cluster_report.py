@@ -43,11 +43,14 @@ def render_clusters(
     workload_codes: Sequence[Sequence[int]],
     cluster_codes: Sequence[int],
 ) -> str:
-    """Each cluster's report under its name and wave, then the table and the summary."""
+    """Each cluster's report under its name (and wave, if there are several), then the table
+    and the summary."""
     total = len(outcome.waves)
     parts = []
     for result, codes in zip(outcome.clusters, workload_codes):
-        head = f"== {one_line(result.context)} (cluster wave {result.wave} of {total})"
+        head = f"== {one_line(result.context)}"
+        if total > 1:
+            head += f" (cluster wave {result.wave} of {total})"
         parts.append(f"{head}\n{_cluster_body(result, style, codes)}")
     table = "\n".join(["Clusters:", *render_table(cluster_rows(outcome))])
     summary = render_clusters_summary(outcome, style, workload_codes, cluster_codes)

@@ -178,18 +178,20 @@ def test_a_context_the_kubeconfig_does_not_have_changes_no_cluster(linked, check
          "error: --no-wait cannot keep cluster waves"),
         (["--context", "staging", "--context", "nowhere"], "",
          "error: Context 'nowhere' is not in the kubeconfig"),
-        (["status", "--context", "staging", "--context", "prod-eu"], "",
-         "error: --context is given 2 times: only the restart itself runs on several clusters"),
+        (["status", "--context", "staging", "--context", "prod-eu", "--token", "t0ken"], "",
+         "error: --token applies to one cluster, and this status runs on several"),
+        (["list", "--context", "staging", "--context", "prod-eu"], "",
+         "error: --context is given 2 times: only the restart and status run on several"),
     ],
     ids=["duplicate", "flags-and-waves", "empty-wave", "twice-in-waves", "context-and-waves",
-         "token", "no-wait", "unknown-context", "status"],
+         "token", "no-wait", "unknown-context", "status-token", "list"],
 )  # fmt: skip
 def test_bad_cluster_waves_are_refused_before_any_cluster_is_touched(
     linked, checkout, args, config, message
 ):
     if config:
         in_waves(checkout, config)
-    subcommand = args[:1] if args[:1] == ["status"] else []
+    subcommand = args[:1] if args[:1] in (["status"], ["list"]) else []
     run = run_plugin(
         [*subcommand, "--kubeconfig", linked.kubeconfig, *args[len(subcommand) :]], cwd=checkout
     )
@@ -259,13 +261,50 @@ def test_ctrl_c_during_a_wave_interrupts_its_clusters_and_starts_no_other(
     assert untouched(fleet["staging"])
 
 
-def test_status_with_waves_in_the_file_says_which_one_cluster_it_watches(linked, checkout):
-    in_waves(checkout)
-    run = run_plugin(["status", "--kubeconfig", linked.kubeconfig], cwd=checkout)
+def test_status_of_several_clusters_watches_them_together_and_changes_nothing(linked, checkout):
+    run = run_plugin(
+        ["status", "--kubeconfig", linked.kubeconfig, "--context", "prod-us", "--context",
+         "staging"],
+        cwd=checkout,
+    )  # fmt: skip
     assert run.exit_code == 0, run.output
-    assert "note: waves: in " in run.stdout
-    assert "names several clusters; this command works on one: context staging" in run.stdout
-    assert "Watching deployment shop/backend (context staging)" in run.stdout
+    out = run.stdout
+    assert "Status of 2 clusters: prod-us, staging" in out
+    assert "[prod-us] Watching deployment shop/backend (context prod-us)" in out
+    assert "== prod-us\n" in out and "== staging\n" in out and "cluster wave" not in out
+    rows = table(out)
+    assert rows["prod-us"][3:5] == ["deployment/backend", "complete"]
+    assert rows["staging"][3:5] == ["deployment/backend", "complete"]
+    assert "prod-eu" not in rows
+    assert all(untouched(cluster) for cluster in linked)
+
+
+def test_status_with_waves_in_the_file_watches_every_cluster_and_names_a_failed_one(
+    linked, checkout
+):
+    fleet = linked
+    fleet["prod-eu"].set_behaviour("shop", "backend", Behaviour.crash_loop())
+    broken = restart(fleet, checkout, "--context", "prod-eu", "--no-wait")
+    assert broken.exit_code == 0, broken.output
+    in_waves(checkout)
+    run = run_plugin(
+        ["status", "--kubeconfig", fleet.kubeconfig, "--timeout", "60s", "-o", "json"],
+        cwd=checkout,
+    )
+    assert run.exit_code == 1, run.output
+    document = json.loads(run.stdout)
+    verdicts = {c["context"]: c["verdict"] for c in document["clusters"]}
+    assert verdicts == {"staging": "complete", "prod-eu": "failed", "prod-us": "complete"}
+    assert "CrashLoopBackOff" in json.dumps(document["clusters"][1])
+    assert untouched(fleet["staging"]) and untouched(fleet["prod-us"])
+    assert len(patches(fleet["prod-eu"])) == 1  # the restart above; status sent nothing
+
+
+def test_list_with_waves_in_the_file_says_which_one_cluster_it_lists(linked, checkout):
+    in_waves(checkout)
+    run = run_plugin(["list", "--kubeconfig", linked.kubeconfig], cwd=checkout)
+    assert run.exit_code == 0, run.output
+    assert "names several clusters; this command works on one: context staging" in run.output
 
 
 def test_two_contexts_of_one_api_server_are_said_before_anything_is_sent(linked, checkout):
