@@ -952,7 +952,7 @@ def _restart(settings: dict, console: Any) -> int:
             "drop one of them (kubectl restart-backend status can watch later, without undo)",
         )
     console.waiting = not settings["no_wait"]
-    waves = _cluster_waves(settings, doing="restart")
+    waves = _cluster_waves(settings, console, doing="restart")
     if waves:
         if settings["no_wait"] and len(waves) > 1:
             raise UsageError(
@@ -980,12 +980,19 @@ def _restart_options(settings: dict) -> Any:
     )
 
 
-def _cluster_waves(settings: dict, *, doing: str) -> Any:
+def _cluster_waves(settings: dict, console: Any, *, doing: str) -> Any:
     """The cluster waves of a restart or a status (empty for one cluster: then
     ``settings["context"]`` names it, as it always did)."""
-    from kubectl_restart_backend.cluster_waves import context_of_single_wave, plan_cluster_waves
+    from kubectl_restart_backend.cluster_waves import (
+        context_of_single_wave,
+        flags_replace_waves,
+        plan_cluster_waves,
+    )
 
     contexts, file_waves = settings["contexts"], settings.get("waves") or ()
+    replaced = flags_replace_waves(contexts, file_waves, settings.get("waves_from"))
+    if replaced:
+        console.notice(replaced)
     single = context_of_single_wave(contexts, file_waves)
     if single is not None:
         settings.update(context=single, context_from=settings.get("waves_from"))
@@ -1076,7 +1083,7 @@ def _finish_clusters(console: Any, outcome: Any) -> int:
 def _status(settings: dict, console: Any) -> int:
     from kubectl_restart_backend.restart import run_status
 
-    waves = _cluster_waves(settings, doing="status")
+    waves = _cluster_waves(settings, console, doing="status")
     if waves:
         return _status_clusters(settings, console, waves)
     session = _session(settings, console, timeout=settings["timeout"])

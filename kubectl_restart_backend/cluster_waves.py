@@ -43,18 +43,14 @@ def plan_cluster_waves(
 ) -> tuple[ClusterWave, ...]:
     """The cluster waves of a run: ``waves:`` of ``.restart-backend.yaml`` as written, or
     one wave per ``--context``, in the order given (the cautious reading: the first context
-    is the canary; restarting clusters together is asked for in ``waves:``).
+    is the canary; restarting clusters together is asked for in ``waves:``). ``--context``
+    wins over ``waves:``, as every flag wins over the file (``flags_replace_waves`` says so).
 
     Empty when the run is not a run of several clusters (one or no ``--context``, no
     ``waves:``). Mistakes are ``UsageError``s, raised before any cluster is touched.
     """
-    if flag_contexts and file_waves:
-        where = file_where or ".restart-backend.yaml"
-        raise UsageError(
-            f"--context and waves: ({where}) both choose the clusters",
-            "drop --context to restart in the file's cluster waves, or set waves: null for "
-            "this branch in the file",
-        )
+    if flag_contexts:
+        file_waves = ()
     if file_waves:
         waves = [tuple(wave) for wave in file_waves]
         source = f"waves: ({file_where})" if file_where else "waves:"
@@ -85,6 +81,21 @@ def plan_cluster_waves(
     if len(seen) < 2:
         return ()
     return tuple(ClusterWave(n, w) for n, w in enumerate(waves, 1))
+
+
+def flags_replace_waves(
+    flag_contexts: Sequence[str],
+    file_waves: Sequence[Sequence[str]],
+    file_where: Optional[str] = None,
+) -> str:
+    """The note for ``--context`` given where the file has ``waves:`` ("" otherwise): the
+    flag wins, and the user should see which canary order the command line just skipped."""
+    if not flag_contexts or not file_waves:
+        return ""
+    where = f" ({file_where})" if file_where else ""
+    order = ", then ".join(", ".join(wave) for wave in file_waves)
+    given = ", ".join(flag_contexts)
+    return f"--context {given} replaces the cluster waves of waves:{where}: {order}"
 
 
 def context_of_single_wave(

@@ -20,6 +20,7 @@ from kubectl_restart_backend.cluster_waves import (
     ClusterWave,
     blocked_by,
     context_of_single_wave,
+    flags_replace_waves,
     not_started,
     plan_cluster_waves,
     shared_servers,
@@ -46,6 +47,8 @@ PLAIN = Style(unicode=True, colour=False)
         ((), (("staging",), ("prod-eu", "prod-us")),
          ((1, ("staging",)), (2, ("prod-eu", "prod-us")))),
         ((), (("prod-eu", "prod-us"),), ((1, ("prod-eu", "prod-us")),)),
+        (("prod-us",), (("staging",), ("prod-eu", "prod-us")), ()),  # the flag wins: one cluster
+        (("b", "a"), (("a",), ("b",)), ((1, ("b",)), (2, ("a",)))),  # the flags' own waves
     ],
 )  # fmt: skip
 def test_cluster_waves_come_from_repeated_contexts_or_the_files_waves(flags, file_waves, expected):
@@ -54,12 +57,29 @@ def test_cluster_waves_come_from_repeated_contexts_or_the_files_waves(flags, fil
 
 
 @pytest.mark.parametrize(
+    "flags, file_waves, note",
+    [
+        ((), (("staging",), ("prod-eu", "prod-us")), ""),
+        (("prod-us",), (), ""),
+        (("prod-us",), (("staging",), ("prod-eu", "prod-us")),
+         "--context prod-us replaces the cluster waves of waves: (F, line 3): staging, then "
+         "prod-eu, prod-us"),
+        (("a", "b"), (("b", "a"),),
+         "--context a, b replaces the cluster waves of waves: (F, line 3): b, a"),
+    ],
+)  # fmt: skip
+def test_context_flags_win_over_the_files_waves_and_say_which_order_they_skip(
+    flags, file_waves, note
+):
+    assert flags_replace_waves(flags, file_waves, "F, line 3") == note
+
+
+@pytest.mark.parametrize(
     "flags, file_waves, message",
     [
         (("a", "a"), (), "context 'a' is given twice in --context"),
         (("a", "b", "a"), (), "context 'a' is given twice in --context"),
         ((), (("a",), ("b", "a")), "context 'a' is given twice in waves: (F, line 3)"),
-        (("a",), (("a",), ("b",)), "--context and waves: (F, line 3) both choose the clusters"),
         ((), (("a",), ()), "cluster wave 2 of waves: (F, line 3) names no context"),
         (("a", ""), (), "an empty context name in --context"),
         (("a", " "), (), "an empty context name in --context"),

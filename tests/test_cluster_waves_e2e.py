@@ -164,8 +164,6 @@ def test_a_context_the_kubeconfig_does_not_have_changes_no_cluster(linked, check
     [
         (["--context", "staging", "--context", "staging"], "",
          "error: context 'staging' is given twice in --context"),
-        (["--context", "staging"], TWO_WAVES,
-         ".restart-backend.yaml, line 1) both choose the clusters"),
         ([], "waves:\n- contexts: []\n",
          ".restart-backend.yaml: line 2: key 'waves': wave 1 must name at least one"),
         ([], "waves:\n- contexts: [staging]\n- contexts: [prod-eu, staging]\n",
@@ -183,7 +181,7 @@ def test_a_context_the_kubeconfig_does_not_have_changes_no_cluster(linked, check
         (["list", "--context", "staging", "--context", "prod-eu"], "",
          "error: --context is given 2 times: only the restart and status run on several"),
     ],
-    ids=["duplicate", "flags-and-waves", "empty-wave", "twice-in-waves", "context-and-waves",
+    ids=["duplicate", "empty-wave", "twice-in-waves", "context-and-waves",
          "token", "no-wait", "unknown-context", "status-token", "list"],
 )  # fmt: skip
 def test_bad_cluster_waves_are_refused_before_any_cluster_is_touched(
@@ -259,6 +257,20 @@ def test_ctrl_c_during_a_wave_interrupts_its_clusters_and_starts_no_other(
     assert "Interrupted. The restart goes on in the cluster; to keep watching run:" in stdout
     assert "kubectl restart-backend status --deployment backend -n shop --context prod-eu" in stdout
     assert untouched(fleet["staging"])
+
+
+def test_context_on_the_command_line_replaces_the_files_waves_and_says_so(linked, checkout):
+    fleet = linked
+    in_waves(checkout)
+    run = restart(fleet, checkout, "--context", "prod-us")
+    assert run.exit_code == 0, run.output
+    note = next(line for line in run.output.splitlines() if line.startswith("note: --context"))
+    assert note.startswith("note: --context prod-us replaces the cluster waves of waves: (")
+    assert note.endswith(".restart-backend.yaml, line 1): staging, then prod-eu, prod-us")
+    assert "Restarting deployment shop/backend (context prod-us)" in run.stdout
+    assert "Cluster wave" not in run.stdout  # one cluster: the ordinary run
+    assert restarted_once(fleet["prod-us"])
+    assert untouched(fleet["staging"]) and untouched(fleet["prod-eu"])
 
 
 def test_status_of_several_clusters_watches_them_together_and_changes_nothing(linked, checkout):
