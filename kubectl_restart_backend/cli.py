@@ -1037,7 +1037,7 @@ def _run_clusters(
     from kubectl_restart_backend.cluster_run import run_cluster_waves
 
     console.known["context"] = None
-    where = settings.get("waves_from")
+    where = None if settings.get("contexts") else settings.get("waves_from")  # flags win
 
     def open_one(context: str, reporter: Any) -> Any:
         its = {**settings, "context": context, "contexts": (context,), "context_from": where}

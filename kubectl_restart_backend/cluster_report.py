@@ -33,6 +33,7 @@ _ORDER = (
     "interrupted", "failed", "error", "timed out", "superseded", "not started", "triggered",
     "checked (dry run)", "complete",
 )  # fmt: skip
+_VERBS = {"error": "ended in an error", "superseded": "were superseded"}  # the summary's head
 _BAD = ("interrupted", "failed", "error")
 _UNSURE = ("timed out", "superseded")
 
@@ -115,7 +116,8 @@ def render_clusters_summary(
     for result, codes in zip(outcome.clusters, workload_codes):
         groups.setdefault(cluster_word(result, codes), []).append(one_line(result.context))
     order = [word for word in _ORDER if word in groups]
-    head = f"{len(groups[order[0]])} of {len(outcome.clusters)} clusters {order[0]}"
+    verb = _VERBS.get(order[0], order[0])
+    head = f"{len(groups[order[0]])} of {len(outcome.clusters)} clusters {verb}"
     rest = "; ".join(f"{word}: {', '.join(groups[word])}" for word in order)
     took = f" in {_seconds(outcome.duration_seconds)}"
     if order[0] in _BAD:

@@ -194,9 +194,9 @@ def test_the_table_has_a_row_per_cluster_and_workload():
             ClusterWave(2, ("c",)), "b failed")], [[0], [1], []],
          "✗ 1 of 3 clusters failed (failed: b; not started: c; complete: a) in 1.0s"),
         ([broken("a"), done("b", Verdict.TIMEOUT)], [[], [3]],
-         "✗ 1 of 2 clusters error (error: a; timed out: b) in 1.0s"),
+         "✗ 1 of 2 clusters ended in an error (error: a; timed out: b) in 1.0s"),
         ([done("a", Verdict.SUPERSEDED)], [[6]],
-         "⚠ 1 of 1 clusters superseded (superseded: a) in 1.0s"),
+         "⚠ 1 of 1 clusters were superseded (superseded: a) in 1.0s"),
         ([broken("a", 130)], [[]], "✗ 1 of 1 clusters interrupted (interrupted: a) in 1.0s"),
     ],
 )  # fmt: skip

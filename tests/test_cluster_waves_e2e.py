@@ -273,6 +273,16 @@ def test_context_on_the_command_line_replaces_the_files_waves_and_says_so(linked
     assert untouched(fleet["staging"]) and untouched(fleet["prod-eu"])
 
 
+def test_an_unknown_context_given_over_the_files_waves_is_blamed_on_the_flag(linked, checkout):
+    in_waves(checkout)
+    run = restart(linked, checkout, "--context", "staging", "--context", "nowhere")
+    assert run.exit_code == 2, run.output
+    error = next(line for line in run.stderr.splitlines() if line.startswith("error: "))
+    assert "Context 'nowhere' is not in the kubeconfig" in error
+    assert ".restart-backend.yaml" not in error  # the flag named it, not the file
+    assert all(untouched(cluster) for cluster in linked)
+
+
 def test_status_of_several_clusters_watches_them_together_and_changes_nothing(linked, checkout):
     run = run_plugin(
         ["status", "--kubeconfig", linked.kubeconfig, "--context", "prod-us", "--context",
