@@ -107,6 +107,7 @@ class Console:
         self._style: Style = choose_style(getattr(out, "encoding", None), _isatty(out), env)
         self._open_line = False
         self._block: list[str] = []  # the progress rows last written in place (several)
+        self._cluster_rows: dict[str, str] = {}  # every cluster's rows, in the order first seen
         self._awaiting_verdict = False
         self.waiting = True  # False with --no-wait: nothing will wait for the pods
         self.known: dict[str, Any] = {}  # the target, as far as known (for error documents)
@@ -171,25 +172,44 @@ class Console:
         periodic reminder that the run is alive)."""
         lines = [render_progress_row(label, state) for label, state in rows]
         if self._in_place:
-            width = self._chatter.columns()
-            lines = [fit_to_width(line, width, self._style.unicode) for line in lines]
-            self.line_break()
-            # Back to the block's first row (a block that grew, because another workload's
-            # watch reported, is rewritten whole, not left behind), and erase what a block
-            # that shrank leaves below.
-            up = f"\033[{len(self._block)}F" if self._block else ""
-            text = "".join(f"\033[K{line}\n" for line in lines)
-            if len(lines) < len(self._block):
-                text += "\033[J"
-            if self._chatter_write(up + text):
-                self._block = lines
+            self._rewrite_block(lines)
             return
         changed = [line for line in lines if line not in self._block] or lines
         self._block = lines
         for line in changed:
             self._say(line, keep_block=True)
 
+    def _rewrite_block(self, lines: list[str]) -> None:
+        """Write ``lines`` over the block of progress rows last written (in place)."""
+        width = self._chatter.columns()
+        lines = [fit_to_width(line, width, self._style.unicode) for line in lines]
+        self.line_break()
+        # Back to the block's first row (a block that grew, because another workload's
+        # watch reported, is rewritten whole, not left behind), and erase what a block
+        # that shrank leaves below.
+        up = f"\033[{len(self._block)}F" if self._block else ""
+        text = "".join(f"\033[K{line}\n" for line in lines)
+        if len(lines) < len(self._block):
+            text += "\033[J"
+        if self._chatter_write(up + text):
+            self._block = lines
+
     # -- several clusters ----------------------------------------------------------------
+
+    @property
+    def in_place(self) -> bool:
+        """Progress is rewritten in place (a terminal that understands it)."""
+        return self._in_place
+
+    def cluster_progress(self, rows: dict[str, str]) -> None:
+        """On a terminal, one block for every cluster's progress rows (``rows``: this
+        cluster's, each keyed by its own prefix and workload), rewritten in place: with
+        three clusters of two workloads, six rows that change, not a scrolling stream.
+        A line said meanwhile (a note, a verdict) ends up above the block, which is then
+        written anew below it."""
+        with self._lock:
+            self._cluster_rows.update(rows)
+            self._rewrite_block(list(self._cluster_rows.values()))
 
     def for_cluster(self, context: str) -> ClusterLines:
         """The Reporter of one cluster of a run of several (its lines start with it; with
@@ -209,7 +229,9 @@ class Console:
     def cluster_wave(self, wave, total: int) -> None:
         """Before a cluster wave starts: which clusters it restarts."""
         contexts = ", ".join(one_line(c) for c in wave.contexts)
-        self.say(f"Cluster wave {wave.number} of {total}: {contexts}")
+        with self._lock:
+            self._cluster_rows = {}  # the earlier wave's rows stay above, as they last were
+            self._say(f"Cluster wave {wave.number} of {total}: {contexts}")
 
     def say(self, line: str) -> None:
         """One whole line of chatter (threads may call it at once)."""
@@ -341,8 +363,9 @@ def _listeners(console: Console, env: dict) -> list:
 
 class ClusterLines:
     """The Reporter of one cluster in a run of several: each line starts with the context
-    (``[prod-eu] Pods: 2/3 ready, ...``) and is written whole, never in place (clusters
-    report at once, from their own threads)."""
+    (``[prod-eu] Pods: 2/3 ready, ...``). Clusters report at once, from their own threads:
+    progress rows go to the console's one block of all clusters on a terminal
+    (``Console.cluster_progress``), every other line is written whole."""
 
     def __init__(self, console: Console, context: str, listeners: Sequence[Any] = ()) -> None:
         self.console = console
@@ -385,6 +408,11 @@ class ClusterLines:
             label: render_progress_row(label, state) if label else render_progress(state)
             for label, state in rows
         }
+        if self.console.in_place:
+            self.console.cluster_progress(
+                {self.prefix + label: self.prefix + line for label, line in lines.items()}
+            )
+            return
         changed = [line for label, line in lines.items() if self._rows.get(label) != line]
         self._rows.update(lines)
         for line in changed or list(lines.values()):

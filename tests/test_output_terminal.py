@@ -172,6 +172,29 @@ def test_several_workloads_progress_one_line_each_rewritten_in_place(cluster, ch
     assert moves == [len(ROWS.findall(block)) for block in blocks[:-1]], output
 
 
+def test_several_clusters_progress_in_one_block_rewritten_in_place(fleet, checkout):
+    for cluster in fleet:
+        link(cluster)
+        cluster.set_behaviour("shop", "backend", Behaviour.healthy(ready_delay=1.0))
+    (checkout / ".restart-backend.yaml").write_text(
+        "waves:\n- contexts: [staging]\n- contexts: [prod-eu, prod-us]\n"
+    )
+    env = environment(fleet["staging"], checkout, TERM="xterm", KUBECONFIG=fleet.kubeconfig)
+    terminal = Terminal(["--timeout", "60s", "--no-verify"], checkout, env, columns=60)
+    code, output = terminal.finish()
+    assert code == 0, output
+    rows = [row for row in ROWS.findall(output) if " ready" in row]
+    assert {row.split(" ")[0] for row in rows} == {"[staging]", "[prod-eu]", "[prod-us]"}, output
+    assert all(display_width(row) <= 59 for row in rows), rows
+    first, second = output.split("Cluster wave 2 of 2: prod-eu, prod-us")
+    assert "[staging] Pods: " in first and "[prod-eu]" not in first
+    second = second.split("== staging")[0]  # the progress, before the report
+    # Both clusters of the second wave share one block, moved over as a whole (two rows),
+    # and the first wave's row is not dragged along into it.
+    assert "\x1b[2F" in second, second
+    assert "[staging]" not in second, second
+
+
 # -- item 20: Ctrl-C and Ctrl-D at the link/unlink prompt -------------------------------------
 
 PROMPT = b"Go ahead? [y/N]: "
