@@ -230,12 +230,12 @@ def test_the_document_sums_up_the_clusters_and_keeps_each_ones_document():
 
 
 class _Terminal(io.StringIO):
-    def isatty(self) -> bool:  # in-place progress would be allowed: lines must stay whole
+    def isatty(self) -> bool:  # in-place progress is allowed
         return True
 
 
 def test_a_clusters_lines_start_with_its_context_and_say_progress_once_per_change():
-    out = _Terminal()
+    out = io.StringIO()  # a pipe, a CI log: whole lines
     console = Console("text", out, io.StringIO(), {"TERM": "xterm"})
     lines = console.for_cluster("prod-eu")
     lines.restarting([(DEPLOYMENT, "shop", "backend")], "prod-eu")
@@ -259,6 +259,27 @@ def test_a_clusters_lines_start_with_its_context_and_say_progress_once_per_chang
     ]
     assert lines.restart_sent and console.restart_triggered
     assert console.notes == ["prod-eu: pod db-0 is in Error"]
+
+
+def test_on_a_terminal_the_clusters_progress_rows_share_one_block_rewritten_in_place():
+    out = _Terminal()
+    console = Console("text", out, io.StringIO(), {"TERM": "xterm"})
+    eu, us = console.for_cluster("prod-eu"), console.for_cluster("prod-us")
+    eu.progress(state(Phase.PROGRESSING, 1, 3))
+    us.progress(state(Phase.PROGRESSING, 0, 3))
+    eu.progress(state(Phase.PROGRESSING, 2, 3))
+    us.notice("pod backend-1 is in Error")  # said above the block, which is written anew
+    us.progress(state(Phase.PROGRESSING, 1, 3))
+    assert out.getvalue() == (
+        "\x1b[K[prod-eu] Pods: 1/3 ready, rollout in progress...\n"
+        "\x1b[1F\x1b[K[prod-eu] Pods: 1/3 ready, rollout in progress...\n"
+        "\x1b[K[prod-us] Pods: 0/3 ready, rollout in progress...\n"
+        "\x1b[2F\x1b[K[prod-eu] Pods: 2/3 ready, rollout in progress...\n"
+        "\x1b[K[prod-us] Pods: 0/3 ready, rollout in progress...\n"
+        "[prod-us] note: pod backend-1 is in Error\n"
+        "\x1b[K[prod-eu] Pods: 2/3 ready, rollout in progress...\n"
+        "\x1b[K[prod-us] Pods: 1/3 ready, rollout in progress...\n"
+    )
 
 
 def state(phase: Phase, ready: int, replicas: int) -> RolloutState:
