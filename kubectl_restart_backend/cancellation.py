@@ -30,10 +30,19 @@ class Cancellation:
     def __init__(self) -> None:
         self._asked = threading.Event()
         self._raised = False
+        self._wakers: list[threading.Event] = []
 
     def cancel(self) -> None:
         """Ask the thread to stop (from any thread); it raises at its next checkpoint."""
         self._asked.set()
+        for event in list(self._wakers):
+            event.set()
+
+    def wake(self, event: threading.Event) -> None:
+        """Set ``event`` on cancellation (at once if already asked)."""
+        self._wakers.append(event)
+        if self._asked.is_set():
+            event.set()
 
     @property
     def asked(self) -> bool:
@@ -56,6 +65,14 @@ class Cancellation:
 def install(cancellation: Optional[Cancellation]) -> None:
     """Make ``cancellation`` the calling thread's (None: the thread has none)."""
     _current.cancellation = cancellation
+
+
+def wake_on_cancel(event: threading.Event) -> None:
+    """Set ``event`` when this thread is asked to stop, so that a loop waiting on it reaches
+    its checkpoint at once rather than at its next tick."""
+    cancellation = getattr(_current, "cancellation", None)
+    if cancellation is not None:
+        cancellation.wake(event)
 
 
 def checkpoint() -> None:

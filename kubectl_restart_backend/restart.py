@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, Protocol, Sequence
 
 from kubectl_restart_backend.api import KubeApi, PatchOutcomeUnknown
-from kubectl_restart_backend.cancellation import checkpoint
+from kubectl_restart_backend.cancellation import checkpoint, wake_on_cancel
 from kubectl_restart_backend.changes import changed_by, describe_template_change, template_changes
 from kubectl_restart_backend.errors import ApiError, ExitCode, PluginError, RefusedError, UsageError
 from kubectl_restart_backend.kind_rules import group_pods
@@ -351,6 +351,7 @@ def follow_rollouts(
     deadline = session.clock() + watch.timeout
     budget = RetryBudget(deadline, session.clock)
     wake = threading.Event()
+    wake_on_cancel(wake)  # a cluster's thread asked to stop: to the checkpoint below at once
     for job in jobs:
         job.deadline = deadline
     notice = _once(reporter.notice)  # every watcher of pods says the same of a broken proxy

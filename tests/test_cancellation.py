@@ -17,7 +17,13 @@ import time
 
 import pytest
 
-from kubectl_restart_backend.cancellation import Cancellation, checkpoint, install, pause
+from kubectl_restart_backend.cancellation import (
+    Cancellation,
+    checkpoint,
+    install,
+    pause,
+    wake_on_cancel,
+)
 
 
 def test_a_cancellation_raises_once_at_the_next_checkpoint():
@@ -36,6 +42,29 @@ def test_a_pause_ends_as_soon_as_its_thread_is_asked_to_stop():
     with pytest.raises(KeyboardInterrupt):
         cancellation.pause(60)
     assert time.monotonic() - started < 30  # generous: the point is that 60 s were not slept
+
+
+def test_a_watch_loops_wake_event_is_set_by_the_cancellation_of_its_thread():
+    cancellation = Cancellation()
+    woken: list[bool] = []
+    registered = threading.Event()
+
+    def cluster_thread() -> None:
+        install(cancellation)
+        wake = threading.Event()
+        wake_on_cancel(wake)
+        registered.set()
+        woken.append(wake.wait(60))
+
+    thread = threading.Thread(target=cluster_thread)
+    thread.start()
+    assert registered.wait(30)
+    cancellation.cancel()
+    thread.join(30)
+    assert woken == [True]
+    late = threading.Event()
+    cancellation.wake(late)  # registered after the cancellation: set at once
+    assert late.is_set()
 
 
 def test_threads_without_a_cancellation_never_raise_at_checkpoints():
