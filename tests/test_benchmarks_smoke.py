@@ -25,6 +25,7 @@ SCRIPTS = {
     "scale": "Ratio (ours / kubectl",
     "verification": "Ratio (with check / without, median walls)",
     "cluster_waves": "ratio (waves / three in sequence)",
+    "interruption": "signal -> exit (median)",
 }
 
 
