@@ -1,6 +1,7 @@
 """Shared pytest configuration: the simulated cluster's fixtures (`cluster`, `make_cluster`)
 and the real tier's (`control_plane`, `real_cluster`, `real_checkout`)."""
 
+import signal
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -8,6 +9,16 @@ from dataclasses import dataclass, field
 import pytest
 
 pytest_plugins = ["tests.cluster.fixtures", "tests.controlplane.fixtures"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the plugins we start take Ctrl-C as a terminal gives it, even when the tests
+    themselves run in the background (``scripts/test &``: a shell without job control
+    starts background jobs with SIGINT ignored, that is inherited through exec, and Python
+    then never raises KeyboardInterrupt; every Ctrl-C test would wait for nothing). A
+    handler of our own is reset to the default at exec."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
