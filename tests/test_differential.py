@@ -16,6 +16,7 @@ from typing import Any, Callable
 import pytest
 
 from tests.cluster.behaviours import Behaviour
+from tests.cluster.managed_fields import HARNESS_MANAGER
 from tests.cluster.simulation import SimConfig
 from tests.controlplane.differential import RealSide, Side, SimSide, normalize, pod_waiting
 from tests.controlplane.rbac import read_only_rules, required_rules
@@ -378,5 +379,15 @@ def test_both_clusters_record_the_same_restart_annotation_shape(sides):
             deployment["metadata"]["generation"],
             deployment["metadata"]["annotations"].get("deployment.kubernetes.io/revision"),
             deployment["status"]["observedGeneration"],
+            # who wrote the object (status writers left out: the simulator records none)
+            sorted(
+                (m["manager"], m["operation"])
+                for m in deployment["metadata"]["managedFields"]
+                if not m.get("subresource")
+            ),
         )
     assert templates["simulated"] == templates["official"]
+    assert templates["official"][-1] == [
+        ("kubectl-restart-backend", "Update"),
+        (HARNESS_MANAGER, "Update"),  # the test, which created it
+    ]

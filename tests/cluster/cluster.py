@@ -26,6 +26,7 @@ from .auth import ADMIN_RULES, Authorizer, Rule
 from .certs import Certificates, issue_client_certificate, session_certificates
 from .faults import Faults
 from .kubeconfig import build_kubeconfig, write_kubeconfig_file
+from .managed_fields import HARNESS_MANAGER
 from .rollout_status import rollout_complete, rollout_settled
 from .server import RequestRecord, ServerState, SimHTTPServer, make_ssl_context
 from .store import Store, deep_copy
@@ -267,7 +268,7 @@ class SimCluster(WorkloadFactory):
         namespace = (obj.get("metadata") or {}).get("namespace") if rt.namespaced else None
         if rt.namespaced and not namespace:
             namespace = "default"
-        return self.api.create(rt, namespace, obj)
+        return self.api.create(rt, namespace, obj, manager=HARNESS_MANAGER)
 
     def get(self, resource: str, namespace: str | None, name: str) -> dict | None:
         """A copy of the object, or None."""

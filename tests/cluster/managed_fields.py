@@ -19,7 +19,11 @@ from typing import Any
 
 from .patching import _MERGE_KEYS as _LIST_KEYS  # items are owned by the key they merge by
 
-__all__ = ["update_managed_fields", "fields_changed"]
+__all__ = ["update_managed_fields", "fields_changed", "HARNESS_MANAGER"]
+
+# Who creates the objects of a test (SimCluster.create; the real tier's REST client sends it
+# as its User-Agent): an API server records every object's creator, the real one included.
+HARNESS_MANAGER = "restart-backend-tests"
 
 _UNTRACKED = frozenset(
     {

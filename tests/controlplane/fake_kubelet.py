@@ -92,6 +92,7 @@ __all__ = [
 ]
 
 SCHEDULER = "default-scheduler"
+KUBELET_VERSION = "v1.37.2"
 LEASE_DURATION = 40  # seconds, the kubelet's default nodeLeaseDurationSeconds
 LEASE_RENEW = 10.0  # the kubelet renews every 0.25 * lease duration
 
@@ -457,7 +458,7 @@ class NodeAgent(threading.Thread):
                 "operatingSystem": "linux",
                 "architecture": "amd64",
                 "containerRuntimeVersion": "containerd://2.1.0",
-                "kubeletVersion": "v1.37.2",
+                "kubeletVersion": KUBELET_VERSION,
                 "kubeProxyVersion": "",
             },
         }
@@ -587,7 +588,11 @@ class FakeKubelet:
             settings["nodes"] = tuple(settings["nodes"])
         self.sim_config = SimConfig(**settings)
         self.rest = Rest(
-            config["server"], ca_file=config["ca"], cert_file=config["cert"], key_file=config["key"]
+            config["server"],
+            ca_file=config["ca"],
+            cert_file=config["cert"],
+            key_file=config["key"],
+            user_agent=f"kubelet/{KUBELET_VERSION}",  # a kubelet's field manager: "kubelet"
         )
         self.cache = Cache()
         self.store = ApiStore(self.rest, self.cache, time.time, self._log)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 from urllib.parse import quote, urlencode
 
+from tests.cluster.managed_fields import HARNESS_MANAGER
+
 __all__ = ["Rest", "RestError", "Resource", "RESOURCES", "resource"]
 
 
@@ -113,11 +115,21 @@ class Rest:
     """HTTPS to one API server (or kubelet) with a client certificate; thread-safe."""
 
     def __init__(
-        self, server: str, *, ca_file: str, cert_file: str, key_file: str, timeout: float = 30
+        self,
+        server: str,
+        *,
+        ca_file: str,
+        cert_file: str,
+        key_file: str,
+        timeout: float = 30,
+        user_agent: str = HARNESS_MANAGER,
     ) -> None:
+        """`user_agent` up to its first "/" is the field manager the API server records for
+        this client's writes."""
         import urllib3
 
         self.server = server.rstrip("/")
+        self._agent = user_agent
         self._timeout = timeout
         self._pool = urllib3.PoolManager(
             num_pools=4,
@@ -145,7 +157,7 @@ class Rest:
         raw: bool = False,
     ) -> Any:
         url = self.server + path + ("?" + urlencode(query) if query else "")
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "User-Agent": self._agent}
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -197,7 +209,7 @@ class Rest:
         response = self._pool.request(
             "GET",
             f"{self.server}{path}?{urlencode(params)}",
-            headers={"Accept": "application/json"},
+            headers={"Accept": "application/json", "User-Agent": self._agent},
             preload_content=False,
             timeout=urllib3.Timeout(connect=self._timeout, read=timeout_seconds + 30),
             retries=False,
