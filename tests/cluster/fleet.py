@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from .auth import Rule
 from .certs import generate_certificates
 from .cluster import SimCluster
-from .kubeconfig import build_kubeconfig, write_kubeconfig_file
+from .kubeconfig import build_kubeconfig, merge_kubeconfigs, write_kubeconfig_file
 
 __all__ = ["SimFleet", "DEFAULT_FLEET"]
 
@@ -148,28 +148,21 @@ class SimFleet:
         ]
         if not chosen:
             raise ValueError(f"user {user!r} exists on no cluster of the fleet")
-        merged: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "preferences": {},
-            "clusters": [],
-            "users": [],
-            "contexts": [],
-            "current-context": current or chosen[0],
-        }
-        for name in chosen:
-            cluster = self.clusters[name]
-            one = build_kubeconfig(
-                cluster.url,
-                token=cluster.token_of(user),
-                user=f"{user}@{name}",
-                context=name,
-                namespace=namespace or "default",
-                ca_pem=cluster.ca_pem,
-                cluster_name=name,
-            )
-            for key in ("clusters", "users", "contexts"):
-                merged[key] += one[key]
+        merged = merge_kubeconfigs(
+            (
+                build_kubeconfig(
+                    self.clusters[name].url,
+                    token=self.clusters[name].token_of(user),
+                    user=f"{user}@{name}",
+                    context=name,
+                    namespace=namespace or "default",
+                    ca_pem=self.clusters[name].ca_pem,
+                    cluster_name=name,
+                )
+                for name in chosen
+            ),
+            current,
+        )
         if path is None:
             path = self.workdir / f"kubeconfig-{user}-{secrets.token_hex(3)}"
         return str(write_kubeconfig_file(Path(path), merged))

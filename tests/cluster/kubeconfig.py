@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import os
 from pathlib import Path
+from typing import Iterable
 
-__all__ = ["build_kubeconfig", "write_kubeconfig_file"]
+__all__ = ["build_kubeconfig", "merge_kubeconfigs", "write_kubeconfig_file"]
 
 
 def build_kubeconfig(
@@ -40,6 +41,26 @@ def build_kubeconfig(
         "contexts": [{"name": context, "context": ctx}],
         "current-context": context,
     }
+
+
+def merge_kubeconfigs(configs: Iterable[dict], current: str | None = None) -> dict:
+    """One kubeconfig holding the clusters, users and contexts of each of `configs` (one per
+    cluster of a fleet; their entry names must differ), current-context `current` (default:
+    the first one's)."""
+    merged: dict = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "clusters": [],
+        "users": [],
+        "contexts": [],
+        "current-context": current,
+    }
+    for config in configs:
+        for key in ("clusters", "users", "contexts"):
+            merged[key] += config[key]
+        merged["current-context"] = merged["current-context"] or config["current-context"]
+    return merged
 
 
 def write_kubeconfig_file(path: Path, config: dict) -> Path:
