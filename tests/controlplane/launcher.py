@@ -10,6 +10,10 @@ real cluster (`ControlPlane.create_namespace` waits for it).
 
 State (addresses, PIDs, certificates) is written to `<workdir>/state.json`, so another process
 can attach to a running control plane (`ControlPlane.attach`) and stop it by PID.
+
+`audit_groups` turns on the API server's audit log for requests of users in those groups (the
+identity a test gives the plugin), so a test can read the server's own record of what was sent
+to it (`audit_events`): every request, not only the ones that changed an object.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from . import build
 from .pki import Authority
 from .rest import Rest, RestError
 
-__all__ = ["ControlPlane", "ControlPlaneError", "State", "CONTROLLERS"]
+__all__ = ["ControlPlane", "ControlPlaneError", "State", "CONTROLLERS", "audit_policy"]
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_CIDR = "10.0.0.0/24"
@@ -76,6 +80,7 @@ class State:
     admin_kubeconfig: str = ""
     pids: dict[str, int] = field(default_factory=dict)
     etcd_url: str = ""
+    audit_log: str = ""  # the API server's audit log, when audit_groups were given
 
     def save(self) -> None:
         Path(self.workdir, "state.json").write_text(json.dumps(asdict(self), indent=2))
@@ -132,12 +137,32 @@ def kubeconfig_for(
     }
 
 
+def audit_policy(groups: Sequence[str]) -> dict:
+    """An audit Policy recording each finished request of a user in `groups` once (metadata:
+    who, verb, URI, object, response code), and nothing of anyone else (the controllers and
+    the fake kubelet would fill the log)."""
+    return {
+        "apiVersion": "audit.k8s.io/v1",
+        "kind": "Policy",
+        "omitStages": ["RequestReceived"],
+        "rules": [{"level": "Metadata", "userGroups": list(groups)}, {"level": "None"}],
+    }
+
+
 class ControlPlane:
     """One control plane in `workdir`. `start()` brings it up; `stop()` ends its processes."""
 
-    def __init__(self, workdir: Path, *, sim: dict | None = None, log=None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        sim: dict | None = None,
+        log=None,
+        audit_groups: Sequence[str] = (),
+    ) -> None:
         self.workdir = Path(workdir)
         self.sim = {**DEFAULT_SIM, **(sim or {})}
+        self.audit_groups = tuple(audit_groups)
         self._log = log or (lambda message: print(message, file=sys.stderr))
         self.state = State(str(self.workdir))
         self._rest: Rest | None = None
@@ -177,10 +202,11 @@ class ControlPlane:
             raise
         return self
 
-    def stop(self) -> None:
-        """SIGTERM every process at once, SIGKILL what is left after a short grace: the state
-        is thrown away, and kube-apiserver would otherwise wait for open watches."""
-        _terminate(list(self.state.pids.values()))
+    def stop(self, grace: float = 3.0) -> None:
+        """SIGTERM every process at once, SIGKILL what is left after `grace` seconds: the
+        state is thrown away, and kube-apiserver would otherwise wait for open watches (as
+        measured, only the controller-manager ends within seconds of SIGTERM)."""
+        _terminate(list(self.state.pids.values()), grace)
         self.state.pids.clear()
         if Path(self.state.workdir, "state.json").exists():
             self.state.save()
@@ -220,15 +246,44 @@ class ControlPlane:
         namespace: str | None = None,
         path: Path | None = None,
     ) -> Path:
-        """A kubeconfig authenticating as `user` (client certificate, CN=user, O=groups)."""
-        authority = self._authority()
-        stem = "user-" + "".join(c if c.isalnum() else "-" for c in user)
-        pair = authority.issue(stem, user, groups=groups)
-        config = kubeconfig_for(
-            self.state.server, authority.ca_pem, pair.cert, pair.key, user=user, namespace=namespace
-        )
-        target = path or self.workdir / "kubeconfigs" / f"{stem}-{time.monotonic_ns()}"
+        """A kubeconfig file authenticating as `user` (client certificate, CN=user, O=groups)."""
+        config = self.user_config(user, groups=groups, namespace=namespace)
+        target = path or self.workdir / "kubeconfigs" / f"{_stem(user)}-{time.monotonic_ns()}"
         return write_kubeconfig_file(target, config)
+
+    def user_config(
+        self,
+        user: str,
+        *,
+        groups: Sequence[str] = (),
+        namespace: str | None = None,
+        context: str = "real",
+        entry: str | None = None,
+    ) -> dict:
+        """The kubeconfig (a dict) of `user_kubeconfig`: context `context`, its cluster entry
+        named the same, the user entry named `entry` (default: `user`), so that the configs of
+        several control planes can be merged into one."""
+        authority = self._authority()
+        pair = authority.issue(_stem(user), user, groups=groups)
+        return kubeconfig_for(
+            self.state.server,
+            authority.ca_pem,
+            pair.cert,
+            pair.key,
+            user=entry or user,
+            context=context,
+            namespace=namespace,
+        )
+
+    def audit_events(self, user: str | None = None) -> list[dict]:
+        """The audit log's events (audit.k8s.io/v1 Event), of `user` only when given: one per
+        finished request (a watch also has one when its response started)."""
+        if not self.state.audit_log:
+            raise ControlPlaneError("this control plane was started without audit_groups")
+        path = Path(self.state.audit_log)
+        lines = path.read_text().splitlines() if path.exists() else []
+        events = [json.loads(line) for line in lines if line.strip()]
+        return [e for e in events if user is None or e["user"]["username"] == user]
 
     # ----------------------------------------------------------------- components
 
@@ -343,6 +398,7 @@ class ControlPlane:
                 "--profiling=false",
                 "--shutdown-delay-duration=0s",
                 f"--cert-dir={self.workdir / 'apiserver-certs'}",
+                *self._audit_flags(),
             ],
         )
         admin = write_kubeconfig_file(
@@ -359,6 +415,21 @@ class ControlPlane:
         self.state.admin_kubeconfig = str(admin)
         self.state.save()
         self._wait("kube-apiserver", self._readyz, 120)
+
+    def _audit_flags(self) -> list[str]:
+        if not self.audit_groups:
+            return []
+        policy = self.workdir / "audit-policy.json"
+        policy.write_text(json.dumps(audit_policy(self.audit_groups), indent=2))
+        self.state.audit_log = str(self.workdir / "logs" / "audit.log")
+        # Blocking: each event is written while its request is handled, not in a batch
+        # flushed later; a test reads the log after the plugin has exited.
+        return [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={self.state.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-mode=blocking",
+        ]
 
     def _start_controller_manager(self, binary: Path, pki: dict) -> None:
         kubeconfig = write_kubeconfig_file(
@@ -464,6 +535,11 @@ class ControlPlane:
         if not path.exists():
             return "(no log)"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _stem(user: str) -> str:
+    """The file name of a user's certificate and kubeconfig."""
+    return "user-" + "".join(c if c.isalnum() else "-" for c in user)
 
 
 def _alive(pid: int) -> bool:
