@@ -178,9 +178,10 @@ def session_for(kubeconfig, seconds):
 
 def test_errors_that_outlast_the_deadline_end_in_the_error(cluster):
     cluster.faults.fail_next(1000, "GET", r"/deployments", status=503)
-    # Room for a retry after opening the session, which imports the client: ~0.5 s with the
-    # 34+ line, more on a machine busy with parallel tests.
     session = session_for(cluster.kubeconfig, 4)
+    # Room for a retry counted from now: opening the session imports the client (~0.5 s with
+    # the 34+ line, seconds on a machine busy with parallel tests).
+    session.api.extend_deadline(time.monotonic() + 4)
     with pytest.raises(ApiError) as raised:
         session.api.list("deployments", "shop")
     assert raised.value.status == 503

@@ -1450,6 +1450,8 @@ def user_without(cluster, verb, resource, group="apps"):
 )
 def test_forbidden_says_which_permission_is_missing(cluster, checkout, verb, resource, args):
     link(cluster)
+    if verb == "watch":  # the watch is tried before the rollout could complete without it
+        cluster.set_behaviour("shop", "backend", Behaviour.never_ready())
     group = "" if resource == "pods" else "apps"
     kubeconfig = user_without(cluster, verb, resource, group)
     run = run_plugin(["--kubeconfig", kubeconfig, "--timeout", "20s", *args], cwd=checkout)

@@ -150,7 +150,6 @@ def test_the_progress_line_never_wraps_on_a_narrow_terminal(cluster, checkout, c
 
 
 ROWS = re.compile(r"\x1b\[K([^\r\n\x1b]*)\n")
-MOVE_UP = re.compile(r"\x1b\[(\d+)F")
 
 
 def test_several_workloads_progress_one_line_each_rewritten_in_place(cluster, checkout):
@@ -166,10 +165,27 @@ def test_several_workloads_progress_one_line_each_rewritten_in_place(cluster, ch
     assert all(display_width(row) <= 39 for row in rows), rows
     # Every move goes back exactly to the first row of the block written before it (one row
     # high until the second workload's watch has reported, on a loaded machine).
-    blocks = re.split(r"\x1b\[\d+F", output)
-    moves = [int(n) for n in MOVE_UP.findall(output)]
-    assert moves and 2 in moves, output
-    assert moves == [len(ROWS.findall(block)) for block in blocks[:-1]], output
+    moves = block_moves(output)
+    assert moves and 2 in [move for move, _rows in moves], output
+    assert all(move == rows for move, rows in moves), moves
+
+
+TOKENS = re.compile(r"\x1b\[(\d+)F|\x1b\[J|(\x1b\[K)[^\r\n\x1b]*\n|[^\n]*\n")
+
+
+def block_moves(output: str) -> list[tuple[int, int]]:
+    """(rows moved up, rows of the block written just before) for every move: a line said
+    between two blocks (a note) starts a new block, which is then written without a move."""
+    moves, rows = [], 0
+    for token in TOKENS.finditer(output):
+        if token.group(1):
+            moves.append((int(token.group(1)), rows))
+            rows = 0
+        elif token.group(2):
+            rows += 1
+        elif token.group(0) != "\x1b[J":
+            rows = 0
+    return moves
 
 
 def test_several_clusters_progress_in_one_block_rewritten_in_place(fleet, checkout):
