@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 KUBECTL = Path(sys.executable).with_name("kubectl")
 DOCUMENTED = "kubectl-restart_backend_v0.1.0_linux_amd64.tar.gz"
 
-pytestmark = pytest.mark.binary
+# The first test using the build may wait for it (another worker building it counts too).
+pytestmark = [pytest.mark.binary, pytest.mark.timeout(900)]
 
 
 def binary_block(document: Path) -> str:

@@ -155,7 +155,8 @@ ROWS = re.compile(r"\x1b\[K([^\r\n\x1b]*)\n")
 def test_several_workloads_progress_one_line_each_rewritten_in_place(cluster, checkout):
     for name in ("api", "worker"):
         link(cluster, "shop", name)
-        cluster.set_behaviour("shop", name, Behaviour.healthy(ready_delay=0.5))
+        # Slow enough for several rewrites even when the plugin starts late on a busy machine.
+        cluster.set_behaviour("shop", name, Behaviour.healthy(ready_delay=2.0))
     env = environment(cluster, checkout, TERM="xterm")
     terminal = Terminal(["--all", "--timeout", "60s"], checkout, env, columns=40)
     code, output = terminal.finish()
