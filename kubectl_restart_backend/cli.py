@@ -530,6 +530,7 @@ def _run(
 
     started = time.monotonic()
     console = Console.for_output(flags.get("output") or "text")
+    console.exit_code_of = workload_exit_code  # a verdict told before the run's end has it
     console.known.update(_known_target(flags, None))
     with signals_as_interrupts():
         try:
@@ -1120,6 +1121,13 @@ def _finish(console: Any, run: Any) -> int:
             console.notice(_interruption())
     console.outcome(run, codes, code)
     return code
+
+
+def workload_exit_code(outcome: Any) -> int:
+    """One workload's exit code as the run's document gives it (Ctrl-C: 130, or 128 + N for
+    the signal received)."""
+    code = _outcome_code(outcome)
+    return interrupted_exit_code() if code == ExitCode.INTERRUPTED else code
 
 
 def _outcome_code(outcome: Any) -> int:

@@ -16,7 +16,7 @@ import errno
 import os
 import sys
 import threading
-from typing import IO, Any, Optional, Sequence
+from typing import IO, Any, Callable, Optional, Sequence
 
 from kubectl_restart_backend.diagnosis import one_line
 from kubectl_restart_backend.errors import PluginError
@@ -24,6 +24,7 @@ from kubectl_restart_backend.render import (
     Style,
     choose_style,
     fit_to_width,
+    outcome_document,
     render_document,
     render_progress,
     render_progress_row,
@@ -116,6 +117,9 @@ class Console:
         self.found: dict[str, Any] = {}  # how the targets were found (by, repoFrom, branchFrom)
         self.listeners = _listeners(self, env)
         self._lock = threading.RLock()  # several clusters report from their own threads
+        # One workload's exit code (the CLI's mapping; None: no verdict is told before the
+        # run's end, as the listeners then have no exit code to tell with it).
+        self.exit_code_of: Optional[Callable[[Any], int]] = None
 
     @classmethod
     def for_output(cls, output: str) -> Console:
@@ -162,6 +166,7 @@ class Console:
     def _progress_line(self, line: str) -> None:
         if self._in_place:
             line = fit_to_width(line, self._chatter.columns(), self._style.unicode)
+            self._block = []  # below the rows: a block that follows is written anew
             self._open_line = self._chatter_write(f"\r\033[K{line}")
         else:
             self._say(line)
@@ -193,6 +198,12 @@ class Console:
             text += "\033[J"
         if self._chatter_write(up + text):
             self._block = lines
+
+    def concluded(self, outcome) -> None:
+        """One workload of a run of several is done: its outcome is final (its smoke check
+        and any rollback are over), though the others are still watched."""
+        if self.exit_code_of is not None:
+            self._tell("on_concluded", outcome_document(outcome, self.exit_code_of(outcome)))
 
     # -- several clusters ----------------------------------------------------------------
 
@@ -398,6 +409,12 @@ class ClusterLines:
 
     def judged(self, label: str, state, workload: Optional[dict], kind) -> None:
         self._tell("on_judged", label, state, workload, kind)
+
+    def concluded(self, outcome) -> None:
+        """One of this cluster's workloads is done (its run has several)."""
+        code_of = self.console.exit_code_of
+        if code_of is not None:
+            self._tell("on_concluded", outcome_document(outcome, code_of(outcome)))
 
     def progress(self, state) -> None:
         self.progress_many([("", state)])

@@ -84,6 +84,7 @@ class Reporter(Protocol):
     ) -> None: ...
     def progress(self, state: RolloutState) -> None: ...
     def progress_many(self, rows: Sequence[tuple[str, RolloutState]]) -> None: ...
+    def concluded(self, outcome: Outcome) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -157,18 +158,27 @@ def _restart_waves(
     """Each wave in turn, the next only when every workload of this one succeeded; a
     wave's locks are given back when it ends. Outcomes by index into ``targets``."""
     outcomes: dict[int, Outcome] = {}
+    several = len(targets) > 1
+
+    def tell(outcome: Outcome) -> None:
+        """A run of several: each workload's outcome is told as soon as it is final (its
+        wave's locks are still held; their report is known); one workload's is the run's."""
+        if several:
+            reporter.concluded(
+                locks[(outcome.kind, outcome.namespace, outcome.app_name)].stamp(outcome)
+            )
+
     blocked = ""
     for wave in waves:
         if blocked:
             for index in wave:
                 outcomes[index] = _not_started(session, targets[index], blocked)
+                tell(outcomes[index])
             continue
         wave_targets = [targets[i] for i in wave]
         session.api.extend_deadline(session.clock() + options.watch.timeout)
         try:
-            done = _restart_wave(
-                session, wave_targets, options, reporter, labelled=len(targets) > 1
-            )
+            done = _restart_wave(session, wave_targets, options, reporter, tell, labelled=several)
         finally:
             for target in wave_targets:
                 locks[_who(target)].release()
@@ -197,11 +207,13 @@ def _restart_wave(
     targets: list[Target],
     options: RestartOptions,
     reporter: Reporter,
+    tell: Callable[[Outcome], None],
     *,
     labelled: bool,
 ) -> list[Outcome]:
     """Patch every target of the wave (stamped now: after any wait for the locks), then
-    watch them together (unless --no-wait); ``labelled``: progress names each workload."""
+    watch them together (unless --no-wait); ``labelled``: progress names each workload;
+    ``tell``: each watched workload's outcome, as soon as it is final."""
     restarted_at = format_rfc3339(session.now())
     patch = build_restart_patch(restarted_at)
     reporter.restarting([_who(t) for t in targets], session.context)
@@ -218,7 +230,9 @@ def _restart_wave(
     if not options.wait:
         return [Outcome(Verdict.TRIGGERED, **job.base) for job in jobs]
     try:
-        return watch_to_verdicts(session, jobs, options.watch, reporter, labelled=labelled)
+        return watch_to_verdicts(
+            session, jobs, options.watch, reporter, labelled=labelled, tell=tell
+        )
     except PluginError as err:  # e.g. 403 on watch: say that the restart itself happened
         follow = "; ".join(
             f"kubectl rollout status {job.target.kind.ref(job.name)} -n {job.namespace}"
@@ -244,7 +258,8 @@ def run_status(
         base["restarted_at"] = restarted_at_of(target.workload)
         jobs.append(_Job(target, target.workload, base))
     labelled = len(jobs) > 1
-    outcomes = watch_to_verdicts(session, jobs, watch, reporter, labelled=labelled)
+    tell = reporter.concluded if labelled else None  # one workload's outcome is the run's
+    outcomes = watch_to_verdicts(session, jobs, watch, reporter, labelled=labelled, tell=tell)
     return RunOutcome(tuple(outcomes), selection.notes)
 
 
@@ -266,6 +281,7 @@ class _Job:
     started: float = 0.0
     finished: float = 0.0
     deadline: float = 0.0  # the wave's --timeout, which the smoke check stays within
+    outcome: Optional[Outcome] = None  # once concluded (while the others are still watched)
 
     @property
     def kind(self) -> Kind:
@@ -295,15 +311,26 @@ def watch_to_verdicts(
     reporter: Reporter,
     *,
     labelled: bool = False,
+    tell: Optional[Callable[[Outcome], None]] = None,
 ) -> list[Outcome]:
     """Follow each job's rollout to complete, failed, superseded or timeout (one deadline for
-    the wave), then explain each verdict and roll back failures of ours when asked.
+    the wave); each job is concluded (``conclude``: smoke check, report, rollback of a
+    failure of ours) as soon as its verdict is known, while the others are still watched,
+    and its final outcome handed to ``tell`` then.
 
     Ctrl-C while verdicts are awaited leaves the open ones INTERRUPTED (the restarts go on);
-    ones already known keep their verdict. Ctrl-C while a failure is explained or rolled back
-    keeps the verdict and says what was cut short and whether the rollback was sent.
+    ones already known keep their verdict (and, once concluded, their report). Ctrl-C while a
+    failure is explained or rolled back keeps the verdict and says what was cut short and
+    whether the rollback was sent; the jobs still watched are then INTERRUPTED.
     """
     clock = session.clock
+
+    def concluded(job: _Job) -> bool:
+        job.outcome = conclude(session, job, watch, reporter)
+        if tell is not None:
+            tell(job.outcome)
+        return not job.outcome.interrupted
+
     for job in jobs:
         job.started = clock()
         if job.on_delete and not watch.delete_pods and job.base.get("own_restart"):
@@ -312,23 +339,15 @@ def watch_to_verdicts(
             job.verdict = Verdict.NO_PODS
         job.finished = clock()
     try:
-        pending = [j for j in jobs if j.verdict is None]
-        follow_rollouts(pending, watch, session, reporter, labelled=labelled)
+        if all(concluded(job) for job in jobs if job.verdict is not None):
+            pending = [j for j in jobs if j.verdict is None]
+            follow_rollouts(pending, watch, session, reporter, labelled=labelled, decided=concluded)
     except KeyboardInterrupt:
-        for job in jobs:
-            if job.verdict is None:
-                job.verdict, job.finished = Verdict.INTERRUPTED, clock()
-        return [_bare_outcome(job) for job in jobs]
-    outcomes = []
-    interrupted = False
+        pass  # the jobs still watched are interrupted, the others keep what they have
     for job in jobs:
-        if interrupted:
-            outcomes.append(_bare_outcome(job))
-            continue
-        outcome = conclude(session, job, watch, reporter)
-        interrupted = bool(outcome.interrupted)
-        outcomes.append(outcome)
-    return outcomes
+        if job.verdict is None:  # still watched when Ctrl-C came, or came while concluding
+            job.verdict, job.finished = Verdict.INTERRUPTED, clock()
+    return [job.outcome or _bare_outcome(job) for job in jobs]
 
 
 def follow_rollouts(
@@ -338,9 +357,12 @@ def follow_rollouts(
     reporter: Reporter,
     *,
     labelled: bool = False,
+    decided: Callable[[_Job], bool] = lambda job: True,
 ) -> None:
     """Watch every job until the pure rule says complete, failed or superseded, or the
-    deadline passes (TIMEOUT); sets each job's verdict and last state.
+    deadline passes (TIMEOUT); sets each job's verdict and last state, and calls ``decided``
+    with the job at once (the others' watches go on meanwhile); ``decided`` returning False
+    (Ctrl-C while it concluded the job) ends the watch, the open jobs without a verdict.
 
     One watcher per job (its workload, pods and, for a Deployment, ReplicaSets), all waking
     one loop. The watchers fold every pod update into their trouble memory (failed pulls);
@@ -371,9 +393,10 @@ def follow_rollouts(
     last_time = 0.0
     try:
         while True:
-            pending = [job for job in jobs if job.verdict is None]
-            for job in pending:
+            for job in [job for job in jobs if job.verdict is None]:
                 _judge(job, watch, session, reporter)
+                if job.verdict is not None and not decided(job):
+                    return
             pending = [job for job in jobs if job.verdict is None]
             if not pending:
                 return
@@ -381,6 +404,9 @@ def follow_rollouts(
             if clock >= deadline:
                 for job in pending:
                     job.verdict, job.finished = Verdict.TIMEOUT, clock
+                for job in pending:
+                    if not decided(job):
+                        return
                 return
             shown = tuple((j.state.ready_replicas, j.state.replicas) for j in jobs if j.state)
             if shown != last_shown or clock - last_time >= PROGRESS_EVERY:
