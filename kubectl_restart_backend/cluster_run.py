@@ -35,6 +35,9 @@ class ClusterReporter(Reporter, Protocol):
 
     restart_sent: bool
 
+    def ran(self, result: ClusterResult) -> None:
+        """This cluster's run reached its verdicts (the other clusters may still run)."""
+
 
 # After Ctrl-C, how long a cluster's thread may take to stop: its current API request (or
 # the release of its lock) ends first. A thread still busy then is reported interrupted and
@@ -182,7 +185,9 @@ def _restart_cluster(
         return ClusterResult(context, wave, error=error, duration_seconds=clock() - started)
     except KeyboardInterrupt:
         return _interrupted(context, wave, reporter, clock() - started)
-    return ClusterResult(context, wave, run=run, duration_seconds=clock() - started)
+    result = ClusterResult(context, wave, run=run, duration_seconds=clock() - started)
+    reporter.ran(result)
+    return result
 
 
 def _interrupted(

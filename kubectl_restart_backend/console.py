@@ -19,7 +19,7 @@ import threading
 from typing import IO, Any, Callable, Optional, Sequence
 
 from kubectl_restart_backend.diagnosis import one_line
-from kubectl_restart_backend.errors import PluginError
+from kubectl_restart_backend.errors import PluginError, worst_exit_code
 from kubectl_restart_backend.render import (
     Style,
     choose_style,
@@ -225,17 +225,9 @@ class Console:
     def for_cluster(self, context: str) -> ClusterLines:
         """The Reporter of one cluster of a run of several (its lines start with it; with
         ``-o ndjson``, its events carry its context: each cluster has its own stream state,
-        all writing whole lines to stdout)."""
-        listeners = []
-        if self.output == "ndjson":
-            from kubectl_restart_backend.event_stream import EventStream
-
-            listeners.append(EventStream(self._write_locked, self.known, self.found))
+        all writing whole lines to stdout under one lock)."""
+        listeners = [x.for_cluster() for x in self.listeners if hasattr(x, "for_cluster")]
         return ClusterLines(self, context, listeners)
-
-    def _write_locked(self, text: str) -> bool:
-        with self._lock:
-            return self._out.write(text)
 
     def cluster_wave(self, wave, total: int) -> None:
         """Before a cluster wave starts: which clusters it restarts."""
@@ -415,6 +407,17 @@ class ClusterLines:
         code_of = self.console.exit_code_of
         if code_of is not None:
             self._tell("on_concluded", outcome_document(outcome, code_of(outcome)))
+
+    def ran(self, result) -> None:
+        """This cluster's run reached its verdicts (the others may still be running): its
+        document, as the run's ``clusters`` will show it (``cluster_report``)."""
+        code_of = self.console.exit_code_of
+        if code_of is None or result.run is None:
+            return
+        from kubectl_restart_backend.cluster_report import cluster_document
+
+        codes = [code_of(outcome) for outcome in result.run.outcomes]
+        self._tell("on_ran", cluster_document(result, codes, worst_exit_code(codes)))
 
     def progress(self, state) -> None:
         self.progress_many([("", state)])

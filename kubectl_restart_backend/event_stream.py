@@ -6,8 +6,14 @@ judged state, the outcome, the error) and goes on printing for people (on stderr
 ``-o ndjson`` mode). What to say is decided in ``events.py`` and ``github_actions.py``; here
 it is only written: each event as one line on stdout, flushed, as it happens; workflow
 commands where the progress goes; the summary and outputs appended to the files the runner
-names. Several threads may report at once (a run over several clusters), so writing takes a
-lock.
+names. Several threads may report at once (a run over several clusters): every stream of a
+run writes under one lock, each batch of lines whole.
+
+Each workload's ``verdict`` is written once, as soon as it is final: in a run of several
+workloads when the workload is concluded (``on_concluded``: its smoke check, settle window
+and any rollback are over, while the others are still watched); in a run over several
+clusters, at the latest when its cluster's run is done (``on_ran``); whatever is left, at the
+end, before the ``run`` line.
 """
 
 from __future__ import annotations
@@ -37,12 +43,15 @@ class EventStream:
         known: Mapping[str, Any],
         found: Mapping[str, Any],
         clock: Clock = utc_now,
+        *,
+        shared: Optional[_Shared] = None,
     ) -> None:
         self._write = write
         self._known = known  # the console's: repo and branch as the cli resolved them
         self._found = found  # how the targets were found (by, repoFrom, branchFrom)
         self._clock = clock
-        self._lock = threading.Lock()
+        self._shared = shared or _Shared()
+        self._lock = self._shared.lock
         self._targets: list[Target] = []
         self._context = ""
         self._seen: dict[str, events.Seen] = {}
@@ -76,32 +85,65 @@ class EventStream:
         self._seen[label] = seen
         self._emit(said)
 
+    def on_concluded(self, document: dict) -> None:
+        """One workload of a run of several is done (``document``: its report): its verdict
+        is final now, whatever the others still do."""
+        self._tell_verdicts([document])
+
+    def on_ran(self, document: dict) -> None:
+        """One cluster's run is done (``document``: the cluster's, as in the run's
+        ``clusters``): the verdicts of its workloads not written yet."""
+        self._tell_verdicts(events.workload_documents(document))
+
     def on_outcome(self, run: Any, document: dict, exit_code: int) -> None:
-        self._emit(events.outcome_events(document, self._clock(), several=not run.single))
+        """The run's end: the verdicts not written yet, then ``run``."""
+        self._tell_verdicts(events.workload_documents(document), end=document)
 
     def on_error(self, document: dict) -> None:
         self._emit([events.error_event(document, self._clock())])
 
     def on_clusters(self, outcome: Any, document: dict, exit_code: int) -> None:
-        """A run of several clusters (``cluster_report.clusters_document``): each cluster's
-        workloads' ``verification`` and ``verdict`` events (with their context), then one
-        ``run`` with the whole document. (Each cluster's earlier events came from its own
-        stream: ``Console.for_cluster``.)"""
+        """The end of a run of several clusters (``cluster_report.clusters_document``): the
+        verdicts of each cluster's workloads not written yet (a cluster that ended in an
+        error or was not started has none), then one ``run`` with the whole document."""
+        documents = [
+            workload
+            for cluster in document["clusters"]
+            if cluster["verdict"] not in ("error", "not-started")
+            for workload in events.workload_documents(cluster)
+        ]
+        self._tell_verdicts(documents, end=document)
+
+    def for_cluster(self) -> EventStream:
+        """The stream of one cluster of a run of several: its own state (what it told of
+        each rollout), the same stdout, lock and verdicts told."""
+        return EventStream(self._write, self._known, self._found, self._clock, shared=self._shared)
+
+    def _tell_verdicts(self, documents: Sequence[dict], end: Optional[dict] = None) -> None:
         now = self._clock()
-        said = []
-        for cluster in document["clusters"]:
-            if cluster["verdict"] not in ("error", "not-started"):
-                several = bool(cluster.get("workloads"))
-                said += events.outcome_events(cluster, now, several=several)[:-1]  # not its run
-        said.append(events.run_event(document, now))
-        self._emit(said)
+        with self._lock:  # told and written at once: two threads never write one verdict
+            said, self._shared.told = events.untold_verdicts(documents, self._shared.told, now)
+            if end is not None:
+                said.append(events.run_event(end, now))
+            self._write_lines(said)
 
     def _emit(self, said: Sequence[dict]) -> None:
-        if not said:
-            return
-        with self._lock:
-            for event in said:
-                self._write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+        if said:
+            with self._lock:
+                self._write_lines(said)
+
+    def _write_lines(self, said: Sequence[dict]) -> None:
+        for event in said:
+            self._write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+class _Shared:
+    """What the streams of one run share: the lock around writing (each line whole, and
+    flushed: ``console.OutputStream``), and the verdicts already told."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.told: frozenset[events.VerdictKey] = frozenset()
 
 
 class GitHubActions:

@@ -246,35 +246,66 @@ def trouble_event(pod: PodInfo, time: datetime, *, context: str, workload: str) 
     )
 
 
-# -- at the end ----------------------------------------------------------------------------
+# -- each workload's end, and the run's ------------------------------------------------------
 
 
-def outcome_events(
-    document: Mapping[str, Any], time: datetime, *, several: bool
-) -> list[dict[str, Any]]:
-    """The ``verification`` (when the smoke check ran), ``verdict`` events of each workload
-    of a run's document (``render.run_document``), then the final ``run`` event."""
-    workloads = list(document["workloads"]) if several else [document]
+def verdict_events(document: Mapping[str, Any], time: datetime) -> list[dict[str, Any]]:
+    """One workload's end (``document``: its report document, ``render.outcome_document``):
+    its ``verification`` (when the smoke check ran), then its ``verdict``."""
+    ref = _ref_of(document)
     events = []
-    for doc in workloads:
-        ref = _ref_of(doc)
-        if doc.get("verification") is not None:
-            events.append(
-                make_event("verification", time, doc.get("context"), ref, **doc["verification"])
-            )
+    if document.get("verification") is not None:
         events.append(
             make_event(
-                "verdict",
-                time,
-                doc.get("context"),
-                ref,
-                verdict=doc["verdict"],
-                exitCode=doc["exitCode"],
-                document=dict(doc),
+                "verification", time, document.get("context"), ref, **document["verification"]
             )
         )
-    events.append(run_event(document, time))
+    events.append(
+        make_event(
+            "verdict",
+            time,
+            document.get("context"),
+            ref,
+            verdict=document["verdict"],
+            exitCode=document["exitCode"],
+            document=dict(document),
+        )
+    )
     return events
+
+
+VerdictKey = tuple[Optional[str], Optional[str], Optional[str], Optional[str]]
+
+
+def verdict_key(document: Mapping[str, Any]) -> VerdictKey:
+    """What names one workload's verdict within a run, over all its clusters."""
+    return (
+        document.get("context"),
+        document.get("namespace"),
+        document.get("kind"),
+        document.get("appName"),
+    )
+
+
+def workload_documents(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The workloads' documents in a run's (or one cluster's) document: its ``workloads``
+    for several, else the document itself."""
+    return list(document.get("workloads") or [document])
+
+
+def untold_verdicts(
+    documents: Sequence[Mapping[str, Any]], told: frozenset[VerdictKey], time: datetime
+) -> tuple[list[dict[str, Any]], frozenset[VerdictKey]]:
+    """The ``verification`` and ``verdict`` events of the workloads whose verdict was not
+    told yet, and what is told then: each verdict is written once, as soon as it is final
+    (``on_concluded``) or, for the rest, at the end of its cluster's run or of the run."""
+    events: list[dict[str, Any]] = []
+    for document in documents:
+        key = verdict_key(document)
+        if key not in told:
+            told = told | {key}
+            events += verdict_events(document, time)
+    return events, told
 
 
 def run_event(document: Mapping[str, Any], time: datetime) -> dict[str, Any]:

@@ -103,7 +103,9 @@ def _is(value: Any, types: tuple[str, ...]) -> bool:
 
 
 def parse_stream(text: str) -> list[dict]:
-    """Every line of an ``-o ndjson`` stdout, each parsed and checked against the schema."""
+    """Every line of an ``-o ndjson`` stdout, each parsed and checked against the schema,
+    and the stream against docs/events.md's order: each workload's ``verdict`` once (it is
+    final when written), nothing after ``run`` or ``error``."""
     schema = load_schema()
     lines = text.splitlines()
     assert lines, "no events at all"
@@ -113,4 +115,22 @@ def parse_stream(text: str) -> list[dict]:
         wrong = problems(event, schema)
         assert not wrong, f"line {number}: {wrong}\n{line}"
         events.append(event)
+    wrong = stream_problems(events)
+    assert not wrong, wrong
     return events
+
+
+def stream_problems(events: list[dict]) -> list[str]:
+    """What is wrong with a whole stream's order (empty: nothing)."""
+    found = []
+    verdicts: dict[tuple, int] = {}
+    for number, event in enumerate(events, 1):
+        if event.get("type") in ("run", "error") and number != len(events):
+            found.append(f"line {number}: {event.get('type')} is not the last line")
+        if event.get("type") == "verdict":
+            document = event.get("document") or {}
+            key = (event.get("context"), document.get("namespace"), event.get("workload"))
+            if key in verdicts:
+                found.append(f"line {number}: a second verdict for {key} (line {verdicts[key]})")
+            verdicts.setdefault(key, number)
+    return found

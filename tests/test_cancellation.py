@@ -134,7 +134,9 @@ CHURN = textwrap.dedent(
         [ClusterWave(1, ("quick", "eu", "us")), ClusterWave(2, ("later",))],
         open_session=open_session,
         restart=restart,
-        reporter_for=lambda context: types.SimpleNamespace(restart_sent=False),
+        reporter_for=lambda context: types.SimpleNamespace(
+            restart_sent=False, ran=lambda result: None
+        ),
         announce=lambda wave, count: None,
         notice=print,
         timeout=300,

@@ -12,7 +12,7 @@ from kubectl_restart_backend.kinds import DAEMONSET, DEPLOYMENT, STATEFULSET
 from kubectl_restart_backend.outcome import Outcome, RunOutcome, Verdict
 from kubectl_restart_backend.render import error_document, run_document
 from kubectl_restart_backend.rollout import Phase, PodInfo, RolloutState
-from tests.events_schema import load_schema, problems
+from tests.events_schema import load_schema, problems, stream_problems
 
 T0 = datetime(2026, 11, 30, 9, 0, 0, 123456, tzinfo=timezone.utc)
 SCHEMA = load_schema()
@@ -234,10 +234,11 @@ def outcome(name="backend", verdict=Verdict.COMPLETE, **extra):
     return Outcome(verdict, app_name=name, namespace="shop", context="sim", state=st, **extra)
 
 
-def test_one_workload_gives_its_verdict_then_the_run_with_the_same_document():
+def test_one_workload_gives_its_verdict_with_the_document_the_run_carries_too():
     run = RunOutcome((outcome(),))
     document = run_document(run, [0], 0)
-    said = events.outcome_events(document, T0, several=False)
+    said, told = events.untold_verdicts(events.workload_documents(document), frozenset(), T0)
+    said.append(events.run_event(document, T0))
     assert [e["type"] for e in said] == ["verdict", "run"]
     assert said[0]["document"] == said[1]["document"] == document
     assert (said[0]["workload"], said[1]["workload"], said[1]["exitCode"]) == (
@@ -245,12 +246,14 @@ def test_one_workload_gives_its_verdict_then_the_run_with_the_same_document():
         None,
         0,
     )
+    assert told == {("sim", "shop", "Deployment", "backend")}
 
 
 def test_several_workloads_give_a_verdict_each_then_the_combined_run():
     run = RunOutcome((outcome("api"), outcome("db", Verdict.FAILED, kind=STATEFULSET)))
     document = run_document(run, [0, 1], 1)
-    said = events.outcome_events(document, T0, several=True)
+    said, _ = events.untold_verdicts(events.workload_documents(document), frozenset(), T0)
+    said.append(events.run_event(document, T0))
     assert [(e["type"], e["workload"], e["exitCode"]) for e in said] == [
         ("verdict", "deployment/api", 0),
         ("verdict", "statefulset/db", 1),
@@ -258,6 +261,44 @@ def test_several_workloads_give_a_verdict_each_then_the_combined_run():
     ]
     assert said[1]["document"] == document["workloads"][1]
     assert said[-1]["document"] == document
+
+
+def test_a_verdict_told_as_soon_as_it_was_final_is_not_told_again_at_the_end():
+    from kubectl_restart_backend.render import outcome_document
+    from kubectl_restart_backend.verify import Verification
+
+    checked = Verification(status="skipped", reason="no Service")
+    api = outcome_document(outcome("api", verification=checked), 0)
+    early, told = events.untold_verdicts([api], frozenset(), T0)
+    assert [(e["type"], e["workload"]) for e in early] == [
+        ("verification", "deployment/api"),
+        ("verdict", "deployment/api"),
+    ]
+    run = RunOutcome((outcome("api", verification=checked), outcome("db", kind=STATEFULSET)))
+    document = run_document(run, [0, 0], 0)
+    late, told = events.untold_verdicts(events.workload_documents(document), told, T0)
+    assert [(e["type"], e["workload"]) for e in late] == [("verdict", "statefulset/db")]
+    again, _ = events.untold_verdicts(events.workload_documents(document), told, T0)
+    assert again == []
+
+
+def test_the_same_workload_on_another_cluster_is_another_verdict():
+    eu = outcome_document_of(outcome(), context="prod-eu")
+    us = outcome_document_of(outcome(), context="prod-us")
+    said, told = events.untold_verdicts([eu, us], frozenset(), T0)
+    assert [(e["context"], e["workload"]) for e in said] == [
+        ("prod-eu", "deployment/backend"),
+        ("prod-us", "deployment/backend"),
+    ]
+    assert len(told) == 2
+
+
+def outcome_document_of(the_outcome, **changes):
+    from dataclasses import replace
+
+    from kubectl_restart_backend.render import outcome_document
+
+    return outcome_document(replace(the_outcome, **changes), 0)
 
 
 def test_an_error_is_one_event_with_the_error_document():
@@ -305,7 +346,7 @@ def every_kind_of_event() -> list[dict]:
         seconds=0.1,
     )
     document = run_document(RunOutcome((outcome(verification=checked),)), [0], 0)
-    said += events.outcome_events(document, T0, several=False)
+    said += events.verdict_events(document, T0) + [events.run_event(document, T0)]
     said.append(events.error_event(error_document("bad", "", 2, {}), T0))
     return said
 
@@ -337,6 +378,17 @@ def test_the_schema_checker_catches_what_it_must(change, problem):
     assert event["type"] == "run"
     change(event)
     assert problem in problems(event, SCHEMA)
+
+
+def test_the_stream_checker_catches_a_verdict_written_twice_and_lines_after_the_run():
+    said = every_kind_of_event()[:-1]  # ... verdict, run
+    verdict, run = said[-2], said[-1]
+    assert stream_problems(said) == []
+    assert stream_problems([*said[:-1], verdict, run]) == [
+        f"line {len(said)}: a second verdict for ('sim', 'shop', 'deployment/backend') "
+        f"(line {len(said) - 1})"
+    ]
+    assert f"line {len(said)}: run is not the last line" in stream_problems([*said, verdict])
 
 
 def test_the_schema_checker_reads_array_items_too():
