@@ -260,17 +260,7 @@ def verdict_events(document: Mapping[str, Any], time: datetime) -> list[dict[str
                 "verification", time, document.get("context"), ref, **document["verification"]
             )
         )
-    events.append(
-        make_event(
-            "verdict",
-            time,
-            document.get("context"),
-            ref,
-            verdict=document["verdict"],
-            exitCode=document["exitCode"],
-            document=dict(document),
-        )
-    )
+    events.append(_verdict_and_document("verdict", time, ref, document))
     return events
 
 
@@ -310,11 +300,17 @@ def untold_verdicts(
 
 def run_event(document: Mapping[str, Any], time: datetime) -> dict[str, Any]:
     """The last event of every run that reached verdicts: the whole run's document."""
+    return _verdict_and_document("run", time, None, document)
+
+
+def _verdict_and_document(
+    event_type: str, time: datetime, workload: Optional[str], document: Mapping[str, Any]
+) -> dict[str, Any]:
     return make_event(
-        "run",
+        event_type,
         time,
         document.get("context"),
-        None,
+        workload,
         verdict=document["verdict"],
         exitCode=document["exitCode"],
         document=dict(document),
