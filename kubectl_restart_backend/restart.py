@@ -393,26 +393,25 @@ def follow_rollouts(
     last_time = 0.0
     try:
         while True:
-            for job in [job for job in jobs if job.verdict is None]:
+            judged = [job for job in jobs if job.verdict is None]
+            for job in judged:
                 _judge(job, watch, session, reporter)
-                if job.verdict is not None and not decided(job):
-                    return
             pending = [job for job in jobs if job.verdict is None]
-            if not pending:
-                return
             clock = session.clock()
-            if clock >= deadline:
+            if pending and clock >= deadline:
                 for job in pending:
                     job.verdict, job.finished = Verdict.TIMEOUT, clock
-                for job in pending:
-                    if not decided(job):
-                        return
-                return
+                pending = []
             shown = tuple((j.state.ready_replicas, j.state.replicas) for j in jobs if j.state)
-            if shown != last_shown or clock - last_time >= PROGRESS_EVERY:
+            if pending and (shown != last_shown or clock - last_time >= PROGRESS_EVERY):
                 _report_progress(jobs, reporter, labelled or len(jobs) > 1)
                 last_shown, last_time = shown, clock
-            wake.wait(min(TICK, deadline - clock))
+            for job in judged:  # the progress said first: concluding may take a while
+                if job.verdict is not None and not decided(job):
+                    return
+            if not pending:
+                return
+            wake.wait(max(0.0, min(TICK, deadline - session.clock())))
             wake.clear()
             checkpoint()
     finally:
