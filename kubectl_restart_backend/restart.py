@@ -173,7 +173,8 @@ def _restart_waves(
         if blocked:
             for index in wave:
                 outcomes[index] = _not_started(session, targets[index], blocked)
-                tell(outcomes[index])
+                if several:  # final as it is: nothing was sent, no lock to report
+                    reporter.concluded(outcomes[index])
             continue
         wave_targets = [targets[i] for i in wave]
         session.api.extend_deadline(session.clock() + options.watch.timeout)

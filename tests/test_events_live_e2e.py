@@ -181,9 +181,13 @@ def test_a_failure_blocking_the_next_wave_writes_its_not_started_verdict_once(cl
     )
     assert run.exit_code == 1, run.output
     stream = parse_stream(run.stdout)
-    verdicts = [(e["workload"], e["verdict"]) for e in stream if e["type"] == "verdict"]
-    assert verdicts == [("deployment/api", "failed"), ("deployment/worker", "not-started")]
+    verdicts = [e for e in stream if e["type"] == "verdict"]
+    assert [(e["workload"], e["verdict"]) for e in verdicts] == [
+        ("deployment/api", "failed"),
+        ("deployment/worker", "not-started"),
+    ]
     assert (stream[-1]["type"], stream[-1]["exitCode"]) == ("run", 1)
+    assert [e["document"] for e in verdicts] == stream[-1]["document"]["workloads"]
 
 
 def test_a_failed_verdict_with_undo_on_failure_is_written_once_with_its_rollback(
