@@ -1104,9 +1104,7 @@ def _status_clusters(settings: dict, console: Any, waves: Any) -> int:
         console,
         (every,),
         lambda session, reporter: run_status(session, query, watch, reporter),
-        announce=lambda wave, total: console.say(
-            f"Status of {len(wave.contexts)} clusters: {', '.join(wave.contexts)}"
-        ),
+        announce=console.clusters_watched,
     )
 
 

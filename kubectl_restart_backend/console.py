@@ -232,9 +232,20 @@ class Console:
     def cluster_wave(self, wave, total: int) -> None:
         """Before a cluster wave starts: which clusters it restarts."""
         contexts = ", ".join(one_line(c) for c in wave.contexts)
+        self._clusters_start(f"Cluster wave {wave.number} of {total}: {contexts}")
+
+    def clusters_watched(self, wave, total: int) -> None:
+        """``status`` of several clusters (one wave of all of them): which ones."""
+        contexts = ", ".join(one_line(c) for c in wave.contexts)
+        self._clusters_start(f"Status of {len(wave.contexts)} clusters: {contexts}")
+
+    def _clusters_start(self, line: str) -> None:
+        """A wave's first line; listeners hear it too (GitHub Actions: a group per wave, since
+        the clusters of one report at once and groups cannot interleave)."""
         with self._lock:
             self._cluster_rows = {}  # the earlier wave's rows stay above, as they last were
-            self._say(f"Cluster wave {wave.number} of {total}: {contexts}")
+            self._tell("on_clusters_start", line)
+            self._say(line)
 
     def say(self, line: str) -> None:
         """One whole line of chatter (threads may call it at once)."""

@@ -169,6 +169,14 @@ class GitHubActions:
             self._say(github_actions.workflow_command("group", title))
             self._grouped = True
 
+    def on_clusters_start(self, line: str) -> None:
+        """A cluster wave (or the clusters of a status) starts: a group of its own."""
+        with self._lock:
+            self._end_group()
+            title = github_actions.clusters_group_title(line)
+            self._say(github_actions.workflow_command("group", title))
+            self._grouped = True
+
     def on_outcome(self, run: Any, document: dict, exit_code: int) -> None:
         rows = [(doc.get("context"), doc) for doc in document.get("workloads") or [document]]
         with self._lock:

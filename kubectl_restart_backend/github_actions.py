@@ -58,6 +58,11 @@ def group_title(action: str, targets: Sequence[str], context: Optional[str]) -> 
     return one_line(f"restart-backend: {action} {', '.join(targets)}{where}", limit=200)
 
 
+def clusters_group_title(line: str) -> str:
+    """``restart-backend: cluster wave 1 of 2: staging`` (from the wave's first line)."""
+    return one_line(f"restart-backend: {line[:1].lower()}{line[1:]}", limit=200)
+
+
 # -- annotations -----------------------------------------------------------------------------
 
 

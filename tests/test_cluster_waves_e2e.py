@@ -421,3 +421,13 @@ def test_github_actions_get_one_summary_and_annotations_over_every_cluster(
         run.stdout
     )
     assert "verdict=failed" in output.read_text() and "exit-code=1" in output.read_text()
+    # One group per cluster wave (the clusters of a wave report at once: no group per cluster).
+    commands = [line for line in run.stdout.splitlines() if line.startswith("::")]
+    groups = [line for line in commands if line.startswith(("::group::", "::endgroup::"))]
+    assert groups == [
+        "::group::restart-backend: cluster wave 1 of 2: staging",
+        "::endgroup::",
+        "::group::restart-backend: cluster wave 2 of 2: prod-eu, prod-us",
+        "::endgroup::",
+    ], commands
+    assert commands.index("::endgroup::") < commands.index(groups[2])

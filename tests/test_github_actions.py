@@ -194,3 +194,12 @@ def test_the_error_summary_says_what_and_what_to_do():
 )
 def test_the_step_outputs(verdict, code, ready, text):
     assert gha.render_outputs(verdict, code, ready) == text
+
+
+def test_a_cluster_waves_group_is_titled_by_the_waves_first_line():
+    assert gha.clusters_group_title("Cluster wave 2 of 2: prod-eu, prod-us") == (
+        "restart-backend: cluster wave 2 of 2: prod-eu, prod-us"
+    )
+    assert gha.clusters_group_title("Status of 2 clusters: a, b") == (
+        "restart-backend: status of 2 clusters: a, b"
+    )
