@@ -98,7 +98,7 @@ def test_threads_without_a_cancellation_never_raise_at_checkpoints():
 
 CHURN = textwrap.dedent(
     """
-    import os, signal, threading, time, types
+    import os, signal, sys, threading, time, types
     from kubectl_restart_backend.cancellation import checkpoint
     from kubectl_restart_backend.cluster_run import run_cluster_waves
     from kubectl_restart_backend.cluster_waves import ClusterWave
@@ -124,9 +124,18 @@ CHURN = textwrap.dedent(
         api = types.SimpleNamespace(extend_deadline=lambda deadline: None)
         return types.SimpleNamespace(context=context, server=context, api=api)
 
+    def waiting_for_the_clusters():  # the main thread blocks in _wait, where Ctrl-C is caught
+        frame = sys._current_frames().get(threading.main_thread().ident)
+        names = []
+        while frame is not None:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        return "_wait" in names and names[0] in ("wait", "get")
+
     def interrupt():
         started.wait()
-        time.sleep(0.05)
+        while not waiting_for_the_clusters():
+            time.sleep(0.001)  # polling the condition, not a delay standing in for it
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=interrupt, daemon=True).start()
