@@ -628,7 +628,8 @@ def _classify(exc: BaseException, action: str, host: str, proxy: Optional[str]) 
     if isinstance(exc, ApiError):
         return _Failure(exc.retryable, False, None, exc)
     if isinstance(exc, ApiException) and not exc.status and str(exc.reason).startswith("SSL"):
-        return _tls_failure(str(exc.reason), host)  # the client turns SSLError into status 0
+        # the client turns SSLError into status 0
+        return _tls_failure(str(exc.reason), host, action)
     if isinstance(exc, ApiException):
         return _from_api_exception(exc, action, host)
     if isinstance(exc, http.MaxRetryError) and exc.reason is not None:
@@ -646,7 +647,7 @@ def _classify(exc: BaseException, action: str, host: str, proxy: Optional[str]) 
             transport=True,
         )
     if isinstance(exc, http.SSLError):
-        return _tls_failure(str(exc), host)
+        return _tls_failure(str(exc), host, action)
     if isinstance(exc, http.NewConnectionError):  # before timeouts: a subclass in urllib3 1.x
         return _Failure(
             True,
@@ -714,9 +715,13 @@ def _classify(exc: BaseException, action: str, host: str, proxy: Optional[str]) 
     raise exc
 
 
-def _tls_failure(text: str, host: str) -> _Failure:
-    """Certificate problems are never retried and never answered with "skip verification"."""
-    if any(marker in text.upper() for marker in _NOT_TLS_MARKERS):
+def _tls_failure(text: str, host: str, action: str) -> _Failure:
+    """A certificate problem is never retried and never answered with "skip verification";
+    a handshake the server (or a load balancer before it) cut short is a broken connection,
+    retried like one: calling it a certificate problem would send the user to fix a
+    kubeconfig that is right."""
+    upper = text.upper()
+    if any(marker in upper for marker in _NOT_TLS_MARKERS):
         return _Failure(
             False,
             False,
@@ -728,18 +733,59 @@ def _tls_failure(text: str, host: str) -> _Failure:
                 "HTTP, write http:// (tokens then travel unencrypted)",
             ),
         )
+    if any(marker in upper for marker in _CERTIFICATE_MARKERS):
+        return _Failure(
+            False,
+            False,
+            None,
+            ApiError(
+                f"TLS verification failed for the API server at {host}: {_ssl_reason(text)}",
+                "check the cluster's certificate-authority and server address in your "
+                "kubeconfig (verification stays on)",
+            ),
+        )
+    if any(marker in upper for marker in _HANDSHAKE_CUT_MARKERS):
+        return _Failure(
+            True,
+            False,  # no request goes out before the handshake is done
+            None,
+            ApiError(
+                f"the API server at {host} closed the connection during the TLS handshake "
+                f"({action})",
+                "the server or a load balancer in front of it dropped the connection: check "
+                "that the API server is up (kubectl get --raw /readyz), then run the command "
+                "again",
+            ),
+            transport=True,
+        )
     return _Failure(
         False,
         False,
         None,
         ApiError(
-            f"TLS verification failed for the API server at {host}: {_ssl_reason(text)}",
-            "check the cluster's certificate-authority and server address in your "
-            "kubeconfig (verification stays on)",
+            f"the TLS handshake with the API server at {host} failed: {_openssl_words(text)}",
+            "check the server address in your kubeconfig and that the server accepts TLS 1.2 "
+            "or newer (verification stays on)",
         ),
     )
 
 
+# OpenSSL's and Python's words for a certificate the CA or the host name does not vouch for.
+_CERTIFICATE_MARKERS = (
+    "CERTIFICATE_VERIFY_FAILED",
+    "CERTIFICATE VERIFY FAILED",
+    "HOSTNAME MISMATCH",
+    "DOESN'T MATCH",
+)
+# ... and for a connection closed or reset before the handshake finished.
+_HANDSHAKE_CUT_MARKERS = (
+    "UNEXPECTED_EOF",
+    "EOF OCCURRED",
+    "HANDSHAKE OPERATION TIMED OUT",
+    "CONNECTION RESET",
+    "ECONNRESET",
+    "TLS/SSL CONNECTION HAS BEEN CLOSED",
+)
 # OpenSSL's words when the other end answers a TLS hello in plain HTTP.
 _NOT_TLS_MARKERS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG")
 # Go's net/http answer (with status 400) to plain HTTP on a TLS port: kube-apiserver says it.
@@ -803,6 +849,12 @@ def _hint_for(status: int, action: str, message: str = "") -> str:
     if status == 429 or status >= 500:
         return "the API server is overloaded or restarting: try again in a minute"
     return "check the request and try again"
+
+
+def _openssl_words(text: str) -> str:
+    """The last line of the client's text without the ``(_ssl.c:NNN)`` source position."""
+    line = (text.strip().splitlines() or [""])[-1]
+    return line.split("(_ssl")[0].strip(" '\")(") or "unknown TLS error"
 
 
 def _ssl_reason(text: str) -> str:

@@ -61,6 +61,33 @@ def api_exception(status, message="", reason="", retry_after=None):
             None,
             "TLS verification failed",
         ),
+        (
+            ApiException(
+                status=0,
+                reason="SSLError\n[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in "
+                "violation of protocol (_ssl.c:1006)",
+            ),
+            True,
+            False,
+            None,
+            "closed the connection during the TLS handshake",
+        ),
+        (
+            http.SSLError("_ssl.c:990: The handshake operation timed out"),
+            True,
+            False,
+            None,
+            "closed the connection during the TLS handshake",
+        ),
+        (
+            http.SSLError(
+                "[SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1 alert protocol version (_ssl.c:1006)"
+            ),
+            False,
+            False,
+            None,
+            "6443 failed: [SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1 alert protocol version",
+        ),
         (http.NewConnectionError(None, "refused"), True, False, None, "cannot reach"),
         (http.ReadTimeoutError(None, "/", "read timed out"), True, True, None, "timed out"),
         (http.ConnectTimeoutError("timed out"), True, False, None, "timed out connecting"),
@@ -121,6 +148,9 @@ def api_exception(status, message="", reason="", retry_after=None):
         "422",
         "ssl-from-client",
         "ssl-from-urllib3",
+        "handshake-eof",
+        "handshake-timeout",
+        "handshake-alert",
         "refused",
         "read-timeout",
         "connect-timeout",

@@ -224,6 +224,25 @@ def test_retry_after_is_honoured_and_a_slow_retry_is_announced(cluster, checkout
     assert_clean(result)
 
 
+@pytest.mark.parametrize("drops", [1, 2], ids=["first-connection", "two-connections"])
+def test_a_tls_handshake_cut_short_is_retried_not_called_a_certificate_problem(
+    cluster, checkout, drops
+):
+    """A load balancer whose API server restarts closes new connections before the
+    handshake; the client sees an unexpected EOF. It is a broken connection (retried), not a
+    certificate the user must fix (it once ended a healthy run with "TLS verification
+    failed")."""
+    link(cluster)
+    cluster.faults.drop_handshakes(drops)
+    result = run_plugin(["--kubeconfig", cluster.kubeconfig, "--timeout", "60s"], cwd=checkout)
+    assert result.exit_code == 0, result.output
+    assert "Rolling restart complete for backend" in result.stdout
+    assert "TLS verification failed" not in result.output
+    assert cluster.faults.handshakes_dropped == drops
+    assert_one_restart(cluster)
+    assert_clean(result)
+
+
 def test_api_server_restart_mid_watch_keeps_trying_and_the_verdict_is_right(cluster, checkout):
     link(cluster)
     slow_rollout(cluster)

@@ -3,9 +3,11 @@
 Tests use it to make the plugin meet what real clusters do to clients: throttling (429 with
 Retry-After), internal errors, watches closed by the server, compacted history (410), latency,
 clusters without the WatchList feature (422 for `sendInitialEvents`), proxies that end every
-watch at once (HTTP 200, zero events: `cut_watches`), and something that happens at the very
-moment a client sends a given request (`before`: a colleague's change landing just before our
-write, a request held so a test can press Ctrl-C while it is on its way).
+watch at once (HTTP 200, zero events: `cut_watches`), connections closed before the TLS
+handshake (a load balancer whose backend restarts: `drop_handshakes`), and something that
+happens at the very moment a client sends a given request (`before`: a colleague's change
+landing just before our write, a request held so a test can press Ctrl-C while it is on its
+way).
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class Faults:
         self._rules: list[_FailRule] = []
         self._before: list[_BeforeRule] = []
         self._close_after: int | None = None
+        self._handshakes_to_drop = 0
+        self.handshakes_dropped = 0  # connections closed by `drop_handshakes`, all told
         self.watch_epoch = 0  # bumped to close every open watch stream
         self.latency = 0.0
         self.watch_list_disabled = False  # True: sendInitialEvents answers 422, like WatchList off
@@ -116,6 +120,13 @@ class Faults:
         with self._lock:
             self._before.append(rule)
 
+    def drop_handshakes(self, n: int = 1) -> None:
+        """Close the next `n` new connections as soon as they are accepted, before the TLS
+        handshake (the client sees an unexpected EOF), as a load balancer does while the API
+        server behind it restarts."""
+        with self._lock:
+            self._handshakes_to_drop += max(0, int(n))
+
     def expire_history(self) -> None:
         """Compact all history: a watch resuming from an earlier resourceVersion gets 410."""
         self._expire_history()
@@ -130,6 +141,7 @@ class Faults:
             self._rules.clear()
             self._before.clear()
             self._close_after = None
+            self._handshakes_to_drop = 0
         self.latency = 0.0
         self.watch_list_disabled = False
         self.expired_watch_as_http = False
@@ -153,6 +165,15 @@ class Faults:
         with self._lock:
             rule = _take(self._rules, method, target)
         return rule.failure if rule is not None else None
+
+    def take_handshake_drop(self) -> bool:
+        """True (consuming one count) when this new connection is to be closed unanswered."""
+        with self._lock:
+            if self._handshakes_to_drop <= 0:
+                return False
+            self._handshakes_to_drop -= 1
+            self.handshakes_dropped += 1
+            return True
 
     def watch_event_sent(self) -> None:
         """Count one sent watch event towards `close_watches(after_events=...)`."""

@@ -148,6 +148,9 @@ class SimHTTPServer(ThreadingHTTPServer):
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         if self.ssl_context is not None:
+            if self.state.faults.take_handshake_drop():
+                request.close()
+                return
             try:
                 request.settimeout(10)
                 if _answered_plain_http(request):
