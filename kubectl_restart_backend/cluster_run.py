@@ -126,31 +126,46 @@ def _restart_wave(
         for i, c in enumerate(wave.contexts)
     ]
     started = clock()
-    for thread in threads:
-        thread.start()
-    abandoned = _wait(threads, finished, stops)
+    interrupted = _start_all(threads)
+    _wait(threads, finished, stops, interrupted=interrupted)
     if failures:
         raise failures[0]
-    for index in abandoned:  # still in a request when the grace ran out: said, not awaited
-        if results[index] is None:
-            context = wave.contexts[index]
+    for index, context in enumerate(wave.contexts):
+        if results[index] is None:  # never started, or still in a request after the grace
             results[index] = _interrupted(
                 context, wave.number, reporters[context], clock() - started
             )
     return [r for r in results if r is not None]
 
 
+def _start_all(threads: list[threading.Thread]) -> bool:
+    """Start the threads; True when Ctrl-C came meanwhile (the ones not started yet stay
+    so, and the ones started are asked to stop by ``_wait``, never left running unreported)."""
+    try:
+        for thread in threads:
+            thread.start()
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
 def _wait(
-    threads: list[threading.Thread], finished: queue.Queue[int], stops: list[Cancellation]
+    threads: list[threading.Thread],
+    finished: queue.Queue[int],
+    stops: list[Cancellation],
+    *,
+    interrupted: bool = False,
 ) -> list[int]:
-    """Wait until every thread has finished; on Ctrl-C, ask the ones still running to stop
-    and wait for them at most ``STOP_GRACE`` more seconds (a thread is then inside one API
-    request at worst). Returns the threads given up on.
+    """Wait until every thread has finished; on Ctrl-C (or when ``interrupted`` already),
+    ask the ones still running to stop and wait for them at most ``STOP_GRACE`` more seconds
+    (a thread is then inside one API request at worst). Returns the threads given up on.
 
     (Not ``Thread.join`` alone: a join cut short by Ctrl-C can leave a running thread marked
     as stopped, as seen on CPython 3.11.)"""
-    running = set(range(len(threads)))
+    running = {index for index, thread in enumerate(threads) if thread.ident is not None}
     give_up: Optional[float] = None
+    if interrupted:
+        give_up = _cancel_all(stops)
     while running:
         if give_up is not None and time.monotonic() >= give_up:
             return sorted(running)
@@ -159,11 +174,17 @@ def _wait(
         except queue.Empty:  # a thread that could not say so has ended too
             running = {index for index in running if threads[index].is_alive()}
         except KeyboardInterrupt:
-            for stop in stops:  # a finished thread's cancellation is never looked at
-                stop.cancel()
             if give_up is None:
-                give_up = time.monotonic() + STOP_GRACE
+                give_up = _cancel_all(stops)
     return []
+
+
+def _cancel_all(stops: list[Cancellation]) -> float:
+    """Ask every cluster thread to stop (a finished thread's cancellation is never looked
+    at); returns when to give up waiting for them."""
+    for stop in stops:
+        stop.cancel()
+    return time.monotonic() + STOP_GRACE
 
 
 def _restart_cluster(

@@ -9,6 +9,7 @@ the interruption was raised into threads from outside.
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,7 @@ import time
 
 import pytest
 
+from kubectl_restart_backend import cluster_run
 from kubectl_restart_backend.cancellation import (
     Cancellation,
     checkpoint,
@@ -94,6 +96,40 @@ def test_threads_without_a_cancellation_never_raise_at_checkpoints():
     thread.join(30)
     assert [type(err) for err in raised] == [KeyboardInterrupt]
     checkpoint()  # this thread has none installed
+
+
+def test_ctrl_c_while_the_cluster_threads_start_leaves_none_running_unasked():
+    """Ctrl-C can land in the main thread between two ``Thread.start`` calls: the ones
+    started are asked to stop and awaited, the rest never start (each is then reported
+    interrupted, nothing changed), instead of daemon threads patching on unreported."""
+    stops = [Cancellation(), Cancellation(), Cancellation()]
+    finished: queue.Queue[int] = queue.Queue()
+    stopped: list[int] = []
+
+    def cluster(index: int) -> None:
+        install(stops[index])
+        try:
+            while True:
+                pause(0.05)  # a watch loop: its pauses are checkpoints
+        except KeyboardInterrupt:
+            stopped.append(index)
+        finally:
+            finished.put(index)
+
+    class CtrlCOnStart(threading.Thread):
+        def start(self) -> None:
+            raise KeyboardInterrupt
+
+    threads = [
+        threading.Thread(target=cluster, args=(0,), daemon=True),
+        CtrlCOnStart(target=cluster, args=(1,), daemon=True),
+        threading.Thread(target=cluster, args=(2,), daemon=True),
+    ]
+    assert cluster_run._start_all(threads) is True
+    assert [t.ident is not None for t in threads] == [True, False, False]
+    assert cluster_run._wait(threads, finished, stops, interrupted=True) == []
+    assert stopped == [0]
+    assert all(stop.asked for stop in stops)
 
 
 CHURN = textwrap.dedent(
