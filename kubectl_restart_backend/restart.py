@@ -709,9 +709,9 @@ def undo_restart(
         undone = session.api.patch_workload(kind.resource, namespace, name, ops)
     except ApiError as err:
         progress.sent = Sent.NO
-        if err.status == 422 and "test" in err.message.lower():
-            why = "the pod template changed after our restart (someone else's change)"
-            return Rollback(revision, None, _refused(why), refused=True, sent=Sent.NO)
+        refusal = _guard_refusal(session, job, ours) if err.status == 422 else ""
+        if refusal:
+            return Rollback(revision, None, refusal, refused=True, sent=Sent.NO)
         return Rollback(revision, None, f"the API server refused it: {err.message}", sent=Sent.NO)
     except PatchOutcomeUnknown as err:
         return Rollback(revision, None, f"no answer from the API server: {err}", sent=Sent.UNKNOWN)
@@ -744,6 +744,18 @@ def _stuck_statefulset(
         f"; the statefulset controller does not replace a broken pod after a rollback: delete "
         f"it (kubectl delete pod {' '.join(broken)} -n {namespace}), or run with --delete-pods"
     )
+
+
+def _guard_refusal(session: Session, job: _Job, ours: dict) -> str:
+    """Why a 422 answered the rollback ("" when it was not our guard): kube-apiserver says
+    only "the server rejected our request due to an error in our request" when a JSON patch's
+    ``test`` fails, so the workload is read again: a template that is no longer ours is named
+    with what changed and who changed it (unreadable: the server's words are all we know)."""
+    try:
+        live = session.api.get_workload(job.kind.resource, job.namespace, job.name)
+    except ApiError:
+        return ""
+    return _not_ours_any_more(live, ours, job.kind)
 
 
 def _not_ours_any_more(live: dict, ours: dict, kind: Kind) -> str:

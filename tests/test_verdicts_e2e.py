@@ -7,6 +7,7 @@ kubelet heals (or not) on the real back-off schedule.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -108,9 +109,12 @@ def test_a_container_that_keeps_crashing_fails_after_the_tolerated_restarts(clus
     cluster.set_behaviour("shop", "backend", Behaviour.crash_loop(exit_code=3))
     run = restart(cluster, checkout, "--timeout", "60s")
     assert run.exit_code == 1, run.output
-    assert failure_line(run).endswith(
-        "is in CrashLoopBackOff: exit code 3, 2 restarts (2 tolerated)"
-    )
+    # 2 restarts when the plugin looks at once; a plugin slowed down by a loaded machine may
+    # first look after the next one: the count is what it saw, the verdict is the same.
+    line = failure_line(run)
+    assert re.search(
+        r"is in CrashLoopBackOff: exit code 3, ([2-9]) restarts \(2 tolerated\)$", line
+    ), line
     assert "(exit code 3)); up to 2 restarts tolerated (--max-restarts)" in run.stdout
 
 
@@ -292,8 +296,11 @@ def test_a_change_racing_the_undo_is_refused_by_the_server_guard(cluster, checko
     stamp = ours.json["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT]
     assert test["value"]["metadata"]["annotations"][RESTARTED_AT] == stamp
     assert test["value"]["spec"]["containers"][0]["image"] == "acme/shop:3.0"
+    # The server says only "the server rejected our request due to an error in our request"
+    # (as kube-apiserver does): the Deployment read again tells what changed and who did it.
     assert (
-        "Not rolled back: the pod template changed after our restart (someone else's change)"
+        "Not rolled back: the pod template changed after our restart: image 3.0 -> 4.0-hotfix "
+        "(manager: kubectl-set); nothing was changed: the newest change is not ours to undo"
     ) in run.stdout
     assert "testing value" not in run.output
     assert image_of(cluster) == "acme/shop:4.0-hotfix"
