@@ -79,6 +79,36 @@ def create_the_secret(side: Side) -> None:
     side.cluster.create_secret(side.ns, "shop-db", {"url": "postgres://db"})
 
 
+def our_restart_applied(workload: str) -> Callable[[Side], bool]:
+    """The plugin's PATCH is in the live `workload` (KIND/NAME)."""
+    kind, name = workload.split("/")
+
+    def applied(side: Side) -> bool:
+        live = side.cluster.get(kind, side.ns, name) or {}
+        template = (live.get("spec") or {}).get("template") or {}
+        return RESTARTED_AT in ((template.get("metadata") or {}).get("annotations") or {})
+
+    return applied
+
+
+def colleague_sets_the_image(workload: str) -> Callable[[Side], None]:
+    """What `kubectl set image KIND/NAME app=...:2.0-hotfix` sends, as its field manager."""
+    kind, name = workload.split("/")
+
+    def set_image(side: Side) -> None:
+        hotfix = [{"name": "app", "image": f"registry.example.com/acme/{name}:2.0-hotfix"}]
+        patch = {"spec": {"template": {"spec": {"containers": hotfix}}}}
+        side.cluster.patch(kind, side.ns, name, patch, field_manager="kubectl-set")
+
+    return set_image
+
+
+def colleague_pauses(side: Side) -> None:
+    """What `kubectl rollout pause deployment/backend` sends."""
+    side.cluster.patch("deployments", side.ns, "backend", {"spec": {"paused": True}},
+                       field_manager="kubectl-rollout")  # fmt: skip
+
+
 def with_urls(side: Side) -> None:
     side.link()
     side.cluster.create_service(side.ns, "backend", {"app": "backend"})
@@ -290,6 +320,44 @@ SCENARIOS = {
         "Not restarted: deployment shop/api (its wave comes after statefulset/db failed; "
         "nothing was sent to it)",
     ),
+    # Someone else's change while we watch: superseded (exit 6), named, never undone.
+    "image-set-mid-rollout": Scenario(
+        linked(Behaviour.never_ready()),
+        6,
+        "⚠ Restart superseded by a newer change: image 1.0.0 -> 2.0-hotfix (manager: kubectl-set)",
+        ("--undo-on-failure", "--timeout", "60s"),
+        during=(
+            our_restart_applied("deployments/backend"),
+            colleague_sets_the_image("deployments/backend"),
+        ),
+    ),  # fmt: skip
+    "paused-mid-rollout": Scenario(
+        linked(Behaviour.never_ready()),
+        6,
+        "⚠ Restart paused during the rollout (manager: kubectl-rollout)",
+        ("--undo-on-failure", "--timeout", "60s"),
+        during=(our_restart_applied("deployments/backend"), colleague_pauses),
+    ),
+    "statefulset-image-set-mid-rollout": Scenario(
+        statefulset(Behaviour.never_ready()),
+        6,
+        "⚠ Restart superseded by a newer change: image 1.0.0 -> 2.0-hotfix (manager: kubectl-set)",
+        ("--undo-on-failure", "--timeout", "60s"),
+        during=(
+            our_restart_applied("statefulsets/db"),
+            colleague_sets_the_image("statefulsets/db"),
+        ),
+    ),  # fmt: skip
+    "daemonset-image-set-mid-rollout": Scenario(
+        daemonset(Behaviour.never_ready()),
+        6,
+        "⚠ Restart superseded by a newer change: image 1.0.0 -> 2.0-hotfix (manager: kubectl-set)",
+        ("--undo-on-failure", "--timeout", "60s"),
+        during=(
+            our_restart_applied("daemonsets/agent"),
+            colleague_sets_the_image("daemonsets/agent"),
+        ),
+    ),  # fmt: skip
     "secret-created-while-watching": Scenario(
         secret_deleted_after_linking,
         0,

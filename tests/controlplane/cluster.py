@@ -26,7 +26,7 @@ from tests.cluster.workload_factory import WorkloadFactory
 
 from .fake_kubelet import behaviour_configmap
 from .launcher import ControlPlane
-from .rest import Rest, RestError, resource
+from .rest import PATCH_TYPES, Rest, RestError, resource
 
 __all__ = ["RealCluster", "behaviour_annotations"]
 
@@ -189,9 +189,24 @@ class RealCluster(WorkloadFactory):
         return self.rest.get(resource(kind).path(namespace), **query).get("items") or []
 
     def patch(
-        self, kind: str, namespace: str | None, name: str, patch: Any, patch_type: str = "strategic"
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        patch_type: str = "strategic",
+        *,
+        field_manager: str | None = None,
     ) -> dict:
-        return self.rest.patch(resource(kind).path(namespace, name), patch, patch_type)
+        """As SimCluster.patch: `field_manager` is who the API server records in
+        managedFields (kubectl sends e.g. kubectl-set, kubectl-rollout)."""
+        path = resource(kind).path(namespace, name)
+        if field_manager is None:
+            return self.rest.patch(path, patch, patch_type)
+        query = {"fieldManager": field_manager}
+        return self.rest.request(
+            "PATCH", path, patch, query=query, content_type=PATCH_TYPES[patch_type]
+        )
 
     def update_status(self, kind: str, obj: dict) -> dict:
         meta = obj["metadata"]
