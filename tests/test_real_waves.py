@@ -175,3 +175,45 @@ def test_the_json_document_names_both_clusters_and_their_verdicts(
         assert document["failureReason"].startswith("canary: pod backend-")
         assert prod_doc["notes"] == ["not restarted: its cluster wave comes after canary failed"]
         assert untouched(fleet["prod"]) and fleet.requests_to("prod") == []
+
+
+def test_a_failing_canary_is_rolled_back_and_the_other_cluster_never_contacted(
+    linked, real_checkout
+):
+    fleet = linked
+    ns = fleet["canary"].ns()
+    fleet["canary"].set_behaviour(ns, "backend", Behaviour.crash_loop())
+    run = restart(fleet, real_checkout, "--undo-on-failure", "--timeout", "60s")
+    assert run.exit_code == 1, run.output
+    assert "Rolled back to revision 1: 3/3 pods ready" in run.stdout
+    canary = fleet["canary"].get("deployments", ns, "backend")
+    assert restarted_at(fleet["canary"]) is None  # the template of revision 1 again ...
+    assert _revision(canary) == "3"  # ... which the real controller numbers anew
+    assert untouched(fleet["prod"]) and fleet.requests_to("prod") == []
+    rows = table(run.stdout)
+    assert rows["canary"][3:5] == ["deployment/backend", "failed"]
+    assert rows["prod"][2:5] == ["-", "-", "not-started"]
+
+
+def test_status_of_both_clusters_watches_them_together_and_names_the_failing_one(
+    linked, real_checkout
+):
+    fleet = linked
+    ns = fleet["canary"].ns()
+    fleet["canary"].set_behaviour(ns, "backend", Behaviour.crash_loop())
+    # Someone else's restart of the canary (kubectl rollout restart's patch): status follows it.
+    stamp = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: "elsewhere"}}}}}
+    fleet["canary"].patch("deployments", ns, "backend", stamp, field_manager="kubectl-rollout")
+    run = run_plugin(
+        ["status", "--kubeconfig", fleet.kubeconfig, *CANARY_FIRST, "--timeout", "60s"],
+        cwd=real_checkout,
+    )
+    assert run.exit_code == 1, run.output
+    out = run.stdout
+    assert "Status of 2 clusters: canary, prod" in out and "cluster wave" not in out
+    assert "== canary\n✗ Restart failed: pod backend-" in out and "CrashLoopBackOff" in out
+    rows = table(out)
+    assert rows["canary"][3:5] == ["deployment/backend", "failed"]
+    assert rows["prod"][3:5] == ["deployment/backend", "complete"]
+    assert untouched(fleet["prod"])
+    assert [e for e in fleet.requests_to("prod") if e["verb"] not in ("get", "list", "watch")] == []
