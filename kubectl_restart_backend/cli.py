@@ -387,6 +387,13 @@ class PluginGroup(click.Group):
     "previous replacement is ready, stopping at the first that fails.",
 )
 @click.option(
+    "--from-wave",
+    metavar="N",
+    type=click.IntRange(min=1),
+    help="Cluster waves: start at wave N (counted from 1), leaving the waves before it "
+    "untouched, e.g. after fixing the cluster that stopped a run.",
+)
+@click.option(
     "--no-wait-lock",
     is_flag=True,
     help="When another run is restarting the same workload (it holds its lock), refuse "
@@ -436,7 +443,9 @@ def status_command(**flags: Any) -> None:
 
     With --context repeated (or waves: in .restart-backend.yaml), every one of those
     clusters is watched at once."""
-    flags.update(undo_on_failure=False, no_wait=False, dry_run=False, delete_pods=False)
+    flags.update(
+        undo_on_failure=False, no_wait=False, dry_run=False, delete_pods=False, from_wave=None
+    )
     sys.exit(_run(flags, _status))
 
 
@@ -954,6 +963,13 @@ def _restart(settings: dict, console: Any) -> int:
         )
     console.waiting = not settings["no_wait"]
     waves = _cluster_waves(settings, console, doing="restart")
+    from_wave = settings.get("from_wave")
+    if from_wave is not None:
+        from kubectl_restart_backend.cluster_waves import check_from_wave, skipped_waves_note
+
+        check_from_wave(waves, from_wave)
+        for note in skipped_waves_note(waves, from_wave):
+            console.notice(note)
     if waves:
         if settings["no_wait"] and len(waves) > 1:
             raise UsageError(
@@ -1023,6 +1039,7 @@ def _restart_clusters(settings: dict, console: Any, waves: Any) -> int:
         waves,
         lambda session, reporter: run_restart(session, options, reporter),
         announce=console.cluster_wave,
+        from_wave=settings.get("from_wave") or 1,
     )
 
 
@@ -1033,8 +1050,10 @@ def _run_clusters(
     one: Callable[[Any, Any], Any],
     *,
     announce: Callable[[Any, int], None],
+    from_wave: int = 1,
 ) -> int:
-    """``one`` (a restart or a status) on each cluster, wave after wave (``cluster_run``)."""
+    """``one`` (a restart or a status) on each cluster, wave after wave (``cluster_run``),
+    from wave ``from_wave`` on."""
     from kubectl_restart_backend.cluster_run import run_cluster_waves
 
     console.known["context"] = None
@@ -1052,6 +1071,7 @@ def _run_clusters(
         announce=announce,
         notice=console.notice,
         timeout=settings["timeout"],
+        from_wave=from_wave,
     )
     return _finish_clusters(console, outcome)
 

@@ -151,6 +151,7 @@ def clusters_document(
         error = {**worst["error"], "message": f"{worst['context']}: {worst['error']['message']}"}
     top.update(durationSeconds=round(outcome.duration_seconds, 3), error=error)
     top["waves"] = [list(wave.contexts) for wave in outcome.waves]
+    top["fromWave"] = outcome.from_wave
     top["clusters"] = documents
     return top
 

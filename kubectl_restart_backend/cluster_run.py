@@ -58,22 +58,26 @@ def run_cluster_waves(
     notice: Callable[[str], None],
     timeout: float,
     clock: Callable[[], float] = time.monotonic,
+    from_wave: int = 1,
 ) -> ClustersOutcome:
-    """Resolve every context (kubeconfig, credentials) before touching the first cluster,
-    then restart wave after wave; a wave in which a cluster did not succeed (a failure, a
-    timeout, an error such as an unreachable API server) leaves the later waves untouched.
+    """Resolve every context (kubeconfig, credentials) of the waves to run before touching
+    the first cluster, then restart wave after wave from wave ``from_wave`` on (the ones
+    before it are neither contacted nor reported); a wave in which a cluster did not succeed
+    (a failure, a timeout, an error such as an unreachable API server) leaves the later waves
+    untouched.
 
     Errors while opening the sessions (an unknown context, a broken kubeconfig entry, a
     credential plugin that fails) are raised: nothing has been sent anywhere yet.
     """
     started = clock()
-    reporters = {c: reporter_for(c) for wave in waves for c in wave.contexts}
+    running = [wave for wave in waves if wave.number >= from_wave]
+    reporters = {c: reporter_for(c) for wave in running for c in wave.contexts}
     sessions = {c: _open(c, open_session, reporters[c]) for c in reporters}
     for warning in shared_servers({c: session.server for c, session in sessions.items()}):
         notice(warning)
     results: list[ClusterResult] = []
     blocked = ""
-    for wave in waves:
+    for wave in running:
         if blocked:
             results += not_started(wave, blocked)
             continue
@@ -81,7 +85,7 @@ def run_cluster_waves(
         done = _restart_wave(wave, sessions, reporters, restart, timeout, clock)
         results += done
         blocked = blocked_by(done)
-    return ClustersOutcome(tuple(waves), tuple(results), clock() - started)
+    return ClustersOutcome(tuple(waves), tuple(results), clock() - started, from_wave)
 
 
 def _open(context: str, open_session: OpenSession, reporter: ClusterReporter) -> Session:

@@ -107,6 +107,32 @@ def context_of_single_wave(
     return None
 
 
+def check_from_wave(waves: Sequence[ClusterWave], from_wave: int) -> None:
+    """``--from-wave`` needs cluster waves, and one of that number."""
+    if not waves:
+        raise UsageError(
+            f"--from-wave {from_wave} needs cluster waves, and this restart runs on one cluster",
+            "name the waves in .restart-backend.yaml (waves:) or repeat --context, or drop "
+            "--from-wave",
+        )
+    if from_wave > len(waves):
+        count = f"{len(waves)} cluster wave" + ("s" if len(waves) != 1 else "")
+        raise UsageError(
+            f"--from-wave {from_wave}: there are only {count} "
+            f"({'; '.join(', '.join(w.contexts) for w in waves)})",
+            f"give a number from 1 to {len(waves)}",
+        )
+
+
+def skipped_waves_note(waves: Sequence[ClusterWave], from_wave: int) -> list[str]:
+    """What ``--from-wave`` leaves out, said before anything is sent."""
+    skipped = [wave for wave in waves if wave.number < from_wave]
+    if not skipped:
+        return []
+    listed = "; ".join(f"wave {w.number} ({', '.join(w.contexts)})" for w in skipped)
+    return [f"--from-wave {from_wave}: not restarting cluster {listed}"]
+
+
 def shared_servers(servers: Mapping[str, str]) -> list[str]:
     """Warnings for contexts that reach the same API server: the search looks in all
     namespaces (or the same -n), so both would restart the same workloads, unless their users
@@ -172,6 +198,7 @@ class ClustersOutcome:
     waves: tuple[ClusterWave, ...]
     clusters: tuple[ClusterResult, ...]
     duration_seconds: float = 0.0
+    from_wave: int = 1  # --from-wave: the waves before it were left alone, unreported
 
 
 def what_ended(result: ClusterResult) -> str:

@@ -19,11 +19,13 @@ from kubectl_restart_backend.cluster_waves import (
     ClusterStatus,
     ClusterWave,
     blocked_by,
+    check_from_wave,
     context_of_single_wave,
     flags_replace_waves,
     not_started,
     plan_cluster_waves,
     shared_servers,
+    skipped_waves_note,
     worst_cluster_code,
 )
 from kubectl_restart_backend.console import Console
@@ -302,3 +304,36 @@ def state(phase: Phase, ready: int, replicas: int) -> RolloutState:
 def test_contexts_reaching_the_same_api_server_are_said(servers, said):
     warnings = shared_servers(servers)
     assert len(warnings) == len(said) and all(w.startswith(s) for w, s in zip(warnings, said))
+
+
+# -- --from-wave -----------------------------------------------------------------------------
+
+THREE = (ClusterWave(1, ("staging",)), ClusterWave(2, ("prod-eu", "prod-us")),
+         ClusterWave(3, ("prod-ap",)))  # fmt: skip
+
+
+def test_from_wave_names_the_waves_it_leaves_out():
+    assert skipped_waves_note(THREE, 1) == []
+    assert skipped_waves_note(THREE, 3) == [
+        "--from-wave 3: not restarting cluster wave 1 (staging); wave 2 (prod-eu, prod-us)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("waves", "from_wave", "words"),
+    [
+        ((), 2, "--from-wave 2 needs cluster waves"),
+        (THREE, 4, "--from-wave 4: there are only 3 cluster waves (staging; prod-eu, prod-us; "
+                   "prod-ap)"),
+    ],
+    ids=["one-cluster", "past-the-last"],
+)  # fmt: skip
+def test_from_wave_outside_the_waves_is_refused(waves, from_wave, words):
+    with pytest.raises(UsageError) as refused:
+        check_from_wave(waves, from_wave)
+    assert words in refused.value.message and refused.value.hint
+
+
+def test_from_wave_within_the_waves_is_accepted():
+    for number in (1, 2, 3):
+        check_from_wave(THREE, number)

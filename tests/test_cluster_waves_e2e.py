@@ -103,6 +103,28 @@ def test_a_failing_first_wave_never_touches_the_second(linked, checkout):
     ]
 
 
+def test_from_wave_resumes_after_a_fixed_failure_and_leaves_the_earlier_waves_alone(
+    linked, checkout
+):
+    """The run stopped at prod-us; once it is fixed, --from-wave 2 restarts the second wave
+    only: staging (done already) is neither restarted again nor contacted."""
+    fleet = linked
+    in_waves(checkout)
+    run = restart(fleet, checkout, "--from-wave", "2", "--timeout", "60s", "-o", "json")
+    assert run.exit_code == 0, run.output
+    assert never_contacted(fleet["staging"])
+    assert restarted_once(fleet["prod-eu"]) and restarted_once(fleet["prod-us"])
+    assert "--from-wave 2: not restarting cluster wave 1 (staging)" in run.stderr
+    assert "Cluster wave 2 of 2: prod-eu, prod-us" in run.stderr
+    document = json.loads(run.stdout)
+    assert document["verdict"] == "complete" and document["fromWave"] == 2
+    assert document["waves"] == [["staging"], ["prod-eu", "prod-us"]]
+    assert [(c["context"], c["wave"]) for c in document["clusters"]] == [
+        ("prod-eu", 2),
+        ("prod-us", 2),
+    ]
+
+
 def test_every_cluster_restarted_once_when_all_succeed(linked, checkout):
     fleet = linked
     run = restart(
@@ -186,9 +208,15 @@ def test_a_context_the_kubeconfig_does_not_have_changes_no_cluster(linked, check
          "error: --token applies to one cluster, and this status runs on several"),
         (["list", "--context", "staging", "--context", "prod-eu"], "",
          "error: --context is given 2 times: only the restart and status run on several"),
+        (["--from-wave", "3"], TWO_WAVES,
+         "error: --from-wave 3: there are only 2 cluster waves (staging; prod-eu, prod-us)"),
+        (["--context", "staging", "--from-wave", "2"], "",
+         "error: --from-wave 2 needs cluster waves, and this restart runs on one cluster"),
+        (["--from-wave", "0"], TWO_WAVES, "Invalid value for '--from-wave'"),
     ],
     ids=["duplicate", "empty-wave", "twice-in-waves", "context-and-waves",
-         "token", "no-wait", "unknown-context", "status-token", "list"],
+         "token", "no-wait", "unknown-context", "status-token", "list",
+         "from-wave-past-the-last", "from-wave-of-one-cluster", "from-wave-zero"],
 )  # fmt: skip
 def test_bad_cluster_waves_are_refused_before_any_cluster_is_touched(
     linked, checkout, args, config, message
