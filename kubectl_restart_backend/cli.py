@@ -967,6 +967,8 @@ def _restart(settings: dict, console: Any) -> int:
     if from_wave is not None:
         from kubectl_restart_backend.cluster_waves import check_from_wave, skipped_waves_note
 
+        if not waves and settings.get("git_error") is not None:
+            raise settings["git_error"]  # the waves may be in the file of a branch unknown
         check_from_wave(waves, from_wave)
         for note in skipped_waves_note(waves, from_wave):
             console.notice(note)
