@@ -11,6 +11,7 @@ back-off inside the run's overall deadline.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -124,8 +125,11 @@ class KubeApi:
         request_timeout: Optional[float] = None,
         on_retry: Optional[Callable[[str], None]] = None,
         sleep: Callable[[float], None] = pause,
+        proxy: Optional[str] = None,
     ) -> None:
+        """``proxy``: the proxy in words for messages (``proxies.Proxy.shown``), if any."""
         self._client = api_client
+        self._proxy_shown = proxy
         self._budget = budget
         # None: not given (our default); 0: no timeout at all, as kubectl's --request-timeout.
         self._timeout = DEFAULT_REQUEST_TIMEOUT if request_timeout is None else request_timeout
@@ -408,6 +412,8 @@ class KubeApi:
 
     @property
     def _proxy(self) -> Optional[str]:
+        if self._proxy_shown:
+            return self._proxy_shown
         proxy = getattr(self._client.configuration, "proxy", None)
         return redact_url(str(proxy)) if proxy else None
 
@@ -635,17 +641,7 @@ def _classify(exc: BaseException, action: str, host: str, proxy: Optional[str]) 
     if isinstance(exc, http.MaxRetryError) and exc.reason is not None:
         exc = exc.reason
     if isinstance(exc, http.ProxyError):
-        return _Failure(
-            True,
-            False,
-            None,
-            ApiError(
-                f"cannot reach the API server at {host} through the proxy {proxy or ''}".rstrip(),
-                "check the cluster's proxy-url in the kubeconfig and that the proxy is running",
-            ),
-            unreachable=True,
-            transport=True,
-        )
+        return _proxy_failure(exc, host, proxy)
     if isinstance(exc, http.SSLError):
         return _tls_failure(str(exc), host, action)
     if isinstance(exc, http.NewConnectionError):  # before timeouts: a subclass in urllib3 1.x
@@ -713,6 +709,54 @@ def _classify(exc: BaseException, action: str, host: str, proxy: Optional[str]) 
             ),
         )
     raise exc
+
+
+_TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})(?: ([^\n'\"]*))?")
+
+
+def _proxy_failure(exc: BaseException, host: str, proxy: Optional[str]) -> _Failure:
+    """The proxy was not reached (retried like a refused connection), or it answered the
+    CONNECT with an error: 407 (wrong or missing credentials) and other 4xx are said as such
+    and not retried, 5xx is retried."""
+    refused = _TUNNEL_REFUSED.search(str(exc))
+    if refused is None:
+        return _Failure(
+            True,
+            False,
+            None,
+            ApiError(
+                f"cannot reach the API server at {host} through the proxy {proxy or ''}".rstrip(),
+                _proxy_hint(proxy),
+            ),
+            unreachable=True,
+            transport=True,
+        )
+    status = int(refused.group(1))
+    answer = f"{status} {refused.group(2) or ''}".strip()
+    hint = _proxy_hint(proxy)
+    if status == 407:
+        hint = "check the user and password in the proxy URL (user:password@ before the host)"
+    return _Failure(
+        status >= 500,
+        False,
+        None,
+        ApiError(
+            f"the proxy {proxy or ''} refused the connection to the API server at {host}: {answer}",
+            hint,
+        ),
+        unreachable=True,
+        transport=True,
+    )
+
+
+def _proxy_hint(proxy: Optional[str]) -> str:
+    """Where the proxy came from decides what to check (``Proxy.shown`` names it)."""
+    if proxy and proxy.endswith(")") and not proxy.endswith("(proxy-url)"):  # a variable
+        return (
+            "check the proxy variable named and that the proxy is running (NO_PROXY lists the "
+            "hosts to reach directly; kubectl reads the same variables)"
+        )
+    return "check the cluster's proxy-url in the kubeconfig and that the proxy is running"
 
 
 def _tls_failure(text: str, host: str, action: str) -> _Failure:

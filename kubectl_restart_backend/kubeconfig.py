@@ -681,6 +681,7 @@ def build_api_client(
     *,
     exec_timeout: float | None = None,
     wrap_requests: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None,
+    proxy: Any = None,
 ) -> Any:
     """A ``kubernetes.client.ApiClient`` for the resolved config (client imported lazily).
 
@@ -690,7 +691,8 @@ def build_api_client(
     ``exec_timeout`` seconds (``exec_plugin.py``), and sends impersonation headers.
     ``request_timeout`` (seconds, kubectl's ``--request-timeout``) becomes the default
     connect and read timeout of every request that does not pass its own; ``wrap_requests``
-    wraps the client's one request function (the ``-v`` trace).
+    wraps the client's one request function (the ``-v`` trace); ``proxy``
+    (``proxies.Proxy``, chosen as kubectl does) is where requests go through.
     """
     sanitize_subprocess_env()
     # google-auth (imported by the client's config layer) warns on every run under an
@@ -708,6 +710,8 @@ def build_api_client(
     # Every workload watched keeps two or three streams open at once (20 workloads: 60); a
     # pool smaller than that makes urllib3 drop connections with a warning on stderr.
     configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, 128)
+    if proxy is not None:
+        _use_proxy(configuration, proxy)
     if resolved.in_cluster:
         try:
             k8s_config.load_incluster_config(client_configuration=configuration)
@@ -726,6 +730,16 @@ def build_api_client(
         )
     _wrap_rest_requests(api_client, resolved, request_timeout, wrap_requests)
     return api_client
+
+
+def _use_proxy(configuration: Any, proxy: Any) -> None:
+    """Requests through ``proxy``: its URL without credentials, which go in the
+    Proxy-Authorization header (as Go's transport sends them; urllib3 would drop them)."""
+    configuration.proxy = proxy.url
+    if proxy.basic_auth is not None:
+        from urllib3.util import make_headers
+
+        configuration.proxy_headers = make_headers(proxy_basic_auth=proxy.basic_auth)
 
 
 def set_bearer_token(configuration: Any, token: str) -> None:
@@ -754,8 +768,6 @@ def _client_from_dict(
             for entry in conf.get("users") or []
         ],
     }
-    if cluster.get("proxy-url"):
-        configuration.proxy = cluster["proxy-url"]
     with _captured_client_errors():
         try:
             # load_kube_config_from_dict + ApiClient, not new_client_from_config_dict: the

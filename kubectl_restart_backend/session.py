@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from kubectl_restart_backend.api import KubeApi
 from kubectl_restart_backend.errors import (
@@ -77,6 +77,7 @@ def open_session(
     """
     from kubectl_restart_backend.api import request_tracer
     from kubectl_restart_backend.kubeconfig import build_api_client, resolve_from_environment
+    from kubectl_restart_backend.proxies import choose_proxy
 
     resolved = resolve_from_environment(
         connect.kubeconfig,
@@ -92,8 +93,12 @@ def open_session(
     exec_timeout = None
     if deadline is not None:  # a day at most: selectors refuse longer waits (OverflowError)
         exec_timeout = min(max(1.0, deadline - time.monotonic()), 86_400.0)
+    proxy = choose_proxy(_server_url(resolved, env), _proxy_url(resolved), env)
     client = build_api_client(
-        resolved, exec_timeout=exec_timeout, wrap_requests=request_tracer(connect.verbosity)
+        resolved,
+        exec_timeout=exec_timeout,
+        wrap_requests=request_tracer(connect.verbosity),
+        proxy=proxy,
     )
     if _skips_tls_verification(resolved.config_dict_for_client):
         _silence_insecure_request_warnings()
@@ -105,10 +110,31 @@ def open_session(
     context = resolved.context_name or ("in-cluster" if resolved.in_cluster else "")
     namespace = resolved.namespace
     budget = RetryBudget(deadline, time.monotonic)
-    api = KubeApi(client, budget=budget, request_timeout=connect.request_timeout, on_retry=on_retry)
+    api = KubeApi(
+        client,
+        budget=budget,
+        request_timeout=connect.request_timeout,
+        on_retry=on_retry,
+        proxy=proxy.shown if proxy is not None else None,
+    )
     return Session(
         api=api, context=context, namespace=namespace or "default", server=resolved.server
     )
+
+
+def _server_url(resolved: Any, env: Mapping[str, str]) -> str:
+    """The API server's URL, to decide whether a proxy variable applies to it."""
+    if resolved.in_cluster:
+        host = env.get("KUBERNETES_SERVICE_HOST", "")
+        host = f"[{host}]" if ":" in host else host
+        return f"https://{host}:{env.get('KUBERNETES_SERVICE_PORT', '443')}"
+    clusters = resolved.config_dict_for_client.get("clusters") or [{}]
+    return str((clusters[0].get("cluster") or {}).get("server") or "")
+
+
+def _proxy_url(resolved: Any) -> Optional[str]:
+    clusters = resolved.config_dict_for_client.get("clusters") or [{}]
+    return (clusters[0].get("cluster") or {}).get("proxy-url")
 
 
 def _skips_tls_verification(config: dict) -> bool:

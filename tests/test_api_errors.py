@@ -99,6 +99,26 @@ def api_exception(status, message="", reason="", retry_after=None):
             "through the proxy",
         ),
         (
+            http.ProxyError(
+                "Unable to connect to proxy",
+                OSError("Tunnel connection failed: 407 Proxy Authentication Required"),
+            ),
+            False,
+            False,
+            None,
+            "refused the connection to the API server at https://127.0.0.1:6443: 407 Proxy "
+            "Authentication Required",
+        ),
+        (
+            http.ProxyError(
+                "Unable to connect to proxy", OSError("Tunnel connection failed: 503 Unavailable")
+            ),
+            True,
+            False,
+            None,
+            "503 Unavailable",
+        ),
+        (
             http.SSLError("[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)"),
             False,
             False,
@@ -155,6 +175,8 @@ def api_exception(status, message="", reason="", retry_after=None):
         "read-timeout",
         "connect-timeout",
         "proxy-unreachable",
+        "proxy-407",
+        "proxy-503",
         "https-to-http-port",
         "http-to-https-port",
         "anonymous",
