@@ -13,6 +13,7 @@ import time
 from tests.cluster.behaviours import Behaviour
 from tests.test_faults_e2e import Background
 from tests.test_real_kubectl import kubectl
+from tests.test_verdicts_e2e import assert_superseded_by_the_hotfix_and_not_undone
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 API_3_0 = [{"name": "api", "image": "acme/shop:3.0"}]
@@ -51,14 +52,7 @@ def test_a_colleagues_kubectl_set_image_mid_rollout_is_superseded_and_not_undone
     done = kubectl(real_cluster, "set", "image", "deployment/backend", "api=acme/shop:4.0-hotfix",
                    "-n", ns)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    result = run.join()
-    assert result.exit_code == 6, result.output
-    (verdict,) = [line for line in result.stdout.splitlines() if line.startswith("⚠")]
-    assert verdict == (
-        "⚠ Restart superseded by a newer change: image 3.0 -> 4.0-hotfix (manager: kubectl-set)"
-    )
-    assert "nothing was rolled back" in result.stdout and "rollout undo" not in result.stdout
-    assert "failed" not in result.stdout.lower()
+    assert_superseded_by_the_hotfix_and_not_undone(run.join())
     assert images(real_cluster, ns) == ["acme/shop:4.0-hotfix"]
     assert revision(real_cluster, ns) == "3"  # ours was 2, the colleague's 3, no rollback 4
 

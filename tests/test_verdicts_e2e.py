@@ -243,13 +243,8 @@ def image_of(cluster) -> str:
 API_3_0 = [{"name": "api", "image": "acme/shop:3.0"}]
 
 
-def test_a_colleagues_change_mid_rollout_is_superseded_not_failed_and_not_undone(cluster, checkout):
-    link(cluster, containers=API_3_0)
-    cluster.set_behaviour("shop", "backend", Behaviour.never_ready())
-    run = Background(cluster, checkout, "--undo-on-failure", "--timeout", "60s")
-    wait_until_watching(cluster, run)
-    colleague_sets_the_image(cluster)
-    result = run.join()
+def assert_superseded_by_the_hotfix_and_not_undone(result) -> None:
+    """The run's words when a colleague set image 4.0-hotfix over our restart of 3.0."""
     assert result.exit_code == 6, result.output
     (verdict,) = [line for line in result.stdout.splitlines() if line.startswith("⚠")]
     assert verdict == (
@@ -257,6 +252,15 @@ def test_a_colleagues_change_mid_rollout_is_superseded_not_failed_and_not_undone
     )
     assert "nothing was rolled back" in result.stdout and "rollout undo" not in result.stdout
     assert "failed" not in result.stdout.lower()
+
+
+def test_a_colleagues_change_mid_rollout_is_superseded_not_failed_and_not_undone(cluster, checkout):
+    link(cluster, containers=API_3_0)
+    cluster.set_behaviour("shop", "backend", Behaviour.never_ready())
+    run = Background(cluster, checkout, "--undo-on-failure", "--timeout", "60s")
+    wait_until_watching(cluster, run)
+    colleague_sets_the_image(cluster)
+    assert_superseded_by_the_hotfix_and_not_undone(run.join())
     assert image_of(cluster) == "acme/shop:4.0-hotfix"
     assert len(patches(cluster)) == 1
 
