@@ -710,8 +710,7 @@ def build_api_client(
     # Every workload watched keeps two or three streams open at once (20 workloads: 60); a
     # pool smaller than that makes urllib3 drop connections with a warning on stderr.
     configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, 128)
-    if proxy is not None:
-        _use_proxy(configuration, proxy)
+    _use_proxy(configuration, proxy)
     if resolved.in_cluster:
         try:
             k8s_config.load_incluster_config(client_configuration=configuration)
@@ -733,9 +732,18 @@ def build_api_client(
 
 
 def _use_proxy(configuration: Any, proxy: Any) -> None:
-    """Requests through ``proxy``: its URL without credentials, which go in the
-    Proxy-Authorization header (as Go's transport sends them; urllib3 would drop them)."""
-    configuration.proxy = proxy.url
+    """Requests through ``proxy`` (None: straight to the server): its URL without
+    credentials, which go in the Proxy-Authorization header (as Go's transport sends them;
+    urllib3 would drop them).
+
+    Set even when None: newer clients (37.x) read the proxy variables themselves, with
+    Python's rules (a loopback server proxied too, ``ALL_PROXY``), and would undo kubectl's
+    choice; assigning ``proxy`` (before the host) turns that off, and ``no_proxy`` is cleared
+    because the choice already honoured ``NO_PROXY``."""
+    configuration.proxy = proxy.url if proxy is not None else None
+    configuration.no_proxy = None
+    if proxy is None:
+        return
     if proxy.basic_auth is not None:
         from urllib3.util import make_headers
 

@@ -122,6 +122,20 @@ def test_a_loopback_server_is_reached_direct_whatever_https_proxy_says(cluster, 
         assert proxy.tunnels == []
 
 
+def test_all_proxy_is_ignored_as_kubectl_ignores_it(cluster, checkout, tmp_path):
+    """Go reads HTTPS_PROXY, HTTP_PROXY and NO_PROXY only; the kubernetes client 37.x would
+    also take ALL_PROXY (Python's rules) if we let it."""
+    link(cluster)
+    with ConnectProxy({NAME: "127.0.0.1"}) as proxy:
+        config = kubeconfig_via(cluster, tmp_path, server=f"https://{NAME}:{cluster.port}")
+        env = {"ALL_PROXY": proxy.url, "all_proxy": proxy.url}
+        theirs = kubectl(config, env, "get", "deployments", "-A", "--request-timeout=10s")
+        assert theirs.returncode != 0
+        run = restart(config, checkout, env)
+        assert run.exit_code == 5, run.output
+        assert proxy.tunnels == [] and patches(cluster) == []
+
+
 def test_a_socks_proxy_in_the_environment_is_refused_before_anything_is_sent(
     cluster, checkout, tmp_path
 ):
