@@ -728,7 +728,36 @@ def build_api_client(
             resolved, configuration, k8s_config, ConfigException, exec_timeout
         )
     _wrap_rest_requests(api_client, resolved, request_timeout, wrap_requests)
+    _keep_alive(api_client)
     return api_client
+
+
+# client-go dials with a 30 s TCP keep-alive (idle and interval): a watch that sees no event
+# for minutes keeps its NAT or load-balancer entry alive instead of being dropped in
+# silence, which would leave us waiting for events that never come and end in a false
+# timeout. The kubernetes client sets none (37.x: only when asked), so we ask urllib3 for
+# them on every connection, to the server or to a proxy.
+KEEPALIVE_SECONDS = 30
+
+
+def keepalive_socket_options() -> list[tuple[int, int, int]]:
+    """urllib3's defaults (no Nagle) plus TCP keep-alive as client-go sets it, as far as the
+    platform names the options."""
+    import socket
+
+    from urllib3.connection import HTTPConnection
+
+    options = list(HTTPConnection.default_socket_options)
+    options.append((socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1))
+    for name in ("TCP_KEEPIDLE", "TCP_KEEPALIVE", "TCP_KEEPINTVL"):  # KEEPALIVE: macOS idle
+        if hasattr(socket, name):
+            options.append((socket.IPPROTO_TCP, getattr(socket, name), KEEPALIVE_SECONDS))
+    return options
+
+
+def _keep_alive(api_client: Any) -> None:
+    pool_kw = api_client.rest_client.pool_manager.connection_pool_kw
+    pool_kw["socket_options"] = keepalive_socket_options()
 
 
 def _use_proxy(configuration: Any, proxy: Any) -> None:

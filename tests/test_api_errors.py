@@ -272,3 +272,25 @@ def test_a_server_that_never_answers_is_tried_three_more_times_then_said_to_time
     assert "timed out" in raised.value.message
     # The first try and at most three more, then the error: not retried until the deadline.
     assert 1 <= len(silent_server.accepted) <= 4
+
+
+def test_connections_keep_tcp_alive_as_client_go_does(cluster):
+    """kubectl's dialer sets a 30 s TCP keep-alive, so a quiet watch keeps its NAT or load
+    balancer entry; the kubernetes client sets none. Read from the very socket a request
+    went over."""
+    session = session_for(cluster.kubeconfig, 30)
+    session.api.list("deployments", "default")
+    pools = session.api._client.rest_client.pool_manager.pools
+    sockets = [
+        conn.sock
+        for key in pools.keys()
+        for conn in list(pools[key].pool.queue)
+        if conn is not None and conn.sock is not None
+    ]
+    assert sockets
+    for sock in sockets:
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        if hasattr(socket, "TCP_KEEPIDLE"):
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 30
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0  # urllib3's own
