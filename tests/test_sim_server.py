@@ -677,3 +677,19 @@ def test_dev_cluster_seed_labels_the_sample_for_the_plugin(cluster):
     assert deployment["spec"]["replicas"] == 3
     assert cluster.get("services", "shop", "backend") is not None
     assert cluster.get("ingresses", "shop", "backend") is not None
+
+
+def test_a_client_that_refuses_the_certificate_is_recorded_as_a_dropped_connection(cluster):
+    """The server's side of a failed handshake is kept (shown when a test fails), a clue
+    the client's "certificate verify failed" alone does not give."""
+    strict = ssl.create_default_context()  # the public roots: not our cluster's CA
+    connection = http.client.HTTPSConnection("127.0.0.1", cluster.port, context=strict,
+                                             timeout=10)  # fmt: skip
+    with pytest.raises(ssl.SSLError):
+        connection.request("GET", "/version")
+    connection.close()
+    deadline = time.monotonic() + 10
+    while not cluster.dropped_connections and time.monotonic() < deadline:
+        time.sleep(0.01)  # the server's thread records it after the client gave up
+    (dropped,) = cluster.dropped_connections
+    assert "SSL" in dropped and "from port" in dropped

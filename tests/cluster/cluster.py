@@ -256,6 +256,12 @@ class SimCluster(WorkloadFactory):
         with self._state.requests_lock:
             return list(self._state.requests)
 
+    @property
+    def dropped_connections(self) -> list[str]:
+        """Connections the server closed before reading a request (TLS handshake failed,
+        nothing sent), with when and why: a clue when a client reports a TLS error."""
+        return list(self._state.dropped_connections)
+
     def clear_requests(self) -> None:
         with self._state.requests_lock:
             self._state.requests.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar, Union
@@ -34,6 +35,10 @@ def _starting(
     yield make
     for thing in started:
         thing.stop()
+        dropped = getattr(thing, "dropped_connections", ())
+        if dropped:  # shown by pytest only when the test failed: a clue to its TLS errors
+            print(f"{prefix}: closed before a request was read:", *dropped, sep="\n  ",
+                  file=sys.stderr)  # fmt: skip
     for thing in started:
         if thing.sim_errors:
             pytest.fail("the simulation raised:\n" + "\n".join(thing.sim_errors), False)

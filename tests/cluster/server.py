@@ -90,6 +90,9 @@ class ServerState:
     requests_lock: threading.Lock = field(default_factory=threading.Lock)
     server_address: str = "127.0.0.1:0"
     disabled_groups: frozenset[str] = frozenset()
+    # Connections closed before a request could be read (no TLS handshake, nothing sent):
+    # what happened, for a test that fails with a client-side TLS or connection error.
+    dropped_connections: list[str] = field(default_factory=list)
 
     @property
     def registry(self) -> tuple[ResourceType, ...]:
@@ -157,7 +160,11 @@ class SimHTTPServer(ThreadingHTTPServer):
                     return
                 request = self.ssl_context.wrap_socket(request, server_side=True)
                 request.settimeout(None)
-            except (OSError, ssl.SSLError):
+            except (OSError, ssl.SSLError) as err:
+                self.state.dropped_connections.append(
+                    f"{time.strftime('%H:%M:%S')} from port {client_address[1]}: "
+                    f"{type(err).__name__}: {err}"
+                )
                 return
         with self._connections_lock:
             self._connections.add(request)
