@@ -161,10 +161,14 @@ def test_watch_closed_repeatedly_never_misses_the_verdict(
 @pytest.mark.parametrize("as_http", [True, False], ids=["http-410", "error-event-410"])
 def test_expired_resume_relists_then_watches(cluster, checkout, as_http):
     link(cluster)
-    slow_rollout(cluster)
+    # The first new pod warms up for ~4 s (200 kubelet seconds): the rollout is surely still
+    # going when the history expires, however slowly a loaded machine starts the watches.
+    warm_up = Behaviour.never_ready(unready_for=200)
+    cluster.set_behaviours("shop", "backend", [warm_up, Behaviour.healthy(ready_delay=0.6)])
     cluster.faults.expired_watch_as_http = as_http
     run = Background(cluster, checkout, "--timeout", "60s")
     wait_until_watching(cluster, run)
+    assert not run.done, run.join().output  # the scenario: it is watching when history goes
     before = len(cluster.requests)
     cluster.faults.expire_history()
     cluster.faults.close_watches()

@@ -380,10 +380,13 @@ class Store:
             self.changed.notify_all()
 
     def expire_history(self) -> None:
-        """Forget all history: resuming a watch from any earlier resourceVersion gets 410."""
+        """Forget all history: resuming a watch from any resourceVersion a client has seen
+        gets 410. The compaction point is a fresh resourceVersion that no event carries (as
+        after writes the client does not watch), so even a client that saw the newest event
+        has fallen behind; compacting at the newest one would let such a client resume."""
         with self.lock:
             self._history.clear()
-            self._compacted_rv = self._rv
+            self._compacted_rv = self._next_rv()
 
     # ----------------------------------------------------------------- internals
 
