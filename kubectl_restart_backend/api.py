@@ -974,6 +974,15 @@ def _trace_body(body: Any) -> str:
     return text if len(text) <= _TRACE_BODY_CHARS else text[: _TRACE_BODY_CHARS - 1] + "…"
 
 
+def trace_proxy(
+    level: int, proxy: Optional[str], write: Optional[Callable[[str], None]] = None
+) -> None:
+    """From ``-v 6`` on, say which proxy the requests go through (``Proxy.shown``): with
+    several proxy variables and NO_PROXY about, which one applies is the usual question."""
+    if level >= TRACE_REQUESTS and proxy:
+        (write or _write_stderr)(f"trace: requests go through the proxy {proxy}")
+
+
 def _ms(started: float) -> int:
     return round((time.monotonic() - started) * 1000)
 

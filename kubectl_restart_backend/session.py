@@ -75,7 +75,7 @@ def open_session(
 
     An exec credential plugin gets the time left until ``deadline`` (``--timeout``).
     """
-    from kubectl_restart_backend.api import request_tracer
+    from kubectl_restart_backend.api import request_tracer, trace_proxy
     from kubectl_restart_backend.kubeconfig import build_api_client, resolve_from_environment
     from kubectl_restart_backend.proxies import choose_proxy
 
@@ -94,6 +94,7 @@ def open_session(
     if deadline is not None:  # a day at most: selectors refuse longer waits (OverflowError)
         exec_timeout = min(max(1.0, deadline - time.monotonic()), 86_400.0)
     proxy = choose_proxy(_server_url(resolved, env), _proxy_url(resolved), env)
+    trace_proxy(connect.verbosity, proxy.shown if proxy is not None else None)
     client = build_api_client(
         resolved,
         exec_timeout=exec_timeout,

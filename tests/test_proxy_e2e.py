@@ -94,10 +94,12 @@ def test_https_proxy_from_the_environment_is_used_as_kubectl_uses_it(cluster, ch
         env = {"HTTPS_PROXY": proxy.url}
         theirs = kubectl(config, env, "get", "deployments", "-A")
         assert theirs.returncode == 0, theirs.stderr
-        run = restart(config, checkout, env)
+        run = restart(config, checkout, env, "-v", "6")
         assert run.exit_code == 0, run.output
         assert "✓ Rolling restart complete for backend" in run.stdout
         assert {t.target for t in proxy.tunnels} == {f"{NAME}:{cluster.port}"}
+        said = f"trace: requests go through the proxy {proxy.url} (HTTPS_PROXY)"
+        assert run.stderr.splitlines()[0] == said
 
 
 @pytest.mark.parametrize("no_proxy", [NAME, ".default.svc", "*"])
