@@ -36,11 +36,6 @@ def images(cluster, namespace: str) -> list[str]:
     return [c["image"] for c in spec["containers"]]
 
 
-def revision(cluster, namespace: str) -> str:
-    meta = cluster.get("deployments", namespace, "backend")["metadata"]
-    return meta["annotations"]["deployment.kubernetes.io/revision"]
-
-
 def test_a_colleagues_kubectl_set_image_mid_rollout_is_superseded_and_not_undone(
     real_cluster, real_checkout
 ):
@@ -54,7 +49,8 @@ def test_a_colleagues_kubectl_set_image_mid_rollout_is_superseded_and_not_undone
     assert done.returncode == 0, done.stderr
     assert_superseded_by_the_hotfix_and_not_undone(run.join())
     assert images(real_cluster, ns) == ["acme/shop:4.0-hotfix"]
-    assert revision(real_cluster, ns) == "3"  # ours was 2, the colleague's 3, no rollback 4
+    # (No revision number is asserted: the real controller may see our change and the
+    # colleague's as one, and then makes no ReplicaSet for ours.)
 
 
 def test_a_colleagues_kubectl_rollout_pause_mid_rollout_is_superseded_and_not_undone(
@@ -71,9 +67,10 @@ def test_a_colleagues_kubectl_rollout_pause_mid_rollout_is_superseded_and_not_un
     assert result.exit_code == 6, result.output
     assert "⚠ Restart paused during the rollout (manager: kubectl-rollout)" in result.stdout
     assert f"kubectl rollout resume deployment/backend -n {ns}" in result.stdout
+    # Not undone: our template stays. (Its revision is 1 or 2: a pause that lands before the
+    # real controller saw our change stops it from making the new ReplicaSet at all.)
     template = real_cluster.get("deployments", ns, "backend")["spec"]["template"]
-    assert template["metadata"]["annotations"][RESTARTED_AT] == stamp  # not undone
-    assert revision(real_cluster, ns) == "2"
+    assert template["metadata"]["annotations"][RESTARTED_AT] == stamp
 
 
 def test_the_real_server_refuses_an_undo_whose_template_guard_no_longer_holds(
