@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Union
 
 from kubectl_restart_backend.cancellation import checkpoint, pause
 from kubectl_restart_backend.errors import ApiError
@@ -28,6 +28,9 @@ from kubectl_restart_backend.retry import (
     parse_retry_after,
 )
 from kubectl_restart_backend.verify import Reply
+
+if TYPE_CHECKING:
+    from kubectl_restart_backend.proxies import Proxy
 
 # resource -> (API class, cluster-wide list method, namespaced list method, API group)
 _LISTS = {
@@ -125,11 +128,12 @@ class KubeApi:
         request_timeout: Optional[float] = None,
         on_retry: Optional[Callable[[str], None]] = None,
         sleep: Callable[[float], None] = pause,
-        proxy: Optional[str] = None,
+        proxy: Optional[Proxy] = None,
     ) -> None:
-        """``proxy``: the proxy in words for messages (``proxies.Proxy.shown``), if any."""
+        """``proxy``: the proxy the client was built with (``proxies.choose_proxy``), for
+        messages."""
         self._client = api_client
-        self._proxy_shown = proxy
+        self._proxy_setting = proxy
         self._budget = budget
         # None: not given (our default); 0: no timeout at all, as kubectl's --request-timeout.
         self._timeout = DEFAULT_REQUEST_TIMEOUT if request_timeout is None else request_timeout
@@ -411,11 +415,15 @@ class KubeApi:
         self._on_retry(describe_retry(message, action, delay))
 
     @property
-    def _proxy(self) -> Optional[str]:
-        if self._proxy_shown:
-            return self._proxy_shown
-        proxy = getattr(self._client.configuration, "proxy", None)
-        return redact_url(str(proxy)) if proxy else None
+    def _proxy(self) -> Optional[Proxy]:
+        if self._proxy_setting is not None:
+            return self._proxy_setting
+        proxy = getattr(self._client.configuration, "proxy", None)  # a client built elsewhere
+        if not proxy:
+            return None
+        from kubectl_restart_backend.proxies import Proxy
+
+        return Proxy(redact_url(str(proxy)), "proxy-url")
 
     def _api(self, name: str) -> Any:
         if name not in self._apis:
@@ -538,7 +546,7 @@ def _get_any_status(
         response.release_conn()
 
 
-def _no_answer(exc: Exception, host: str, proxy: Optional[str]) -> Reply:
+def _no_answer(exc: Exception, host: str, proxy: Optional[Proxy]) -> Reply:
     """No HTTP answer: why, in the words of every other call; ``timed_out`` only when the API
     server took the request and the answer did not come (the backend, most likely, is slow)."""
     try:
@@ -619,7 +627,7 @@ def _watch_event(line: bytes, action: str, host: str) -> dict:
 
 
 def classify_failure(
-    exc: BaseException, action: str, host: str, proxy: Optional[str] = None
+    exc: BaseException, action: str, host: str, proxy: Optional[Proxy] = None
 ) -> _Failure:
     """Turn whatever the client raised into an ``ApiError`` and a retry decision."""
     failure = _classify(exc, action, host, proxy)
@@ -627,7 +635,7 @@ def classify_failure(
     return failure
 
 
-def _classify(exc: BaseException, action: str, host: str, proxy: Optional[str]) -> _Failure:
+def _classify(exc: BaseException, action: str, host: str, proxy: Optional[Proxy]) -> _Failure:
     from kubernetes.client.exceptions import ApiException
     from urllib3 import exceptions as http
 
@@ -714,10 +722,12 @@ def _classify(exc: BaseException, action: str, host: str, proxy: Optional[str]) 
 _TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})(?: ([^\n'\"]*))?")
 
 
-def _proxy_failure(exc: BaseException, host: str, proxy: Optional[str]) -> _Failure:
+def _proxy_failure(exc: BaseException, host: str, proxy: Optional[Proxy]) -> _Failure:
     """The proxy was not reached (retried like a refused connection), or it answered the
     CONNECT with an error: 407 (wrong or missing credentials) and other 4xx are said as such
     and not retried, 5xx is retried."""
+    shown = proxy.shown if proxy is not None else ""
+    hint = proxy.hint if proxy is not None else "check that the proxy is running"
     refused = _TUNNEL_REFUSED.search(str(exc))
     if refused is None:
         return _Failure(
@@ -725,15 +735,14 @@ def _proxy_failure(exc: BaseException, host: str, proxy: Optional[str]) -> _Fail
             False,
             None,
             ApiError(
-                f"cannot reach the API server at {host} through the proxy {proxy or ''}".rstrip(),
-                _proxy_hint(proxy),
+                f"cannot reach the API server at {host} through the proxy {shown}".rstrip(),
+                hint,
             ),
             unreachable=True,
             transport=True,
         )
     status = int(refused.group(1))
     answer = f"{status} {refused.group(2) or ''}".strip()
-    hint = _proxy_hint(proxy)
     if status == 407:
         hint = "check the user and password in the proxy URL (user:password@ before the host)"
     return _Failure(
@@ -741,22 +750,12 @@ def _proxy_failure(exc: BaseException, host: str, proxy: Optional[str]) -> _Fail
         False,
         None,
         ApiError(
-            f"the proxy {proxy or ''} refused the connection to the API server at {host}: {answer}",
+            f"the proxy {shown} refused the connection to the API server at {host}: {answer}",
             hint,
         ),
         unreachable=True,
         transport=True,
     )
-
-
-def _proxy_hint(proxy: Optional[str]) -> str:
-    """Where the proxy came from decides what to check (``Proxy.shown`` names it)."""
-    if proxy and proxy.endswith(")") and not proxy.endswith("(proxy-url)"):  # a variable
-        return (
-            "check the proxy variable named and that the proxy is running (NO_PROXY lists the "
-            "hosts to reach directly; kubectl reads the same variables)"
-        )
-    return "check the cluster's proxy-url in the kubeconfig and that the proxy is running"
 
 
 def _tls_failure(text: str, host: str, action: str) -> _Failure:
@@ -975,12 +974,12 @@ def _trace_body(body: Any) -> str:
 
 
 def trace_proxy(
-    level: int, proxy: Optional[str], write: Optional[Callable[[str], None]] = None
+    level: int, proxy: Optional[Proxy], write: Optional[Callable[[str], None]] = None
 ) -> None:
-    """From ``-v 6`` on, say which proxy the requests go through (``Proxy.shown``): with
-    several proxy variables and NO_PROXY about, which one applies is the usual question."""
-    if level >= TRACE_REQUESTS and proxy:
-        (write or _write_stderr)(f"trace: requests go through the proxy {proxy}")
+    """From ``-v 6`` on, say which proxy the requests go through and which setting chose
+    it: with several proxy variables and NO_PROXY about, that is the usual question."""
+    if level >= TRACE_REQUESTS and proxy is not None:
+        (write or _write_stderr)(f"trace: requests go through the proxy {proxy.shown}")
 
 
 def _ms(started: float) -> int:

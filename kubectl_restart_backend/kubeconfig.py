@@ -35,10 +35,13 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, MutableMapping, Sequence
 from urllib.parse import urlsplit
 
 import yaml
+
+if TYPE_CHECKING:
+    from .proxies import Proxy
 
 from .client_tls import (
     TLS_KEYS_OF_CLUSTER,
@@ -681,7 +684,7 @@ def build_api_client(
     *,
     exec_timeout: float | None = None,
     wrap_requests: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None,
-    proxy: Any = None,
+    proxy: Proxy | None = None,
 ) -> Any:
     """A ``kubernetes.client.ApiClient`` for the resolved config (client imported lazily).
 
@@ -760,7 +763,7 @@ def _keep_alive(api_client: Any) -> None:
     pool_kw["socket_options"] = keepalive_socket_options()
 
 
-def _use_proxy(configuration: Any, proxy: Any) -> None:
+def _use_proxy(configuration: Any, proxy: Proxy | None) -> None:
     """Requests through ``proxy`` (None: straight to the server): its URL without
     credentials, which go in the Proxy-Authorization header (as Go's transport sends them;
     urllib3 would drop them).

@@ -40,6 +40,16 @@ class Proxy:
         """For messages: the URL and where it came from."""
         return f"{self.url} ({self.source})"
 
+    @property
+    def hint(self) -> str:
+        """What to check when the proxy cannot be reached: where it came from."""
+        if self.source == "proxy-url":
+            return "check the cluster's proxy-url in the kubeconfig and that the proxy is running"
+        return (
+            f"check {self.source} and that the proxy is running (NO_PROXY lists the hosts to "
+            "reach directly; kubectl reads the same variables)"
+        )
+
 
 def choose_proxy(server: str, proxy_url: Optional[str], env: Mapping[str, str]) -> Optional[Proxy]:
     """The kubeconfig's ``proxy-url`` wins; otherwise the environment's, if it applies to

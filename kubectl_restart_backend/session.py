@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
 from kubectl_restart_backend.api import KubeApi
 from kubectl_restart_backend.errors import (
@@ -36,6 +36,9 @@ from kubectl_restart_backend.target import (
     choose_target,
     plan_waves,
 )
+
+if TYPE_CHECKING:
+    from kubectl_restart_backend.kubeconfig import ResolvedConfig
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def open_session(
     if deadline is not None:  # a day at most: selectors refuse longer waits (OverflowError)
         exec_timeout = min(max(1.0, deadline - time.monotonic()), 86_400.0)
     proxy = choose_proxy(_server_url(resolved, env), _proxy_url(resolved), env)
-    trace_proxy(connect.verbosity, proxy.shown if proxy is not None else None)
+    trace_proxy(connect.verbosity, proxy)
     client = build_api_client(
         resolved,
         exec_timeout=exec_timeout,
@@ -116,31 +119,34 @@ def open_session(
         budget=budget,
         request_timeout=connect.request_timeout,
         on_retry=on_retry,
-        proxy=proxy.shown if proxy is not None else None,
+        proxy=proxy,
     )
     return Session(
         api=api, context=context, namespace=namespace or "default", server=resolved.server
     )
 
 
-def _server_url(resolved: Any, env: Mapping[str, str]) -> str:
+def _server_url(resolved: ResolvedConfig, env: Mapping[str, str]) -> str:
     """The API server's URL, to decide whether a proxy variable applies to it."""
     if resolved.in_cluster:
         host = env.get("KUBERNETES_SERVICE_HOST", "")
         host = f"[{host}]" if ":" in host else host
         return f"https://{host}:{env.get('KUBERNETES_SERVICE_PORT', '443')}"
-    clusters = resolved.config_dict_for_client.get("clusters") or [{}]
-    return str((clusters[0].get("cluster") or {}).get("server") or "")
+    return str(_cluster_entry(resolved.config_dict_for_client).get("server") or "")
 
 
-def _proxy_url(resolved: Any) -> Optional[str]:
-    clusters = resolved.config_dict_for_client.get("clusters") or [{}]
-    return (clusters[0].get("cluster") or {}).get("proxy-url")
+def _proxy_url(resolved: ResolvedConfig) -> Optional[str]:
+    return _cluster_entry(resolved.config_dict_for_client).get("proxy-url")
 
 
 def _skips_tls_verification(config: dict) -> bool:
+    return _cluster_entry(config).get("insecure-skip-tls-verify") is True
+
+
+def _cluster_entry(config: dict) -> dict:
+    """The one cluster entry of a resolved kubeconfig (empty in-cluster)."""
     clusters = config.get("clusters") or [{}]
-    return (clusters[0].get("cluster") or {}).get("insecure-skip-tls-verify") is True
+    return clusters[0].get("cluster") or {}
 
 
 def _silence_insecure_request_warnings() -> None:

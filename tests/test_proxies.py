@@ -78,6 +78,8 @@ def test_the_kubeconfig_proxy_url_wins_over_the_environment():
     env_only = choose_proxy("https://k8s.corp", None, {"HTTPS_PROXY": "proxy.corp:3128"})
     assert env_only is not None and env_only.url == "http://proxy.corp:3128"  # Go adds http://
     assert env_only.shown == "http://proxy.corp:3128 (HTTPS_PROXY)"
+    assert env_only.hint.startswith("check HTTPS_PROXY and that the proxy is running")
+    assert chosen.hint.startswith("check the cluster's proxy-url in the kubeconfig")
     assert choose_proxy("https://127.0.0.1:6443", None, {"HTTPS_PROXY": PROXY}) is None
 
 
