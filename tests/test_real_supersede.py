@@ -19,16 +19,17 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 API_3_0 = [{"name": "api", "image": "acme/shop:3.0"}]
 
 
-def wait_for_our_restart(cluster, namespace: str, run: Background, timeout: float = 60) -> str:
+def wait_for_our_restart(cluster, namespace: str, run: Background) -> str:
     """Block until our PATCH is in the live Deployment; returns its restartedAt stamp."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not run.done:
+
+    def stamp() -> str | None:
         template = cluster.get("deployments", namespace, "backend")["spec"]["template"]
-        stamp = (template["metadata"].get("annotations") or {}).get(RESTARTED_AT)
-        if stamp:
-            return stamp
-        time.sleep(0.05)  # polling the condition, not a delay standing in for it
-    raise AssertionError("the plugin never restarted the Deployment: " + str(run.result))
+        return (template["metadata"].get("annotations") or {}).get(RESTARTED_AT)
+
+    cluster.wait_for(lambda: run.done or stamp(), 60, "the plugin never patched the Deployment")
+    found = stamp()
+    assert found, f"the plugin ended without restarting: {run.join().output}"
+    return found
 
 
 def images(cluster, namespace: str) -> list[str]:

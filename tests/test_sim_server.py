@@ -688,8 +688,6 @@ def test_a_client_that_refuses_the_certificate_is_recorded_as_a_dropped_connecti
     with pytest.raises(ssl.SSLError):
         connection.request("GET", "/version")
     connection.close()
-    deadline = time.monotonic() + 10
-    while not cluster.dropped_connections and time.monotonic() < deadline:
-        time.sleep(0.01)  # the server's thread records it after the client gave up
-    (dropped,) = cluster.dropped_connections
+    # The server's thread records it once the client has given up.
+    (dropped,) = cluster.wait_for(lambda: cluster.dropped_connections, 10)
     assert "SSL" in dropped and "from port" in dropped
